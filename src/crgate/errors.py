@@ -1,0 +1,106 @@
+"""crgate's own exceptions. Third-party errors (gRPC, YAML, OS) are translated into these once, at the
+boundary where they happen; only the CLI turns them into exit codes (see ``exit_code_for``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crgate.exitcodes import ExitCode
+
+
+class CrgateError(Exception):
+    """Base class. ``str(err)`` is a complete, user-facing message (never a secret)."""
+
+    exit_code: ExitCode = ExitCode.SCAN_ERROR
+
+
+class ConfigError(CrgateError):
+    """Bad flag, bad configuration, bad input file: the user must change something (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PolicyError(ConfigError):
+    """The policy file is unusable. Carries where: file, line (1-based, when known) and key path."""
+
+    def __init__(self, message: str, *, source: str, line: int | None = None, key: str | None = None):
+        self.message = message
+        self.source = source
+        self.line = line
+        self.key = key
+        where = source if line is None else f"{source}:{line}"
+        what = f" (key '{key}')" if key else ""
+        super().__init__(f"policy {where}{what}: {message}")
+
+
+class ImageRefError(ConfigError):
+    """An image reference that cannot be parsed."""
+
+
+class ScanError(CrgateError):
+    """The scanner or another API answered with an error, or could not be asked (exit 3)."""
+
+    exit_code = ExitCode.SCAN_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        method: str | None = None,
+        request_ids: Sequence[str] = (),
+        scan_result_id: str | None = None,
+    ):
+        self.message = message
+        self.code = code
+        self.method = method
+        self.request_ids = tuple(request_ids)
+        self.scan_result_id = scan_result_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [self.message]
+        details = []
+        if self.method:
+            details.append(f"method {self.method}")
+        if self.code:
+            details.append(f"code {self.code}")
+        if self.scan_result_id:
+            details.append(f"scan result {self.scan_result_id}")
+        if self.request_ids:
+            details.append("request id " + ", ".join(self.request_ids))
+        if details:
+            parts.append(f"[{'; '.join(details)}]")
+        return " ".join(parts)
+
+
+class ImageNotFoundError(ScanError):
+    """The image (or its repository) does not exist in the registry."""
+
+
+class MalformedResponseError(ScanError):
+    """The API answered, but the answer is malformed, inconsistent or not a usable result."""
+
+
+class ScanTimeoutError(CrgateError):
+    """The overall deadline passed before the scan finished (exit 4)."""
+
+    exit_code = ExitCode.TIMEOUT
+
+    def __init__(self, message: str, *, scan_result_id: str | None = None, operation_id: str | None = None):
+        self.scan_result_id = scan_result_id
+        self.operation_id = operation_id
+        super().__init__(message)
+
+
+class InterruptedRunError(CrgateError):
+    """The run was interrupted (Ctrl-C / SIGTERM) while this work was in flight (exit 130)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code for an error; anything unexpected fails closed as a scan error."""
+    if isinstance(error, CrgateError):
+        return error.exit_code
+    return ExitCode.SCAN_ERROR

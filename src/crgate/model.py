@@ -1,0 +1,84 @@
+"""Plain, frozen data that crosses module boundaries. No gRPC or YAML types ever leave their modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# The six severities of Yandex's VulnerabilityStats, in the order users read them. "undefined" is what
+# Yandex's docs call "other" vulnerabilities.
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "negligible", "undefined")
+# Policy threshold keys: every severity plus the sum of all of them.
+THRESHOLD_KEYS: tuple[str, ...] = (*SEVERITIES, "total")
+
+
+@dataclass(frozen=True)
+class SeverityCounts:
+    """Vulnerability counts per severity, as the scanner reported them (never negative)."""
+
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    negligible: int = 0
+    undefined: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.as_dict().values())
+
+    def as_dict(self) -> dict[str, int]:
+        """All six severities, zero included, in SEVERITIES order."""
+        return {name: getattr(self, name) for name in SEVERITIES}
+
+    def get(self, key: str) -> int:
+        """Count for a threshold key (a severity or ``total``)."""
+        return self.total if key == "total" else int(getattr(self, key))
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """A finished, READY scan result (the client never hands out anything else)."""
+
+    id: str
+    image_id: str
+    status: str
+    counts: SeverityCounts
+    scanned_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference ``<host>/<registry-id>/<repository>[:tag][@sha256:digest]``."""
+
+    raw: str
+    host: str
+    registry_id: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def repository_name(self) -> str:
+        """The name ``ImageService.List(repository_name=...)`` expects: ``<registry-id>/<repo>``."""
+        return f"{self.registry_id}/{self.repository}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded policy. ``thresholds`` holds only the limits that are set; absent = no limit."""
+
+    version: int
+    thresholds: Mapping[str, int]
+    source: str
+    """Where it came from: a file path, or ``built-in default``."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One exceeded limit: ``count > limit``."""
+
+    severity: str
+    count: int
+    limit: int
