@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The six severities of Yandex's VulnerabilityStats, in the order users read them. "undefined" is what
 # Yandex's docs call "other" vulnerabilities.
@@ -82,3 +82,71 @@ class Violation:
     severity: str
     count: int
     limit: int
+
+
+@dataclass
+class ScanTracker:
+    """What one image's scan has revealed so far (mutable, filled in by the scanner client while it
+    works); read by the CLI to say which scans were left running when a run is interrupted."""
+
+    image_id: str | None = None
+    operation_id: str | None = None
+    scan_result_id: str | None = None
+    polls: int = 0
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why an image has no verdict: the user-facing message and what identifies the failing call."""
+
+    kind: str
+    """``config``, ``scan``, ``not_found``, ``malformed``, ``timeout`` or ``interrupted``."""
+    message: str
+    exit_code: int
+    code: str | None = None
+    method: str | None = None
+    request_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """Everything known about one gated image: its scan, the limits it exceeds or why it has no result."""
+
+    ref: str
+    image_id: str | None = None
+    scan_result_id: str | None = None
+    result: ScanResult | None = None
+    violations: tuple[Violation, ...] = ()
+    error: ErrorInfo | None = None
+    polls: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        if self.result is None:  # no result and no error cannot happen; never let it pass
+            return 3
+        return 1 if self.violations else 0
+
+    @property
+    def verdict(self) -> str:
+        return {0: "pass", 1: "fail"}.get(self.exit_code, "error")
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The whole run: what every report format renders."""
+
+    policy: Policy
+    images: tuple[ImageOutcome, ...]
+    exit_code: int
+    tool_version: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def verdict(self) -> str:
+        return {0: "pass", 1: "fail"}.get(self.exit_code, "error")

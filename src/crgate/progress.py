@@ -1,0 +1,101 @@
+"""Live progress of a run on stderr: a redrawn table on a terminal, plain lines in CI logs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+HEARTBEAT_SECONDS = 30.0
+_FINAL = {"pass", "fail", "error", "timeout", "interrupted"}
+
+
+class NullProgress:
+    """Shows nothing (``--quiet``)."""
+
+    def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LineProgress:
+    """For logs: one line on each state change, and a 'still scanning' line at most every 30 s."""
+
+    def __init__(
+        self, stream: TextIO, clock: Callable[[], float] = time.monotonic, heartbeat: float = HEARTBEAT_SECONDS
+    ):
+        self._stream = stream
+        self._clock = clock
+        self._heartbeat = heartbeat
+        self._start = clock()
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[str, float]] = {}
+
+    def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None:
+        now = self._clock()
+        with self._lock:
+            previous = self._last.get(ref)
+            if previous is not None and previous[0] == state:
+                if now - previous[1] < self._heartbeat:
+                    return
+                text = f"still {state}"
+            else:
+                text = state
+            self._last[ref] = (state, now)
+            suffix = f" (scan result {scan_result_id})" if scan_result_id and state not in ("queued",) else ""
+            self._stream.write(f"[{now - self._start:6.1f}s] {ref}: {text}{suffix}\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """For terminals: one line per image with its state and elapsed time, redrawn twice a second."""
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic):
+        self._stream = stream
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rows: dict[str, list] = {}
+        self._drawn = 0
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="crgate-progress", daemon=True)
+        self._ticker.start()
+
+    def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None:
+        now = self._clock()
+        with self._lock:
+            row = self._rows.setdefault(ref, [state, now, None, None])
+            if row[0] != state:
+                row[0] = state
+            if state not in ("queued",) and row[2] is None:
+                row[2] = now
+            if state in _FINAL and row[3] is None:
+                row[3] = now
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        now = self._clock()
+        width = max((len(ref) for ref in self._rows), default=0)
+        lines = []
+        for ref, (state, _queued, started, ended) in self._rows.items():
+            elapsed = "" if started is None else f"{(ended or now) - started:5.1f}s"
+            lines.append(f"  {ref:<{width}}  {state:<11} {elapsed}")
+        out = "\x1b[F" * self._drawn + "".join(f"\x1b[2K{line}\n" for line in lines)
+        self._stream.write(out)
+        self._stream.flush()
+        self._drawn = len(lines)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._draw()

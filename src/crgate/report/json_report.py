@@ -1,0 +1,76 @@
+"""The machine report: a stable JSON document (schema: ``report.schema.json`` beside this module).
+
+Stability promise: keys are only ever added within ``schema_version`` 1; counts are integers with all
+six severities present (zero included), unlike Yandex's own JSON which omits zeros and quotes int64s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, RunReport
+
+SCHEMA_VERSION = 1
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def image_document(outcome: ImageOutcome) -> dict[str, Any]:
+    result = outcome.result
+    counts = result.counts.as_dict() if result else None
+    error = None
+    if outcome.error is not None:
+        error = {
+            "kind": outcome.error.kind,
+            "message": outcome.error.message,
+            "exit_code": outcome.error.exit_code,
+            "code": outcome.error.code,
+            "method": outcome.error.method,
+            "request_ids": list(outcome.error.request_ids),
+        }
+    return {
+        "ref": outcome.ref,
+        "image_id": outcome.image_id,
+        "scan_result_id": outcome.scan_result_id,
+        "status": result.status if result else None,
+        "scanned_at": _time(result.scanned_at) if result else None,
+        "verdict": outcome.verdict,
+        "exit_code": outcome.exit_code,
+        "counts": counts,
+        "total": result.counts.total if result else None,
+        "violations": [{"severity": v.severity, "count": v.count, "limit": v.limit} for v in outcome.violations],
+        "error": error,
+        "polls": outcome.polls,
+        "elapsed_seconds": round(outcome.elapsed, 3),
+    }
+
+
+def document(report: RunReport) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "crgate", "version": report.tool_version},
+        "verdict": report.verdict,
+        "exit_code": report.exit_code,
+        "started_at": _time(report.started_at),
+        "finished_at": _time(report.finished_at),
+        "policy": {
+            "source": report.policy.source,
+            "version": report.policy.version,
+            "thresholds": {
+                key: report.policy.thresholds[key] for key in THRESHOLD_KEYS if key in report.policy.thresholds
+            },
+        },
+        "severities": list(SEVERITIES),
+        "images": [image_document(outcome) for outcome in report.images],
+        "warnings": list(report.warnings),
+    }
+
+
+def render(report: RunReport) -> str:
+    return json.dumps(document(report), indent=2) + "\n"

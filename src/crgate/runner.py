@@ -1,0 +1,208 @@
+"""Gate many images at once: resolve, scan and judge each one on a bounded pool of worker threads.
+
+Knows nothing of gRPC: it drives any ``Scanner`` (the real client, or a fake in unit tests) and turns
+every per-image failure into an ``ErrorInfo`` so that one bad image never hides the others.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from crgate.errors import (
+    ConfigError,
+    CrgateError,
+    ImageNotFoundError,
+    InterruptedRunError,
+    MalformedResponseError,
+    ScanError,
+    ScanTimeoutError,
+    exit_code_for,
+)
+from crgate.gate import evaluate
+from crgate.model import ErrorInfo, ImageOutcome, ImageRef, Policy, ScanResult, ScanTracker
+from crgate.scanner.policies import Deadline
+
+
+class Scanner(Protocol):
+    """What the runner needs from a scanner client."""
+
+    def resolve_image(self, ref: ImageRef, deadline: Deadline) -> str: ...
+
+    def scan(
+        self,
+        image_id: str,
+        deadline: Deadline,
+        *,
+        tracker: ScanTracker | None = None,
+        on_progress: Callable[[str, str | None], None] | None = None,
+    ) -> ScanResult: ...
+
+
+class ProgressSink(Protocol):
+    """Receives state changes of each image (``queued``, ``resolving``, ``scanning``, a verdict)."""
+
+    def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to gate: a parsed reference, or a bare image id (``--image-id``)."""
+
+    label: str
+    ref: ImageRef | None = None
+    image_id: str | None = None
+
+
+class Run:
+    """One gating run over several targets; ``trackers`` stay readable while it is in flight."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        scanner: Scanner,
+        policy: Policy,
+        deadline: Deadline,
+        *,
+        concurrency: int,
+        progress: ProgressSink,
+        cancel: threading.Event,
+    ):
+        self.targets = tuple(targets)
+        self.scanner = scanner
+        self.policy = policy
+        self.deadline = deadline
+        self.concurrency = max(1, concurrency)
+        self.progress = progress
+        self.cancel = cancel
+        self.trackers = [ScanTracker(image_id=t.image_id) for t in self.targets]
+        self._outcomes: list[ImageOutcome | None] = [None] * len(self.targets)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the workers (daemon threads: an interrupted run must not wait for them)."""
+        work: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index, target in enumerate(self.targets):
+            work.put(index)
+            self.progress.update(target.label, "queued")
+        for number in range(min(self.concurrency, len(self.targets))):
+            thread = threading.Thread(target=self._worker, args=(work,), name=f"crgate-scan-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wait(self, poll: float = 0.2) -> list[ImageOutcome]:
+        """Block until every target has an outcome; joins in short slices so signals get through."""
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(poll)
+        return self.outcomes()
+
+    def outcomes(self) -> list[ImageOutcome]:
+        """Outcomes so far; a target without one (still running, or never started) is 'interrupted'."""
+        result = []
+        for index, target in enumerate(self.targets):
+            outcome = self._outcomes[index]
+            if outcome is None:
+                tracker = self.trackers[index]
+                outcome = ImageOutcome(
+                    ref=target.label,
+                    image_id=tracker.image_id,
+                    scan_result_id=tracker.scan_result_id,
+                    error=_error_info(InterruptedRunError("interrupted before this image had a result")),
+                    polls=tracker.polls,
+                )
+            result.append(outcome)
+        return result
+
+    def left_running(self) -> list[tuple[str, ScanTracker]]:
+        """Targets whose scan was started but had not finished (for the interruption message)."""
+        return [
+            (target.label, tracker)
+            for target, tracker, outcome in zip(self.targets, self.trackers, self._outcomes, strict=True)
+            if tracker.operation_id and not tracker.finished and (outcome is None or outcome.error is not None)
+        ]
+
+    def _worker(self, work: queue.SimpleQueue[int]) -> None:
+        while not self.cancel.is_set():
+            try:
+                index = work.get_nowait()
+            except queue.Empty:
+                return
+            self._outcomes[index] = self._gate_one(self.targets[index], self.trackers[index])
+
+    def _gate_one(self, target: Target, tracker: ScanTracker) -> ImageOutcome:
+        started = time.monotonic()
+        label = target.label
+
+        def on_progress(state: str, scan_result_id: str | None) -> None:
+            if state == "running":
+                self.progress.update(label, "scanning", scan_result_id)
+
+        try:
+            image_id = target.image_id
+            if image_id is None:
+                assert target.ref is not None
+                self.progress.update(label, "resolving")
+                image_id = self.scanner.resolve_image(target.ref, self.deadline)
+            tracker.image_id = image_id
+            self.progress.update(label, "starting")
+            result = self.scanner.scan(image_id, self.deadline, tracker=tracker, on_progress=on_progress)
+            violations = evaluate(self.policy, result.counts)
+            outcome = ImageOutcome(
+                ref=label,
+                image_id=image_id,
+                scan_result_id=result.id,
+                result=result,
+                violations=violations,
+                polls=tracker.polls,
+                elapsed=time.monotonic() - started,
+            )
+        except Exception as error:  # every failure of one image becomes that image's error outcome
+            outcome = ImageOutcome(
+                ref=label,
+                image_id=tracker.image_id,
+                scan_result_id=tracker.scan_result_id,
+                error=_error_info(error),
+                polls=tracker.polls,
+                elapsed=time.monotonic() - started,
+            )
+        self.progress.update(
+            label, outcome.verdict if outcome.error is None else _error_state(outcome.error), outcome.scan_result_id
+        )
+        return outcome
+
+
+def _error_state(error: ErrorInfo) -> str:
+    return "timeout" if error.kind == "timeout" else "interrupted" if error.kind == "interrupted" else "error"
+
+
+def _error_info(error: BaseException) -> ErrorInfo:
+    kind = "scan"
+    for cls, name in _KINDS:
+        if isinstance(error, cls):
+            kind = name
+            break
+    message = str(error) if isinstance(error, CrgateError) else f"internal error: {type(error).__name__}: {error}"
+    scan = error if isinstance(error, ScanError) else None
+    return ErrorInfo(
+        kind=kind,
+        message=message,
+        exit_code=int(exit_code_for(error)),
+        code=scan.code if scan else None,
+        method=scan.method if scan else None,
+        request_ids=scan.request_ids if scan else (),
+    )
+
+
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (ImageNotFoundError, "not_found"),
+    (MalformedResponseError, "malformed"),
+    (ScanTimeoutError, "timeout"),
+    (InterruptedRunError, "interrupted"),
+    (ConfigError, "config"),
+    (ScanError, "scan"),
+)

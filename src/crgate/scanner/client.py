@@ -1,0 +1,319 @@
+"""The scanner client: resolve image references, start scans and wait for their results.
+
+Hands out only plain dataclasses (``crgate.model``) and crgate errors. Waiting follows google
+api-core's shape: a pure decoder of each snapshot (``decode.py``), an immutable polling policy and an
+injected clock/sleep, with the overall deadline checked before every sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from yandex.cloud.containerregistry.v1 import (
+    image_service_pb2,
+    image_service_pb2_grpc,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
+from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
+
+from crgate.errors import (
+    ImageNotFoundError,
+    InterruptedRunError,
+    MalformedResponseError,
+    ScanError,
+    ScanTimeoutError,
+)
+from crgate.model import ImageRef, ScanResult, ScanTracker
+from crgate.scanner.decode import OperationState, decode_operation
+from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
+from crgate.scanner.transport import Connection, RpcFailure
+
+log = logging.getLogger("crgate.scanner")
+
+_C = grpc.StatusCode
+# api-notes "Headers, retries, limits": what is worth retrying. Scan may retry DEADLINE_EXCEEDED only
+# because every attempt carries the same idempotency key.
+RETRYABLE_READ = frozenset({_C.UNAVAILABLE, _C.RESOURCE_EXHAUSTED, _C.INTERNAL, _C.DEADLINE_EXCEEDED})
+RETRYABLE_SCAN = RETRYABLE_READ
+# OperationService.Get may not know a fresh operation yet (eventual consistency right after Scan).
+NOT_FOUND_AFTER_SCAN = 3
+# Paging is bounded so that a server repeating tokens cannot keep crgate busy forever.
+MAX_PAGES = 1000
+PAGE_SIZE = 1000
+POLL_INTERVAL_HEADER = "x-operation-poll-interval"
+
+ProgressCallback = Callable[[str, "str | None"], None]
+"""``(state, scan_result_id)``: ``resolving``, ``starting``, ``running`` (each poll), ``done``."""
+
+
+class ScannerClient:
+    """Talks to ScannerService, OperationService and ImageService through one Connection."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        poll_policy: PollPolicy | None = None,
+        retry_policy: RetryPolicy | None = None,
+        cancel: threading.Event | None = None,
+        rng: random.Random | None = None,
+    ):
+        self._connection = connection
+        self._poll = poll_policy or PollPolicy()
+        self._retry = retry_policy or RetryPolicy()
+        self._cancel = cancel or threading.Event()
+        self._rng = rng or random.Random()
+        self._scanner = scanner_service_pb2_grpc.ScannerServiceStub(connection.channel("scanner"))
+        self._images = image_service_pb2_grpc.ImageServiceStub(connection.channel("image"))
+        self._operations = operation_service_pb2_grpc.OperationServiceStub(connection.channel("operation"))
+
+    # -- waiting primitives -------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        if self._cancel.wait(max(0.0, seconds)):
+            raise InterruptedRunError("interrupted")
+
+    def _check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise InterruptedRunError("interrupted")
+
+    def _call(
+        self,
+        method: str,
+        rpc: Any,
+        request: Any,
+        deadline: Deadline,
+        *,
+        retryable: frozenset[grpc.StatusCode] = RETRYABLE_READ,
+        extra_metadata: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[Any, dict[str, str]]:
+        """A call with transient-failure retries, all inside the overall deadline."""
+        attempt = 0
+        while True:
+            self._check_cancelled()
+            attempt += 1
+            if deadline.expired():
+                raise _timeout(f"the --timeout of {deadline.seconds:g}s passed before {method} could be called")
+            try:
+                return self._connection.call(
+                    method,
+                    rpc,
+                    request,
+                    timeout=deadline.call_timeout(self._connection.settings.per_call_timeout),
+                    extra_metadata=extra_metadata,
+                )
+            except RpcFailure as failure:
+                self._check_cancelled()
+                if failure.code == _C.DEADLINE_EXCEEDED and deadline.expired():
+                    raise _timeout(f"the --timeout of {deadline.seconds:g}s passed during {method}") from None
+                if failure.code not in retryable:
+                    raise
+                if attempt >= self._retry.max_attempts:
+                    raise RpcFailure(
+                        failure.method,
+                        failure.code,
+                        f"{failure.details} (gave up after {attempt} attempts)",
+                        failure.request_ids,
+                    ) from None
+                delay = self._retry.delay(attempt, self._rng)
+                if delay >= deadline.remaining():
+                    raise RpcFailure(
+                        failure.method,
+                        failure.code,
+                        f"{failure.details} (no time left under --timeout to retry after {attempt} attempts)",
+                        failure.request_ids,
+                    ) from None
+                log.info("%s failed with %s; retry %d in %.1fs", method, failure.code.name, attempt, delay)
+                self._sleep(delay)
+
+    # -- image resolution ---------------------------------------------------------------------
+
+    def resolve_image(self, ref: ImageRef, deadline: Deadline) -> str:
+        """The image id a reference points at; ImageNotFoundError (with hints) when there is none."""
+        wanted = f"digest {ref.digest}" if ref.digest else f"tag '{ref.tag}'"
+        matches: list[str] = []
+        try:
+            for image in self._list_images(ref, deadline):
+                if (ref.digest and image.digest == ref.digest) or (not ref.digest and ref.tag in image.tags):
+                    matches.append(image.id)
+        except RpcFailure as failure:
+            raise failure.to_scan_error(f"could not list images of repository {ref.repository_name}") from None
+        if not matches:
+            raise ImageNotFoundError(
+                f"image {ref.raw} not found: repository {ref.repository_name} has no image with {wanted}. "
+                "Is the push still in flight, or is the registry id or repository wrong? "
+                "Check with: yc container image list --repository-name " + ref.repository_name,
+                method="ImageService.List",
+            )
+        if len(set(matches)) > 1 or not matches[0]:
+            raise MalformedResponseError(
+                f"image {ref.raw} is ambiguous: ImageService.List returned {len(matches)} images with {wanted} "
+                f"({', '.join(m or '(empty id)' for m in matches)})",
+                method="ImageService.List",
+            )
+        return matches[0]
+
+    def _list_images(self, ref: ImageRef, deadline: Deadline) -> Iterator[Any]:
+        token = ""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            request = image_service_pb2.ListImagesRequest(
+                repository_name=ref.repository_name, page_size=PAGE_SIZE, page_token=token
+            )
+            response, _headers = self._call("ImageService.List", self._images.List, request, deadline)
+            yield from response.images
+            token = response.next_page_token
+            if not token:
+                return
+            if token in seen:
+                raise MalformedResponseError(
+                    f"ImageService.List repeated page token '{token}' for {ref.repository_name}",
+                    method="ImageService.List",
+                )
+            seen.add(token)
+        raise MalformedResponseError(
+            f"ImageService.List returned more than {MAX_PAGES} pages for {ref.repository_name}",
+            method="ImageService.List",
+        )
+
+    # -- scanning -----------------------------------------------------------------------------
+
+    def scan(
+        self,
+        image_id: str,
+        deadline: Deadline,
+        *,
+        tracker: ScanTracker | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ScanResult:
+        """Start one scan of ``image_id`` and wait for its READY result (fail closed otherwise)."""
+        tracker = tracker if tracker is not None else ScanTracker()
+        tracker.image_id = image_id
+        notify = on_progress or (lambda state, scan_result_id: None)
+        state = self._start_scan(image_id, deadline, tracker)
+        notify("running", tracker.scan_result_id)
+        result = self._wait(state, image_id, deadline, tracker, notify)
+        tracker.finished = True
+        notify("done", result.id)
+        return result
+
+    def _start_scan(self, image_id: str, deadline: Deadline, tracker: ScanTracker) -> OperationState:
+        # One key per logical scan, reused by every retry: the server then returns the scan it already
+        # started instead of starting (and billing) a second one.
+        idempotency_key = str(uuid.uuid4())
+        request = scanner_service_pb2.ScanRequest(image_id=image_id)
+        try:
+            op, headers = self._call(
+                "ScannerService.Scan",
+                self._scanner.Scan,
+                request,
+                deadline,
+                retryable=RETRYABLE_SCAN,
+                extra_metadata=(("idempotency-key", idempotency_key),),
+            )
+        except RpcFailure as failure:
+            raise failure.to_scan_error(f"could not start a scan of image {image_id}") from None
+        state = self._decode(op, image_id, "ScannerService.Scan", headers, tracker)
+        log.debug("scan of %s started: operation %s, scan result %s", image_id, op.id, state.scan_result_id)
+        return state
+
+    def _decode(
+        self, op: operation_pb2.Operation, image_id: str, method: str, headers: dict[str, str], tracker: ScanTracker
+    ) -> OperationState:
+        request_ids = [headers[h] for h in ("x-request-id", "x-server-trace-id") if h in headers]
+        try:
+            state = decode_operation(op, image_id=image_id, method=method, request_ids=request_ids)
+        except ScanError as error:
+            if error.scan_result_id:
+                tracker.scan_result_id = error.scan_result_id
+            raise
+        if tracker.operation_id and state.operation_id != tracker.operation_id:
+            raise MalformedResponseError(
+                f"asked for operation {tracker.operation_id} but got operation {state.operation_id}",
+                method=method,
+                request_ids=request_ids,
+                scan_result_id=tracker.scan_result_id,
+            )
+        if tracker.scan_result_id and state.scan_result_id and state.scan_result_id != tracker.scan_result_id:
+            raise MalformedResponseError(
+                f"operation {state.operation_id} changed its scan result from {tracker.scan_result_id} "
+                f"to {state.scan_result_id}",
+                method=method,
+                request_ids=request_ids,
+                scan_result_id=tracker.scan_result_id,
+            )
+        tracker.operation_id = state.operation_id
+        tracker.scan_result_id = state.scan_result_id or tracker.scan_result_id
+        return state
+
+    def _wait(
+        self,
+        state: OperationState,
+        image_id: str,
+        deadline: Deadline,
+        tracker: ScanTracker,
+        notify: ProgressCallback,
+    ) -> ScanResult:
+        waited_from = deadline.elapsed()
+        not_found_left = NOT_FOUND_AFTER_SCAN
+        seen_by_get = False
+        server_hint: float | None = None
+        while state.result is None:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise _timeout(
+                    f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: "
+                    f"operation {state.operation_id} was still running",
+                    tracker,
+                )
+            interval = self._poll.interval(tracker.polls + 1, deadline.elapsed() - waited_from, self._rng, server_hint)
+            self._sleep(min(interval, remaining))
+            tracker.polls += 1
+            request = operation_service_pb2.GetOperationRequest(operation_id=state.operation_id)
+            try:
+                op, headers = self._call("OperationService.Get", self._operations.Get, request, deadline)
+            except RpcFailure as failure:
+                if failure.code == _C.NOT_FOUND and not seen_by_get and not_found_left > 0:
+                    not_found_left -= 1
+                    log.info("operation %s not found yet; polling again", state.operation_id)
+                    continue
+                raise failure.to_scan_error(
+                    f"could not follow scan operation {state.operation_id} of image {image_id}",
+                    scan_result_id=tracker.scan_result_id,
+                ) from None
+            except ScanTimeoutError as error:
+                raise _timeout(f"{error} while waiting for the scan of image {image_id}", tracker) from None
+            seen_by_get = True
+            server_hint = _poll_hint(headers)
+            state = self._decode(op, image_id, "OperationService.Get", headers, tracker)
+            notify("running", tracker.scan_result_id)
+        return state.result
+
+
+def _poll_hint(headers: dict[str, str]) -> float | None:
+    value = headers.get(POLL_INTERVAL_HEADER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        log.debug("ignoring unparsable %s header %r", POLL_INTERVAL_HEADER, value)
+        return None
+    return seconds if seconds == seconds else None  # NaN is not a hint
+
+
+def _timeout(message: str, tracker: ScanTracker | None = None) -> ScanTimeoutError:
+    if tracker is not None and tracker.scan_result_id:
+        message += f"; scan result id {tracker.scan_result_id} (it may still finish: look it up later)"
+    return ScanTimeoutError(
+        message,
+        scan_result_id=tracker.scan_result_id if tracker else None,
+        operation_id=tracker.operation_id if tracker else None,
+    )

@@ -1,0 +1,166 @@
+"""Pure decoding of a scan ``Operation`` into a plain result, failing closed on every anomaly.
+
+The API promises: ``metadata`` is a ScanMetadata; while running, neither ``error`` nor ``response``
+(except that ``error`` may appear early); when ``done``, exactly one of them; a successful response is
+a READY ScanResult for the scanned image with non-negative counts. Anything else is reported as a
+malformed answer (exit 3), never treated as "no vulnerabilities".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
+from yandex.cloud.operation import operation_pb2
+
+from crgate.errors import MalformedResponseError, ScanError
+from crgate.model import SEVERITIES, ScanResult, SeverityCounts
+
+_METHOD = "OperationService.Get"
+
+
+@dataclass(frozen=True)
+class OperationState:
+    """What a poll told us: still running (``result`` None) or finished with a usable result."""
+
+    operation_id: str
+    scan_result_id: str | None
+    result: ScanResult | None
+
+
+def status_code_name(code: int) -> str:
+    """``google.rpc.Status.code`` as a gRPC code name (``INTERNAL``), or ``code 42`` when unknown."""
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return str(status.name)
+    return f"code {code}"
+
+
+def decode_operation(
+    op: operation_pb2.Operation,
+    *,
+    image_id: str,
+    method: str = _METHOD,
+    request_ids: Sequence[str] = (),
+) -> OperationState:
+    """Decode one snapshot of a scan operation; raise ScanError / MalformedResponseError on anomalies."""
+
+    def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"malformed scan operation {op.id or '(no id)'}: {why}",
+            method=method,
+            request_ids=request_ids,
+            scan_result_id=scan_result_id,
+        )
+
+    if not op.id:
+        raise malformed("the operation has no id, so it cannot be followed")
+    scan_result_id = _scan_result_id(op, malformed)
+    if op.HasField("error"):
+        raise ScanError(
+            f"scan of image {image_id} failed: {op.error.message or 'no message'}",
+            code=status_code_name(op.error.code),
+            method=method,
+            request_ids=request_ids,
+            scan_result_id=scan_result_id,
+        )
+    if not op.done:
+        if op.HasField("response"):
+            raise malformed("it has a response but is not done", scan_result_id)
+        return OperationState(op.id, scan_result_id, None)
+    if not op.HasField("response"):
+        raise malformed("it is done but carries neither an error nor a response", scan_result_id)
+    result = _decode_result(op, image_id, scan_result_id, malformed)
+    return OperationState(op.id, scan_result_id or result.id, result)
+
+
+def _scan_result_id(op: operation_pb2.Operation, malformed: _Malformed) -> str | None:
+    if not op.HasField("metadata"):
+        return None
+    if not op.metadata.Is(scanner_service_pb2.ScanMetadata.DESCRIPTOR):
+        raise malformed(f"metadata is a {_type_name(op.metadata.type_url)}, expected ScanMetadata")
+    metadata = scanner_service_pb2.ScanMetadata()
+    if not op.metadata.Unpack(metadata):
+        raise malformed("metadata could not be decoded as ScanMetadata")
+    return metadata.scan_result_id or None
+
+
+def _decode_result(
+    op: operation_pb2.Operation, image_id: str, scan_result_id: str | None, malformed: _Malformed
+) -> ScanResult:
+    if not op.response.Is(scanner_pb2.ScanResult.DESCRIPTOR):
+        raise malformed(f"response is a {_type_name(op.response.type_url)}, expected ScanResult", scan_result_id)
+    message = scanner_pb2.ScanResult()
+    try:
+        ok = op.response.Unpack(message)
+    except Exception as error:  # protobuf raises DecodeError subclasses of Exception
+        raise malformed(f"response could not be decoded: {error}", scan_result_id) from None
+    if not ok:
+        raise malformed("response could not be decoded as ScanResult", scan_result_id)
+    return decode_scan_result(message, image_id=image_id, expected_id=scan_result_id, malformed=malformed)
+
+
+def decode_scan_result(
+    message: scanner_pb2.ScanResult,
+    *,
+    image_id: str,
+    expected_id: str | None = None,
+    malformed: _Malformed | None = None,
+) -> ScanResult:
+    """Check and convert a finished ScanResult message (also used for ``ScannerService.Get`` answers)."""
+    if malformed is None:
+
+        def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
+            return MalformedResponseError(f"malformed scan result: {why}", scan_result_id=scan_result_id)
+
+    result_id = message.id or expected_id
+    status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUS_NAMES else None
+    if status == "ERROR":
+        raise ScanError(
+            f"the scanner reports status ERROR for image {image_id}: the scan failed "
+            "(OCI image indexes / multi-arch images, images over 2 GB or 127 layers are not scannable)",
+            code="ERROR",
+            scan_result_id=result_id,
+        )
+    if status != "READY":
+        raise malformed(f"scan result status is {status or message.status}, expected READY", result_id)
+    if expected_id and message.id and message.id != expected_id:
+        raise malformed(f"response is scan result {message.id}, but the operation is for {expected_id}", result_id)
+    if message.image_id != image_id:
+        raise malformed(
+            f"result is for image '{message.image_id or '(none)'}', but image {image_id} was scanned", result_id
+        )
+    if not message.HasField("vulnerabilities"):
+        raise malformed("result has no vulnerability statistics", result_id)
+    counts = {name: int(getattr(message.vulnerabilities, name)) for name in SEVERITIES}
+    negative = {name: value for name, value in counts.items() if value < 0}
+    if negative:
+        shown = ", ".join(f"{name}={value}" for name, value in negative.items())
+        raise malformed(f"negative vulnerability count ({shown})", result_id)
+    scanned_at = None
+    if message.HasField("scanned_at"):
+        scanned_at = message.scanned_at.ToDatetime(tzinfo=dt.timezone.utc)
+    return ScanResult(
+        id=result_id or "",
+        image_id=message.image_id,
+        status=status,
+        counts=SeverityCounts(**counts),
+        scanned_at=scanned_at,
+    )
+
+
+_STATUS_NAMES = set(scanner_pb2.ScanResult.Status.values())
+
+
+class _Malformed(Protocol):
+    """The signature of the local ``malformed`` error factories."""
+
+    def __call__(self, why: str, scan_result_id: str | None = None) -> MalformedResponseError: ...
+
+
+def _type_name(type_url: str) -> str:
+    return type_url.rsplit("/", 1)[-1] or "message of no type"

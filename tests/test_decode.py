@@ -1,0 +1,146 @@
+"""The operation decoder fails closed on every malformed or inconsistent snapshot (pure, no network)."""
+
+import pytest
+from google.protobuf import any_pb2
+from yandex.cloud.containerregistry.v1 import image_pb2, scanner_pb2, scanner_service_pb2
+from yandex.cloud.operation import operation_pb2
+
+from crgate.errors import MalformedResponseError, ScanError
+from crgate.exitcodes import ExitCode
+from crgate.scanner.decode import decode_operation, status_code_name
+
+IMAGE = "crpimage1"
+RESULT = "crpresult1"
+
+
+def packed(message) -> any_pb2.Any:
+    value = any_pb2.Any()
+    value.Pack(message)
+    return value
+
+
+def result(**overrides) -> scanner_pb2.ScanResult:
+    fields = {
+        "id": RESULT,
+        "image_id": IMAGE,
+        "status": scanner_pb2.ScanResult.READY,
+        "vulnerabilities": scanner_pb2.VulnerabilityStats(critical=1, high=2, low=3),
+    }
+    fields.update(overrides)
+    message = scanner_pb2.ScanResult(**{k: v for k, v in fields.items() if v is not None})
+    message.scanned_at.GetCurrentTime()
+    return message
+
+
+def operation(*, done=True, response=None, error=None, metadata=True, op_id="op1") -> operation_pb2.Operation:
+    op = operation_pb2.Operation(id=op_id, done=done)
+    if metadata:
+        op.metadata.CopyFrom(packed(scanner_service_pb2.ScanMetadata(scan_result_id=RESULT)))
+    if response is not None:
+        op.response.CopyFrom(packed(response))
+    if error is not None:
+        op.error.CopyFrom(error)
+    return op
+
+
+def test_ready_result_decodes_to_counts():
+    state = decode_operation(operation(response=result()), image_id=IMAGE)
+    assert state.result is not None
+    assert state.result.counts.as_dict() == {
+        "critical": 1,
+        "high": 2,
+        "medium": 0,
+        "low": 3,
+        "negligible": 0,
+        "undefined": 0,
+    }
+    assert state.scan_result_id == RESULT
+    assert state.result.scanned_at is not None
+
+
+def test_running_operation_has_no_result_yet():
+    state = decode_operation(operation(done=False), image_id=IMAGE)
+    assert state.result is None and state.scan_result_id == RESULT
+
+
+def test_operation_error_reports_code_and_message():
+    from google.rpc import status_pb2
+
+    op = operation(error=status_pb2.Status(code=13, message="scanner crashed"))
+    with pytest.raises(ScanError) as caught:
+        decode_operation(op, image_id=IMAGE, request_ids=["req-1"])
+    text = str(caught.value)
+    assert "scanner crashed" in text and "INTERNAL" in text and "req-1" in text and RESULT in text
+    assert caught.value.exit_code == ExitCode.SCAN_ERROR
+
+
+def test_error_before_done_fails_at_once():
+    from google.rpc import status_pb2
+
+    op = operation(done=False, error=status_pb2.Status(code=9, message="image is an OCI index"))
+    with pytest.raises(ScanError, match="OCI index"):
+        decode_operation(op, image_id=IMAGE)
+
+
+def _stats(**counts):
+    return scanner_pb2.VulnerabilityStats(**counts)
+
+
+MALFORMED = {
+    "done without result": (operation(), "neither an error nor a response"),
+    "response of another type": (
+        operation(response=image_pb2.Image(id=IMAGE)),
+        "is a yandex.cloud.containerregistry.v1.Image",
+    ),
+    "status RUNNING when done": (
+        operation(response=result(status=scanner_pb2.ScanResult.RUNNING)),
+        "status is RUNNING",
+    ),
+    "status unspecified": (operation(response=result(status=0)), "status is STATUS_UNSPECIFIED"),
+    "unknown status number": (operation(response=result(status=77)), "status is 77"),
+    "missing stats": (operation(response=result(vulnerabilities=None)), "no vulnerability statistics"),
+    "negative count": (
+        operation(response=result(vulnerabilities=_stats(high=-1))),
+        "negative vulnerability count (high=-1)",
+    ),
+    "other image": (operation(response=result(image_id="crpother")), "is for image 'crpother'"),
+    "other scan result": (operation(response=result(id="crpresult2")), "is scan result crpresult2"),
+    "response before done": (operation(done=False, response=result()), "has a response but is not done"),
+    "no operation id": (operation(op_id="", done=False), "has no id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_snapshots_fail_closed(case):
+    op, fragment = MALFORMED[case]
+    with pytest.raises(MalformedResponseError) as caught:
+        decode_operation(op, image_id=IMAGE)
+    assert fragment in str(caught.value)
+    assert caught.value.exit_code == ExitCode.SCAN_ERROR
+
+
+def test_metadata_of_another_type_is_malformed():
+    op = operation(done=False, metadata=False)
+    op.metadata.CopyFrom(packed(image_pb2.Image(id="x")))
+    with pytest.raises(MalformedResponseError, match="metadata is a yandex.cloud.containerregistry.v1.Image"):
+        decode_operation(op, image_id=IMAGE)
+
+
+def test_corrupt_response_bytes_are_malformed():
+    op = operation()
+    op.response.type_url = "type.googleapis.com/yandex.cloud.containerregistry.v1.ScanResult"
+    op.response.value = b"\xff\xff\xff"
+    with pytest.raises(MalformedResponseError, match="could not be decoded"):
+        decode_operation(op, image_id=IMAGE)
+
+
+def test_scan_status_error_is_a_scan_error_not_a_pass():
+    with pytest.raises(ScanError) as caught:
+        decode_operation(operation(response=result(status=scanner_pb2.ScanResult.ERROR)), image_id=IMAGE)
+    assert "status ERROR" in str(caught.value)
+    assert not isinstance(caught.value, MalformedResponseError)
+
+
+def test_status_code_names():
+    assert status_code_name(14) == "UNAVAILABLE"
+    assert status_code_name(999) == "code 999"
