@@ -59,9 +59,7 @@ def test_thresholds_come_in_threshold_key_order_and_are_read_only() -> None:
 @pytest.mark.parametrize(
     "text, thresholds",
     [
-        pytest.param(
-            "version: 1\nthresholds: {critical: 0, high: 2}\n", {"critical": 0, "high": 2}, id="flow"
-        ),
+        pytest.param("version: 1\nthresholds: {critical: 0, high: 2}\n", {"critical": 0, "high": 2}, id="flow"),
         pytest.param('"version": 1\n"thresholds":\n  "high": 3\n', {"high": 3}, id="quoted-keys"),
         pytest.param("---\nversion: 1\nthresholds:\n  high: 0\n...\n", {"high": 0}, id="explicit-document"),
         pytest.param("\ufeffversion: 1\nthresholds:\n  high: 0\n", {"high": 0}, id="byte-order-mark"),
@@ -134,9 +132,7 @@ BAD_POLICIES = [
         ["did you mean 'version'?"],
         id="unknown-top-level-before-missing-version",
     ),
-    pytest.param(
-        _v1("  high: 0\nignore: []\n"), 4, "ignore", ["unknown key 'ignore'"], id="future-key-ignore"
-    ),
+    pytest.param(_v1("  high: 0\nignore: []\n"), 4, "ignore", ["unknown key 'ignore'"], id="future-key-ignore"),
     pytest.param(
         _v1("  high: 0\nonly_fixed: true\n"),
         4,
@@ -144,9 +140,7 @@ BAD_POLICIES = [
         ["unknown key 'only_fixed'"],
         id="future-key-only-fixed",
     ),
-    pytest.param(
-        _v1("  high: 0\n  <<: {low: 1}\n"), 4, "thresholds.<<", ["unknown key '<<'"], id="merge-key"
-    ),
+    pytest.param(_v1("  high: 0\n  <<: {low: 1}\n"), 4, "thresholds.<<", ["unknown key '<<'"], id="merge-key"),
     pytest.param(
         _v1("  ? [high]\n  : 0\n"),
         3,
@@ -213,9 +207,7 @@ BAD_POLICIES = [
         id="limit-float-whole",
     ),
     pytest.param(_v1("  high: 1e3\n"), 3, "thresholds.high", ["must be a whole number"], id="limit-exponent"),
-    pytest.param(
-        _v1("  high: .inf\n"), 3, "thresholds.high", ["got the decimal number .inf"], id="limit-infinity"
-    ),
+    pytest.param(_v1("  high: .inf\n"), 3, "thresholds.high", ["got the decimal number .inf"], id="limit-infinity"),
     pytest.param(
         _v1('  high: "5"\n'),
         3,
@@ -260,9 +252,7 @@ BAD_POLICIES = [
         id="limit-null-at-end",
     ),
     pytest.param(_v1("  high: ~\n"), 3, "thresholds.high", ["has no value"], id="limit-null-tilde"),
-    pytest.param(
-        _v1("  high: [0]\n"), 3, "thresholds.high", ["must be a whole number, got a list"], id="limit-list"
-    ),
+    pytest.param(_v1("  high: [0]\n"), 3, "thresholds.high", ["must be a whole number, got a list"], id="limit-list"),
     pytest.param(
         _v1("  high:\n    max: 0\n"),
         3,
@@ -278,9 +268,7 @@ BAD_POLICIES = [
         id="limit-octal",
     ),
     pytest.param(_v1("  high: 0x10\n"), 3, "thresholds.high", ["reads '0x10' as 16"], id="limit-hex"),
-    pytest.param(
-        _v1("  high: 1_000\n"), 3, "thresholds.high", ["reads '1_000' as 1000"], id="limit-underscore"
-    ),
+    pytest.param(_v1("  high: 1_000\n"), 3, "thresholds.high", ["reads '1_000' as 1000"], id="limit-underscore"),
     pytest.param(_v1("  high: 1:30\n"), 3, "thresholds.high", ["reads '1:30' as 90"], id="limit-base-60"),
     pytest.param(_v1("  high: 2024-01-01\n"), 3, "thresholds.high", ["got a date"], id="limit-date"),
     pytest.param(
@@ -393,9 +381,7 @@ BAD_POLICIES = [
     pytest.param("# nothing\n# here\n", None, None, ["is empty (or only comments)"], id="only-comments"),
     pytest.param("---\n", None, None, ["is empty"], id="empty-document"),
     pytest.param("- version: 1\n", 1, None, ["must be a YAML mapping", "got a list"], id="document-list"),
-    pytest.param(
-        "# c\nversion 1\n", 2, None, ["must be a YAML mapping", "got a single value"], id="document-scalar"
-    ),
+    pytest.param("# c\nversion 1\n", 2, None, ["must be a YAML mapping", "got a single value"], id="document-scalar"),
     pytest.param(
         _v1("  high: 0\n---\nversion: 1\n"),
         4,
@@ -642,8 +628,7 @@ def test_example_yaml_shows_every_key() -> None:
 AGREEMENT_GOOD = [
     "version: 1\nthresholds: {critical: 0}\n",
     "version: 1\nthresholds: {total: 0, undefined: 3}\n",
-    "version: 1\nthresholds: {critical: 0, high: 0, medium: 0, low: 0, negligible: 0, undefined: 0,"
-    " total: 0}\n",
+    "version: 1\nthresholds: {critical: 0, high: 0, medium: 0, low: 0, negligible: 0, undefined: 0, total: 0}\n",
 ]
 AGREEMENT_BAD = [
     "version: 1\nthresholds: {critcal: 0}\n",
@@ -668,17 +653,13 @@ AGREEMENT_BAD = [
 
 
 @pytest.mark.parametrize("text", AGREEMENT_GOOD)
-def test_schema_and_loader_accept_the_same_good_policies(
-    text: str, validator: jsonschema.protocols.Validator
-) -> None:
+def test_schema_and_loader_accept_the_same_good_policies(text: str, validator: jsonschema.protocols.Validator) -> None:
     validator.validate(yaml.safe_load(text))
     parse_policy(text, SOURCE)
 
 
 @pytest.mark.parametrize("text", AGREEMENT_BAD)
-def test_schema_and_loader_reject_the_same_bad_policies(
-    text: str, validator: jsonschema.protocols.Validator
-) -> None:
+def test_schema_and_loader_reject_the_same_bad_policies(text: str, validator: jsonschema.protocols.Validator) -> None:
     assert not validator.is_valid(yaml.safe_load(text))
     with pytest.raises(PolicyError):
         parse_policy(text, SOURCE)

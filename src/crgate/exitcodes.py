@@ -34,6 +34,6 @@ _RANK = {
 }
 
 
-def worst(codes: "list[ExitCode] | tuple[ExitCode, ...]") -> ExitCode:
+def worst(codes: list[ExitCode] | tuple[ExitCode, ...]) -> ExitCode:
     """The exit code of a run made of several per-image outcomes (PASS for none)."""
     return max(codes, key=_RANK.__getitem__, default=ExitCode.PASS)

@@ -65,6 +65,4 @@ def parse_image_ref(raw: str) -> ImageRef:
             raise bad(f"repository '{repository}' is not valid (lowercase letters, digits, '.', '_', '-')")
     if tag is None and digest is None:
         tag = DEFAULT_TAG
-    return ImageRef(
-        raw=raw, host=host.lower(), registry_id=registry_id, repository=repository, tag=tag, digest=digest
-    )
+    return ImageRef(raw=raw, host=host.lower(), registry_id=registry_id, repository=repository, tag=tag, digest=digest)

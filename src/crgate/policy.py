@@ -80,8 +80,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PolicyError(
-            f"the file is not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "save it as UTF-8",
+            f"the file is not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8",
             source=source,
             line=line,
         ) from None
@@ -140,9 +139,7 @@ def _reader_error(exc: yaml.YAMLError, text: str, source: str) -> PolicyError:
     line = text[:position].count("\n") + 1 if isinstance(position, int) else None
     character = getattr(exc, "character", None)
     what = f"the character U+{character:04X}" if isinstance(character, int) else "a character"
-    return PolicyError(
-        f"invalid YAML: {what} is not allowed in a YAML file; remove it", source=source, line=line
-    )
+    return PolicyError(f"invalid YAML: {what} is not allowed in a YAML file; remove it", source=source, line=line)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,14 +188,12 @@ class _Walker:
         """Validate the whole document and build the ``Policy``."""
         if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL_TAG):
             raise self.error(
-                "the policy file is empty (or only comments); write at least 'version: 1' and "
-                f"{_THRESHOLDS_EXAMPLE}"
+                f"the policy file is empty (or only comments); write at least 'version: 1' and {_THRESHOLDS_EXAMPLE}"
             )
         self.check_duplicates(root, "", set())
         if not isinstance(root, MappingNode):
             raise self.error(
-                f"the policy must be a YAML mapping with the keys 'version' and 'thresholds', got "
-                f"{_kind(root)}",
+                f"the policy must be a YAML mapping with the keys 'version' and 'thresholds', got {_kind(root)}",
                 line=_line(root),
             )
         values = self.mapping(root, "", _TOP_LEVEL_KEYS, first="version")
@@ -315,9 +310,7 @@ class _Walker:
                 key=key_path,
             ) from None
 
-    def whole_number(
-        self, node: Node, key_path: str, line: int, what: str, null_hint: str, example: int = 0
-    ) -> int:
+    def whole_number(self, node: Node, key_path: str, line: int, what: str, null_hint: str, example: int = 0) -> int:
         """A whole number written as plain decimal digits, or a ``PolicyError`` that says why not."""
         must = f"{what} must be a whole number"
         if not isinstance(node, ScalarNode):
@@ -355,9 +348,7 @@ class _Walker:
                 fix = f"write a number such as {example}"
             raise self.error(f"{must}, got the text {value!r}; {fix}", line=line, key=key_path)
         kind = "a date" if isinstance(value, (dt.date, dt.datetime)) else f"a {type(value).__name__}"
-        raise self.error(
-            f"{must}, got {kind} ({text!r}); write a number such as {example}", line=line, key=key_path
-        )
+        raise self.error(f"{must}, got {kind} ({text!r}); write a number such as {example}", line=line, key=key_path)
 
 
 def _join(path: str, name: str) -> str:
@@ -393,8 +384,7 @@ def _parse_limit(walker: _Walker, key_path: str, line: int, node: Node) -> int:
     )
     if limit < 0:
         raise walker.error(
-            f"the limit must not be negative, got {limit}; write 0 to allow none, or remove the key "
-            "for no limit",
+            f"the limit must not be negative, got {limit}; write 0 to allow none, or remove the key for no limit",
             line=line,
             key=key_path,
         )

@@ -267,18 +267,17 @@ class ScannerClient:
         server_hint: float | None = None
         while state.result is None:
             remaining = deadline.remaining()
-            if remaining <= 0:
-                raise _timeout(
-                    f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: "
-                    f"operation {state.operation_id} was still running",
-                    tracker,
-                )
-            interval = self._poll.interval(tracker.polls + 1, deadline.elapsed() - waited_from, self._rng, server_hint)
-            self._sleep(min(interval, remaining))
+            if remaining > 0:
+                waited = deadline.elapsed() - waited_from
+                self._sleep(min(self._poll.interval(tracker.polls + 1, waited, self._rng, server_hint), remaining))
+            if deadline.expired():
+                raise self._still_running(deadline, image_id, state, tracker)
             tracker.polls += 1
             request = operation_service_pb2.GetOperationRequest(operation_id=state.operation_id)
             try:
                 op, headers = self._call("OperationService.Get", self._operations.Get, request, deadline)
+            except ScanTimeoutError:
+                raise self._still_running(deadline, image_id, state, tracker) from None
             except RpcFailure as failure:
                 if failure.code == _C.NOT_FOUND and not seen_by_get and not_found_left > 0:
                     not_found_left -= 1
@@ -288,13 +287,21 @@ class ScannerClient:
                     f"could not follow scan operation {state.operation_id} of image {image_id}",
                     scan_result_id=tracker.scan_result_id,
                 ) from None
-            except ScanTimeoutError as error:
-                raise _timeout(f"{error} while waiting for the scan of image {image_id}", tracker) from None
             seen_by_get = True
             server_hint = _poll_hint(headers)
             state = self._decode(op, image_id, "OperationService.Get", headers, tracker)
             notify("running", tracker.scan_result_id)
         return state.result
+
+    @staticmethod
+    def _still_running(
+        deadline: Deadline, image_id: str, state: OperationState, tracker: ScanTracker
+    ) -> ScanTimeoutError:
+        return _timeout(
+            f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: "
+            f"operation {state.operation_id} was still running",
+            tracker,
+        )
 
 
 def _poll_hint(headers: dict[str, str]) -> float | None:

@@ -1,0 +1,303 @@
+"""Thin gRPC servicers: validate the request, ask the state, shape the answer with ``wire``.
+
+Served: ScannerService, OperationService, ImageService (List, Get), and the two services a client
+needs before it has a token: IamTokenService.Create and ApiEndpointService (every endpoint id maps to
+the emulator's own address).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from yandex.cloud.containerregistry.v1 import (
+    image_service_pb2,
+    image_service_pb2_grpc,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
+from yandex.cloud.endpoint import api_endpoint_pb2, api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
+from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
+from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
+
+from crgate.emulator import wire
+from crgate.emulator.dispatch import Dispatcher, Headers
+from crgate.emulator.paging import paginate
+from crgate.emulator.rpc import (
+    REPOSITORY_NAME_RE,
+    RpcFailure,
+    check_id,
+    invalid,
+    not_found,
+    parse_equality_filter,
+    parse_status_filter,
+    reject_order_by,
+    require_id,
+)
+from crgate.emulator.scenario import SEVERITY_NAMES
+from crgate.emulator.state import EmulatorState
+from crgate.emulator.stats import EmulatorStats
+
+POLL_INTERVAL_HEADER = "x-operation-poll-interval"
+IAM_AUDIENCE = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+IAM_TOKEN_LIFETIME = dt.timedelta(hours=12)
+ENDPOINT_IDS = ("container-registry", "operation", "iam", "endpoint")
+
+
+def _idempotency_key(context: grpc.ServicerContext) -> str:
+    return next((v for k, v in context.invocation_metadata() if k == "idempotency-key"), "")
+
+
+class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
+    def __init__(self, state: EmulatorState, stats: EmulatorStats, dispatcher: Dispatcher):
+        self._state = state
+        self._stats = stats
+        self._run = dispatcher.run
+
+    def Scan(self, request: scanner_service_pb2.ScanRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.image_id, "image_id")
+            start = self._state.start_scan(request.image_id, _idempotency_key(context))
+            if start.created:
+                self._stats.record_scan_started(running=start.running)
+            return wire.operation(start.operation)
+
+        return self._run("ScannerService.Scan", context, body, image_id=request.image_id)
+
+    def Get(self, request: scanner_service_pb2.GetScanResultRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.scan_result_id, "scan_result_id")
+            return wire.scan_result(self._state.scan_result(request.scan_result_id))
+
+        image_id = self._state.image_of_scan(request.scan_result_id)
+        return self._run("ScannerService.Get", context, body, image_id=image_id)
+
+    def GetLast(self, request: scanner_service_pb2.GetLastScanResultRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.image_id, "image_id")
+            return wire.scan_result(self._state.last_scan_result(request.image_id))
+
+        return self._run("ScannerService.GetLast", context, body, image_id=request.image_id)
+
+    def List(self, request: scanner_service_pb2.ListScanResultsRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            if not (request.image_id or request.repository_id):
+                raise invalid("one of image_id or repository_id is required")
+            check_id(request.image_id, "image_id")
+            check_id(request.repository_id, "repository_id")
+            status = parse_status_filter(request.filter)
+            reject_order_by(request.order_by)
+            views = self._state.scan_results(
+                image_id=request.image_id, repository_id=request.repository_id, status=status
+            )
+            scope = f"ScannerService.List|{request.image_id}|{request.repository_id}|{status}"
+            page, token = paginate(views, request.page_size, request.page_token, scope)
+            return scanner_service_pb2.ListScanResultsResponse(
+                scan_results=[wire.scan_result(view) for view in page], next_page_token=token
+            )
+
+        return self._run("ScannerService.List", context, body, image_id=request.image_id or None)
+
+    def ListVulnerabilities(
+        self, request: scanner_service_pb2.ListVulnerabilitiesRequest, context: grpc.ServicerContext
+    ) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.scan_result_id, "scan_result_id")
+            severity = parse_equality_filter(request.filter, "severity")
+            if severity is not None and severity not in SEVERITY_NAMES:
+                raise invalid(f"filter: unknown severity {severity!r}")
+            reject_order_by(request.order_by)
+            view = self._state.scan_result(request.scan_result_id)
+            if view.status != "READY":
+                raise RpcFailure(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Scan result {view.id} is {view.status}; vulnerabilities are listed for READY results only",
+                )
+            findings = [f for f in view.image.findings if severity in (None, f.severity)]
+            scope = f"ScannerService.ListVulnerabilities|{view.id}|{severity}"
+            page, token = paginate(findings, request.page_size, request.page_token, scope)
+            return scanner_service_pb2.ListVulnerabilitiesResponse(
+                vulnerabilities=[wire.vulnerability(f) for f in page], next_page_token=token
+            )
+
+        image_id = self._state.image_of_scan(request.scan_result_id)
+        return self._run("ScannerService.ListVulnerabilities", context, body, image_id=image_id)
+
+
+class OperationService(operation_service_pb2_grpc.OperationServiceServicer):
+    def __init__(self, state: EmulatorState, dispatcher: Dispatcher):
+        self._state = state
+        self._run = dispatcher.run
+
+    def Get(self, request: operation_service_pb2.GetOperationRequest, context: grpc.ServicerContext) -> Any:
+        def body(headers: Headers) -> Any:
+            require_id(request.operation_id, "operation_id")
+            view = self._state.operation(request.operation_id)
+            interval = view.scan.image.scan.poll_interval
+            if interval is not None:
+                headers.append((POLL_INTERVAL_HEADER, f"{interval:g}"))
+            return wire.operation(view)
+
+        image_id = self._state.image_of_operation(request.operation_id)
+        return self._run("OperationService.Get", context, body, image_id=image_id)
+
+    def Cancel(self, request: operation_service_pb2.CancelOperationRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.operation_id, "operation_id")
+            return wire.operation(self._state.cancel(request.operation_id))
+
+        image_id = self._state.image_of_operation(request.operation_id)
+        return self._run("OperationService.Cancel", context, body, image_id=image_id)
+
+
+class ImageService(image_service_pb2_grpc.ImageServiceServicer):
+    def __init__(self, state: EmulatorState, dispatcher: Dispatcher):
+        self._state = state
+        self._run = dispatcher.run
+
+    def List(self, request: image_service_pb2.ListImagesRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            if request.folder_id:
+                raise invalid("folder_id: listing by folder is not supported by the emulator")
+            if not (request.registry_id or request.repository_name):
+                raise invalid("one of registry_id, repository_name or folder_id is required")
+            check_id(request.registry_id, "registry_id")
+            if request.repository_name and not REPOSITORY_NAME_RE.fullmatch(request.repository_name):
+                raise invalid(f"repository_name: invalid value {request.repository_name!r}")
+            name = parse_equality_filter(request.filter, "name")
+            reject_order_by(request.order_by)
+            images = [
+                image
+                for image in self._state.images(
+                    registry_id=request.registry_id, repository_name=request.repository_name
+                )
+                if name in (None, image.repository_name)
+            ]
+            scope = f"ImageService.List|{request.registry_id}|{request.repository_name}|{name}"
+            page, token = paginate(images, request.page_size, request.page_token, scope)
+            return image_service_pb2.ListImagesResponse(
+                images=[wire.image(image, self._state.started_at) for image in page], next_page_token=token
+            )
+
+        return self._run("ImageService.List", context, body)
+
+    def Get(self, request: image_service_pb2.GetImageRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            require_id(request.image_id, "image_id")
+            return wire.image(self._state.image(request.image_id), self._state.started_at)
+
+        return self._run("ImageService.Get", context, body, image_id=request.image_id)
+
+    def Delete(self, request: image_service_pb2.DeleteImageRequest, context: grpc.ServicerContext) -> Any:
+        return self._run("ImageService.Delete", context, _unimplemented("ImageService.Delete"))
+
+
+class IamTokenService(iam_token_service_pb2_grpc.IamTokenServiceServicer):
+    """Exchanges an OAuth token or a service-account JWT for a fake IAM token.
+
+    The JWT's signature is not verified; its shape is: PS256 with ``kid``, claims ``iss``, ``aud`` =
+    the IAM token URL, ``iat`` and ``exp`` with a lifetime of at most one hour, not yet expired.
+    """
+
+    def __init__(self, dispatcher: Dispatcher):
+        self._run = dispatcher.run
+
+    def Create(self, request: iam_token_service_pb2.CreateIamTokenRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            identity = request.WhichOneof("identity")
+            if identity is None:
+                raise invalid("one of yandex_passport_oauth_token or jwt is required")
+            if identity == "jwt":
+                _check_jwt(request.jwt)
+            now = dt.datetime.now(dt.timezone.utc)
+            return iam_token_service_pb2.CreateIamTokenResponse(
+                iam_token=f"t1.emulator.{uuid.uuid4().hex}", expires_at=wire.timestamp(now + IAM_TOKEN_LIFETIME)
+            )
+
+        return self._run("IamTokenService.Create", context, body)
+
+    def CreateForServiceAccount(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._run(
+            "IamTokenService.CreateForServiceAccount",
+            context,
+            _unimplemented("IamTokenService.CreateForServiceAccount"),
+        )
+
+    def Revoke(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._run("IamTokenService.Revoke", context, _unimplemented("IamTokenService.Revoke"))
+
+
+def _unimplemented(method: str) -> Callable[[Headers], Any]:
+    def body(_: Headers) -> Any:
+        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the emulator")
+
+    return body
+
+
+def _check_jwt(token: str) -> None:
+    def reject(why: str) -> RpcFailure:
+        return RpcFailure(grpc.StatusCode.UNAUTHENTICATED, f"Invalid JWT: {why}")
+
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise reject("expected three dot-separated parts")
+    try:
+        header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2])
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise reject("header or claims are not base64url JSON") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise reject("header and claims must be JSON objects")
+    if header.get("alg") != "PS256" or not header.get("kid"):
+        raise reject("header must have alg PS256 and kid")
+    if not claims.get("iss") or claims.get("aud") not in (IAM_AUDIENCE, [IAM_AUDIENCE]):
+        raise reject(f"claims must have iss and aud {IAM_AUDIENCE}")
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not isinstance(iat, (int, float)) or not isinstance(exp, (int, float)) or not 0 < exp - iat <= 3600:
+        raise reject("iat and exp must be numbers with exp - iat in (0, 3600]")
+    if exp < dt.datetime.now(dt.timezone.utc).timestamp():
+        raise reject("expired")
+
+
+class ApiEndpointService(api_endpoint_service_pb2_grpc.ApiEndpointServiceServicer):
+    """Endpoint discovery: every known service lives at the emulator's address."""
+
+    def __init__(self, dispatcher: Dispatcher, address: Callable[[], str]):
+        self._run = dispatcher.run
+        self._address = address
+
+    def _endpoints(self) -> list[api_endpoint_pb2.ApiEndpoint]:
+        return [api_endpoint_pb2.ApiEndpoint(id=name, address=self._address()) for name in ENDPOINT_IDS]
+
+    def Get(self, request: api_endpoint_service_pb2.GetApiEndpointRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            found = [e for e in self._endpoints() if e.id == request.api_endpoint_id]
+            if not found:
+                raise not_found(f"Api endpoint {request.api_endpoint_id} not found")
+            return found[0]
+
+        return self._run("ApiEndpointService.Get", context, body)
+
+    def List(self, request: api_endpoint_service_pb2.ListApiEndpointsRequest, context: grpc.ServicerContext) -> Any:
+        def body(_: Headers) -> Any:
+            page, token = paginate(self._endpoints(), request.page_size, request.page_token, "ApiEndpointService")
+            return api_endpoint_service_pb2.ListApiEndpointsResponse(endpoints=page, next_page_token=token)
+
+        return self._run("ApiEndpointService.List", context, body)
+
+
+def add_services(server: grpc.Server, state: EmulatorState, stats: EmulatorStats, address: Callable[[], str]) -> None:
+    """Register every emulated service on ``server``."""
+    dispatcher = Dispatcher(state, stats)
+    scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(ScannerService(state, stats, dispatcher), server)
+    operation_service_pb2_grpc.add_OperationServiceServicer_to_server(OperationService(state, dispatcher), server)
+    image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(state, dispatcher), server)
+    iam_token_service_pb2_grpc.add_IamTokenServiceServicer_to_server(IamTokenService(dispatcher), server)
+    api_endpoint_service_pb2_grpc.add_ApiEndpointServiceServicer_to_server(
+        ApiEndpointService(dispatcher, address), server
+    )

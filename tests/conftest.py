@@ -1,0 +1,121 @@
+"""Shared fixtures: an in-process CLI runner and emulators started from scenario dicts on loopback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from crgate.cli import main
+from crgate.emulator.scenario import scenario_from_dict
+from crgate.emulator.server import Emulator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+DIGEST_C = "sha256:" + "c" * 64
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(args: list[str], env: dict[str, str | None] | None = None) -> CliResult:
+    """Run ``crgate ARGS`` in-process through the real entry point (so its exit-code mapping is used)."""
+    runner = CliRunner()
+    environment: dict[str, str | None] = {"YC_IAM_TOKEN": None, "COLUMNS": "80"}
+    environment.update(env or {})
+    with runner.isolation(env=environment) as (stdout, stderr, _):
+        try:
+            main(args)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        else:  # main() always exits; reaching here is a bug worth seeing
+            code = -1
+        logging.getLogger().handlers.clear()
+        return CliResult(code, stdout.getvalue().decode(), stderr.getvalue().decode())
+
+
+def finding(cve: str, severity: str, package: str = "openssl", fixed_by: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": cve,
+        "severity": severity,
+        "package": package,
+        "version": "1.0.0",
+        "fixed_by": fixed_by,
+        "link": f"https://nvd.nist.gov/vuln/detail/{cve}",
+        "origin": "os",
+        "type": "debian",
+        "source": "dpkg",
+        **extra,
+    }
+
+
+VULNERABLE_FINDINGS = [
+    finding("CVE-2024-0001", "CRITICAL", fixed_by="1.0.1"),
+    finding("CVE-2024-0002", "HIGH", package="zlib"),
+    finding("CVE-2024-0003", "HIGH", package="curl", fixed_by="8.0"),
+    finding("CVE-2024-0004", "MEDIUM", package="glibc"),
+    finding("CVE-2024-0005", "LOW", package="glibc"),
+    finding("CVE-2024-0006", "NEGLIGIBLE", package="bash"),
+    finding("CVE-2024-0007", "UNDEFINED", package="tar"),
+]
+
+
+def scenario(*images: dict[str, Any], faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A one-registry (``crptest``), one-repository (``app``) scenario with the given images."""
+    data: dict[str, Any] = {
+        "registries": [{"id": "crptest", "repositories": [{"name": "app", "images": list(images)}]}]
+    }
+    if faults:
+        data["faults"] = faults
+    return data
+
+
+def image(
+    image_id: str,
+    tag: str,
+    digest: str,
+    findings: list[dict[str, Any]] | None = None,
+    **scan: Any,
+) -> dict[str, Any]:
+    """An image whose scan takes 0.1 s unless ``duration`` says otherwise; ``scan`` adds behaviour keys."""
+    scan.setdefault("duration", 0.1)
+    return {"id": image_id, "tags": [tag], "digest": digest, "findings": findings or [], "scan": scan}
+
+
+StartEmulator = Callable[[dict[str, Any]], Emulator]
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[StartEmulator]:
+    """Start emulators from scenario dicts; all are stopped when the test ends."""
+    started: list[Emulator] = []
+
+    def start(data: dict[str, Any]) -> Emulator:
+        emulator = Emulator(scenario_from_dict(data, source="<test>")).start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+def check_args(emulator: Emulator, *args: str) -> list[str]:
+    """``crgate check`` against an emulator, plain lines progress (deterministic output)."""
+    return ["check", "--endpoint", emulator.address, "--insecure", "--progress", "lines", *args]
