@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def median_seconds(command: list[str], runs: int) -> float:
@@ -25,7 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    crgate = [sys.executable, "-m", "crgate.cli", "--version"]
+    # The console script users run (bin/crgate next to this interpreter), not ``python -m``.
+    crgate = [str(Path(sys.executable).with_name("crgate")), "--version"]
     click_only = [sys.executable, "-c", "import click"]
     median_seconds(crgate, 3)  # warm the file cache and .pyc files
     base = median_seconds(click_only, args.runs)

@@ -6,12 +6,10 @@ Start-up stays light: only click and crgate's tiny modules are imported at modul
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,6 +18,8 @@ from crgate import __version__
 from crgate.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from crgate.model import Policy, RunReport
     from crgate.runner import Run
 
@@ -53,6 +53,8 @@ def cli() -> None:
 
 
 def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
+    from pathlib import Path
+
     outputs = []
     for value in values:
         fmt, sep, path = value.partition("=")
@@ -326,6 +328,8 @@ def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]]) -> None:
 
 
 def _configure_logging(verbose: int) -> None:
+    import logging
+
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="crgate: %(levelname)s: %(message)s")
 
@@ -402,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(int(ExitCode.INTERRUPTED))
     except BrokenPipeError:
         os._exit(int(ExitCode.SCAN_ERROR))
+    except Exception as error:  # a bug must still fail closed, without a traceback for the user
+        click.echo(f"crgate: internal error ({type(error).__name__}): {error}; please report it", err=True)
+        sys.exit(int(ExitCode.SCAN_ERROR))
     sys.exit(code if isinstance(code, int) else 0)
 
 

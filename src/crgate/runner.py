@@ -6,11 +6,12 @@ every per-image failure into an ``ErrorInfo`` so that one bad image never hides 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from crgate.errors import (
@@ -26,6 +27,8 @@ from crgate.errors import (
 from crgate.gate import evaluate
 from crgate.model import ErrorInfo, ImageOutcome, ImageRef, Policy, ScanResult, ScanTracker
 from crgate.scanner.policies import Deadline
+
+log = logging.getLogger("crgate.runner")
 
 
 class Scanner(Protocol):
@@ -58,6 +61,16 @@ class Target:
     image_id: str | None = None
 
 
+@dataclass
+class _SharedScan:
+    """One scan of one image id, shared by every target that resolves to it (never billed twice)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    tracker: ScanTracker = field(default_factory=ScanTracker)
+    result: ScanResult | None = None
+    error: BaseException | None = None
+
+
 class Run:
     """One gating run over several targets; ``trackers`` stay readable while it is in flight."""
 
@@ -82,6 +95,8 @@ class Run:
         self.trackers = [ScanTracker(image_id=t.image_id) for t in self.targets]
         self._outcomes: list[ImageOutcome | None] = [None] * len(self.targets)
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._scans: dict[str, _SharedScan] = {}
 
     def start(self) -> None:
         """Start the workers (daemon threads: an interrupted run must not wait for them)."""
@@ -150,7 +165,7 @@ class Run:
                 image_id = self.scanner.resolve_image(target.ref, self.deadline)
             tracker.image_id = image_id
             self.progress.update(label, "starting")
-            result = self.scanner.scan(image_id, self.deadline, tracker=tracker, on_progress=on_progress)
+            result = self._scan_once(image_id, tracker, on_progress)
             violations = evaluate(self.policy, result.counts)
             outcome = ImageOutcome(
                 ref=label,
@@ -162,6 +177,8 @@ class Run:
                 elapsed=time.monotonic() - started,
             )
         except Exception as error:  # every failure of one image becomes that image's error outcome
+            if not isinstance(error, CrgateError):
+                log.debug("unexpected error while gating %s", label, exc_info=True)
             outcome = ImageOutcome(
                 ref=label,
                 image_id=tracker.image_id,
@@ -174,6 +191,37 @@ class Run:
             label, outcome.verdict if outcome.error is None else _error_state(outcome.error), outcome.scan_result_id
         )
         return outcome
+
+
+    def _scan_once(
+        self, image_id: str, tracker: ScanTracker, on_progress: Callable[[str, str | None], None]
+    ) -> ScanResult:
+        """Scan ``image_id``, or wait for the scan another target of this run already started for it."""
+        with self._lock:
+            shared = self._scans.get(image_id)
+            owner = shared is None
+            if shared is None:
+                shared = self._scans[image_id] = _SharedScan(tracker=tracker)
+        if owner:
+            try:
+                shared.result = self.scanner.scan(image_id, self.deadline, tracker=tracker, on_progress=on_progress)
+            except BaseException as error:
+                shared.error = error
+                raise
+            finally:
+                shared.done.set()
+            return shared.result
+        on_progress("running", shared.tracker.scan_result_id)
+        while not shared.done.wait(0.2):
+            if self.cancel.is_set():
+                raise InterruptedRunError("interrupted while another target's scan of the same image ran")
+        tracker.operation_id = shared.tracker.operation_id
+        tracker.scan_result_id = shared.tracker.scan_result_id
+        tracker.finished = shared.tracker.finished
+        if shared.error is not None:
+            raise shared.error
+        assert shared.result is not None
+        return shared.result
 
 
 def _error_state(error: ErrorInfo) -> str:

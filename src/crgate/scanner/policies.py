@@ -51,7 +51,7 @@ class PollPolicy:
     floor: float = 0.5
     proportion: float = 0.2
     cap: float = 10.0
-    jitter: float = 0.1
+    jitter: float = 0.05
     server_hint_max: float = 60.0
 
     def interval(self, poll_number: int, waited: float, rng: random.Random, server_hint: float | None = None) -> float:

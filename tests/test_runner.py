@@ -1,0 +1,138 @@
+"""The runner with a fake scanner: isolation of failures, shared scans, bounded concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanTimeoutError
+from crgate.images import parse_image_ref
+from crgate.model import Policy, ScanResult, ScanTracker, SeverityCounts
+from crgate.runner import Run, Target
+from crgate.scanner.policies import Deadline
+
+POLICY = Policy(version=1, thresholds={"critical": 0, "high": 0}, source="test")
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def update(self, ref, state, scan_result_id=None):
+        self.events.append((ref, state))
+
+
+class FakeScanner:
+    """Resolves ``...:<image-id>`` to ``<image-id>``; scan behaviour per image id."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.scans: list[str] = []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+
+    def resolve_image(self, ref, deadline):
+        if ref.tag == "missing":
+            raise ImageNotFoundError("image not found")
+        return ref.tag
+
+    def scan(self, image_id, deadline, *, tracker=None, on_progress=None):
+        with self.lock:
+            self.scans.append(image_id)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            tracker = tracker or ScanTracker()
+            tracker.operation_id, tracker.scan_result_id = f"op-{image_id}", f"sr-{image_id}"
+            time.sleep(0.05)
+            action = self.behaviour.get(image_id, 0)
+            if isinstance(action, BaseException):
+                raise action
+            tracker.finished = True
+            return ScanResult(
+                id=f"sr-{image_id}", image_id=image_id, status="READY", counts=SeverityCounts(critical=action)
+            )
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def run(targets, scanner, concurrency=10):
+    recorder = Recorder()
+    gate = Run(
+        targets,
+        scanner,
+        POLICY,
+        Deadline(30),
+        concurrency=concurrency,
+        progress=recorder,
+        cancel=threading.Event(),
+    )
+    gate.start()
+    return gate.wait(), recorder
+
+
+def target(tag):
+    raw = f"cr.yandex/crpx/app:{tag}"
+    return Target(label=raw, ref=parse_image_ref(raw))
+
+
+def test_each_failure_stays_with_its_image():
+    scanner = FakeScanner(
+        {
+            "bad": 2,
+            "broken": MalformedResponseError("negative count"),
+            "slow": ScanTimeoutError("timed out"),
+            "bug": RuntimeError("boom"),
+        }
+    )
+    outcomes, _ = run([target(t) for t in ("ok", "bad", "broken", "slow", "missing", "bug")], scanner)
+    assert [(o.ref.rsplit(":", 1)[1], o.exit_code) for o in outcomes] == [
+        ("ok", 0),
+        ("bad", 1),
+        ("broken", 3),
+        ("slow", 4),
+        ("missing", 3),
+        ("bug", 3),  # an unexpected exception fails closed as an error, never as a pass
+    ]
+    kinds = {o.ref.rsplit(":", 1)[1]: o.error.kind for o in outcomes if o.error}
+    assert kinds == {"broken": "malformed", "slow": "timeout", "missing": "not_found", "bug": "scan"}
+    assert "internal error: RuntimeError: boom" in outcomes[-1].error.message
+
+
+def test_targets_resolving_to_one_image_share_one_scan():
+    scanner = FakeScanner({"same": 1})
+    outcomes, _ = run([target("same"), target("same"), Target(label="same", image_id="same")], scanner)
+    assert scanner.scans == ["same"]
+    assert [o.exit_code for o in outcomes] == [1, 1, 1]
+    assert {o.scan_result_id for o in outcomes} == {"sr-same"}
+
+
+def test_shared_scan_error_reaches_every_target():
+    scanner = FakeScanner({"same": MalformedResponseError("bad answer")})
+    outcomes, _ = run([target("same"), target("same")], scanner)
+    assert scanner.scans == ["same"]
+    assert [o.exit_code for o in outcomes] == [3, 3]
+
+
+def test_concurrency_is_bounded():
+    scanner = FakeScanner({})
+    run([target(f"img{n}") for n in range(8)], scanner, concurrency=3)
+    assert scanner.max_active == 3
+
+
+def test_progress_reports_each_image_from_queued_to_verdict():
+    outcomes, recorder = run([target("ok"), target("bad")], FakeScanner({"bad": 1}))
+    for outcome in outcomes:
+        states = [state for ref, state in recorder.events if ref == outcome.ref]
+        assert states[0] == "queued" and states[-1] == outcome.verdict
+        assert "resolving" in states and "starting" in states
+
+
+def test_unfinished_targets_are_reported_as_interrupted():
+    gate = Run(
+        [target("a")], FakeScanner({}), POLICY, Deadline(30), concurrency=1, progress=Recorder(), cancel=threading.Event()
+    )
+    (outcome,) = gate.outcomes()  # never started
+    assert outcome.exit_code == 130 and outcome.error.kind == "interrupted"
