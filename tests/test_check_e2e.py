@@ -247,11 +247,11 @@ def test_operation_not_found_beyond_tolerance_fails_closed(start_emulator):
 
 
 def test_server_poll_interval_header_is_honoured(start_emulator):
-    emu = start_emulator(basic(duration=1.0, poll_interval=0.05))
+    emu = start_emulator(basic(duration=1.5, poll_interval=0.1))
     result = run_cli(check_args(emu, VULN, "--format", "json"))
     assert result.code == 1
     polls = json.loads(result.stdout)["images"][0]["polls"]
-    # Our own schedule polls ~3 times in a second; a 0.05 s server hint makes it poll far more often.
+    # Our own schedule polls ~4 times in 1.5 s; a 0.1 s server hint makes it poll far more often.
     assert polls >= 8, polls
 
 

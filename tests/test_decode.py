@@ -144,3 +144,19 @@ def test_scan_status_error_is_a_scan_error_not_a_pass():
 def test_status_code_names():
     assert status_code_name(14) == "UNAVAILABLE"
     assert status_code_name(999) == "code 999"
+
+
+def test_invalid_timestamp_is_malformed():
+    message = result()
+    message.scanned_at.seconds = 10**15
+    with pytest.raises(MalformedResponseError, match="scanned_at is not a valid timestamp"):
+        decode_operation(operation(response=message), image_id=IMAGE)
+
+
+def test_server_text_cannot_inject_terminal_sequences():
+    from google.rpc import status_pb2
+
+    op = operation(error=status_pb2.Status(code=13, message="\x1b[2J\x1b[32mPASS\nall good"))
+    with pytest.raises(ScanError) as caught:
+        decode_operation(op, image_id=IMAGE)
+    assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)

@@ -48,6 +48,7 @@ def test_server_hint_is_honoured_when_sane_and_ignored_otherwise():
     assert policy.interval(3, 10.0, rng, server_hint=3.0) == 3.0
     for insane in (0.0, -1.0, 10_000.0):
         assert policy.interval(3, 10.0, rng, server_hint=insane) <= 2.0
+    assert policy.interval(3, 10.0, rng, server_hint=0.001) == policy.server_hint_min  # no hammering
 
 
 def test_retry_delay_is_jittered_and_capped():

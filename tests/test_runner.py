@@ -132,7 +132,13 @@ def test_progress_reports_each_image_from_queued_to_verdict():
 
 def test_unfinished_targets_are_reported_as_interrupted():
     gate = Run(
-        [target("a")], FakeScanner({}), POLICY, Deadline(30), concurrency=1, progress=Recorder(), cancel=threading.Event()
+        [target("a")],
+        FakeScanner({}),
+        POLICY,
+        Deadline(30),
+        concurrency=1,
+        progress=Recorder(),
+        cancel=threading.Event(),
     )
     (outcome,) = gate.outcomes()  # never started
     assert outcome.exit_code == 130 and outcome.error.kind == "interrupted"

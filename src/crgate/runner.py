@@ -192,7 +192,6 @@ class Run:
         )
         return outcome
 
-
     def _scan_once(
         self, image_id: str, tracker: ScanTracker, on_progress: Callable[[str, str | None], None]
     ) -> ScanResult:

@@ -19,6 +19,7 @@ from yandex.cloud.operation import operation_pb2
 
 from crgate.errors import MalformedResponseError, ScanError
 from crgate.model import SEVERITIES, ScanResult, SeverityCounts
+from crgate.scanner.transport import server_text
 
 _METHOD = "OperationService.Get"
 
@@ -62,7 +63,7 @@ def decode_operation(
     scan_result_id = _scan_result_id(op, malformed)
     if op.HasField("error"):
         raise ScanError(
-            f"scan of image {image_id} failed: {op.error.message or 'no message'}",
+            f"scan of image {image_id} failed: {server_text(op.error.message) or 'no message'}",
             code=status_code_name(op.error.code),
             method=method,
             request_ids=request_ids,
@@ -143,7 +144,10 @@ def decode_scan_result(
         raise malformed(f"negative vulnerability count ({shown})", result_id)
     scanned_at = None
     if message.HasField("scanned_at"):
-        scanned_at = message.scanned_at.ToDatetime(tzinfo=dt.timezone.utc)
+        try:
+            scanned_at = message.scanned_at.ToDatetime(tzinfo=dt.timezone.utc)
+        except (ValueError, OverflowError):
+            raise malformed("scanned_at is not a valid timestamp", result_id) from None
     return ScanResult(
         id=result_id or "",
         image_id=message.image_id,

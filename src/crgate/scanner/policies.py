@@ -52,15 +52,17 @@ class PollPolicy:
     proportion: float = 0.2
     cap: float = 10.0
     jitter: float = 0.05
+    server_hint_min: float = 0.1
     server_hint_max: float = 60.0
 
     def interval(self, poll_number: int, waited: float, rng: random.Random, server_hint: float | None = None) -> float:
         """Seconds to sleep before poll ``poll_number`` (1-based) after ``waited`` seconds of waiting.
 
-        A sane server hint (``x-operation-poll-interval``) replaces the computed value.
+        A sane server hint (``x-operation-poll-interval``) replaces the computed value, but never makes
+        crgate poll more often than every ``server_hint_min`` seconds.
         """
         if server_hint is not None and 0 < server_hint <= self.server_hint_max:
-            return server_hint
+            return max(server_hint, self.server_hint_min)
         exponential = self.initial * self.multiplier ** max(0, poll_number - 1)
         proportional = max(self.floor, self.proportion * waited)
         base = min(exponential, proportional, self.cap)

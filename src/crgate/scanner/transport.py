@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,16 @@ PRODUCTION_ENDPOINTS = {
 }
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-server-trace-id")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MAX_SERVER_TEXT = 1000
+
+
+def server_text(text: str) -> str:
+    """Server-supplied text made safe to print: no terminal control sequences, bounded length."""
+    cleaned = _CONTROL.sub("?", text).replace("\n", " ")
+    return cleaned if len(cleaned) <= MAX_SERVER_TEXT else cleaned[:MAX_SERVER_TEXT] + "..."
 
 
 def is_loopback(address: str) -> bool:
@@ -68,7 +79,7 @@ class RpcFailure(Exception):
     def __init__(self, method: str, code: grpc.StatusCode, details: str, request_ids: Sequence[str]):
         self.method = method
         self.code = code
-        self.details = details
+        self.details = server_text(details)
         self.request_ids = tuple(dict.fromkeys(request_ids))
         super().__init__(f"{method}: {code.name}: {details}")
 
@@ -181,5 +192,5 @@ def _failure(method: str, error: grpc.RpcError, request_id: str) -> RpcFailure:
             headers = _metadata_dict(accessor())
         except Exception:  # metadata is best effort on a failed call
             continue
-        ids.extend(headers[name] for name in _REQUEST_ID_HEADERS if name in headers)
+        ids.extend(server_text(headers[name]) for name in _REQUEST_ID_HEADERS if name in headers)
     return RpcFailure(method, code, details, ids)
