@@ -84,6 +84,39 @@ class Violation:
     limit: int
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One vulnerability of a scan result (``ScannerService.ListVulnerabilities``), severity lowercased."""
+
+    cve: str
+    severity: str
+    package: str
+    version: str = ""
+    fixed_by: str = ""
+    """Empty when no fix is known."""
+    link: str = ""
+    source: str = ""
+    origin: str = ""
+    type: str = ""
+
+    @property
+    def fixable(self) -> bool:
+        return bool(self.fixed_by)
+
+
+# Why a finding does or does not count against the policy's limits.
+DECISIONS: tuple[str, ...] = ("counted", "ignored", "not_fixable", "in_baseline")
+
+
+@dataclass(frozen=True)
+class JudgedFinding:
+    """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored)."""
+
+    finding: Finding
+    decision: str
+    rule: str | None = None
+
+
 @dataclass
 class ScanTracker:
     """What one image's scan has revealed so far (mutable, filled in by the scanner client while it
@@ -121,6 +154,13 @@ class ImageOutcome:
     error: ErrorInfo | None = None
     polls: int = 0
     elapsed: float = 0.0
+    findings: tuple[JudgedFinding, ...] | None = None
+    """Every finding with its decision; None when findings were not fetched (counts-only policy)."""
+    counted: SeverityCounts | None = None
+    """The counts the limits were checked against (after ignore/fixable/baseline rules)."""
+    origin: str = "scanned"
+    """How the result was obtained: ``scanned`` (a new scan), ``reused`` or ``joined``."""
+    warnings: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
