@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from crgate.runner import Run
 
 FORMAT_CHOICES = ("text", "json")
+# Formats that list individual findings: asking for one makes crgate fetch ListVulnerabilities.
+FINDINGS_FORMATS = frozenset({"json"})
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
 
@@ -203,7 +205,10 @@ def check(
                 "no credentials: pass --iam-token or set YC_IAM_TOKEN (yc iam create-token), "
                 "or use --emulator / --endpoint HOST:PORT --insecure for a local emulator"
             )
-        report = _run_check(targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress)
+        fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
+        report = _run_check(
+            targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings
+        )
     except CrgateError as error:
         _fail(error)
     finally:
@@ -231,6 +236,7 @@ def _run_check(
     timeout: float,
     concurrency: int,
     progress_mode: str,
+    fetch_findings: bool,
 ) -> RunReport:
     import datetime as dt
     import threading
@@ -256,6 +262,7 @@ def _run_check(
         concurrency=concurrency,
         progress=sink,
         cancel=cancel,
+        fetch_findings=fetch_findings,
     )
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
