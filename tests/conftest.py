@@ -118,4 +118,5 @@ def start_emulator() -> Iterator[StartEmulator]:
 
 def check_args(emulator: Emulator, *args: str) -> list[str]:
     """``crgate check`` against an emulator, plain lines progress (deterministic output)."""
-    return ["check", "--endpoint", emulator.address, "--insecure", "--progress", "lines", *args]
+    # A bounded default --timeout: a test that waits wrongly fails in a minute instead of hanging.
+    return ["check", "--endpoint", emulator.address, "--insecure", "--progress", "lines", "--timeout", "60", *args]

@@ -32,6 +32,15 @@ class FakeScanner:
         self.active = 0
         self.max_active = 0
 
+    def last_result(self, image_id, deadline):
+        return None
+
+    def running_scan(self, image_id, deadline):
+        return None
+
+    def list_findings(self, scan_result_id, deadline):
+        return ()
+
     def resolve_image(self, ref, deadline):
         if ref.tag == "missing":
             raise ImageNotFoundError("image not found")

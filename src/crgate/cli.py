@@ -18,6 +18,7 @@ from crgate import __version__
 from crgate.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    import datetime as dt
     from pathlib import Path
 
     from crgate.model import Policy, RunReport
@@ -149,6 +150,12 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     help="Start the built-in emulator with its demo data and check against it (no account needed).",
 )
 @click.option("--emulator-data", metavar="FILE", help="Scenario file for --emulator instead of the demo data.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Judge ignore-rule expiry as of this date (preview what fails after a rule expires). Default: today.",
+)
 @click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
 def check(
     image_refs: tuple[str, ...],
@@ -164,6 +171,7 @@ def check(
     progress: str,
     use_emulator: bool,
     emulator_data: str | None,
+    today: dt.datetime | None,
     verbose: int,
 ) -> None:
     """Scan images and judge them against the policy; the exit code is the verdict.
@@ -207,7 +215,7 @@ def check(
             )
         fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
         report = _run_check(
-            targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings
+            targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings, today
         )
     except CrgateError as error:
         _fail(error)
@@ -237,16 +245,16 @@ def _run_check(
     concurrency: int,
     progress_mode: str,
     fetch_findings: bool,
+    today: dt.datetime | None,
 ) -> RunReport:
     import datetime as dt
     import threading
 
-    from crgate.exitcodes import worst
-    from crgate.model import RunReport
     from crgate.runner import Run
     from crgate.scanner.client import ScannerClient
     from crgate.scanner.policies import Deadline
     from crgate.scanner.transport import Connection, ConnectionSettings
+    from crgate.verdict import summarize
 
     started_at = dt.datetime.now(dt.timezone.utc)
     deadline = Deadline(timeout)
@@ -263,6 +271,7 @@ def _run_check(
         progress=sink,
         cancel=cancel,
         fetch_findings=fetch_findings,
+        today=today.date() if today else None,
     )
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
@@ -279,14 +288,15 @@ def _run_check(
         connection.close()
     if interrupted:
         _say_left_running(run)
-    code = ExitCode.INTERRUPTED if interrupted else worst([ExitCode(o.exit_code) for o in outcomes])
-    return RunReport(
-        policy=policy,
-        images=tuple(outcomes),
-        exit_code=int(code),
-        tool_version=__version__,
+    return summarize(
+        policy,
+        outcomes,
+        today=run.today,
         started_at=started_at,
         finished_at=dt.datetime.now(dt.timezone.utc),
+        stale_ignores=() if interrupted else run.stale_ignore_rules(),
+        baseline=run.baseline_info,
+        interrupted=interrupted,
     )
 
 
@@ -378,6 +388,49 @@ def emulator(host: str, port: int, data: str | None) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         server.stop()
+
+
+@cli.command()
+@click.argument("report_file", metavar="RESULT.json")
+@click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="text", show_default=True)
+@click.option("--output", "outputs", multiple=True, metavar="FORMAT=PATH", help="Also write a report. Repeatable.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="Judge expiry as of.")
+def evaluate(
+    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[str, ...], today: dt.datetime | None
+) -> None:
+    """Re-judge a saved JSON report under a policy, offline (no API call, no scan).
+
+    The way to try a policy change before committing it: save a run with
+    `crgate check --output json=result.json ...`, then `crgate evaluate result.json --policy new.yaml`.
+    """
+    import datetime as dt
+
+    from crgate.errors import CrgateError
+    from crgate.policy import discover_policy
+    from crgate.saved_report import load_saved_report, rejudge
+    from crgate.verdict import summarize
+
+    parsed_outputs = _parse_outputs(outputs)
+    started_at = dt.datetime.now(dt.timezone.utc)
+    day = today.date() if today else dt.date.today()
+    try:
+        policy = discover_policy(policy_path)
+        saved = load_saved_report(report_file)
+        outcomes, stale = rejudge(policy, saved, today=day)
+    except CrgateError as error:
+        _fail(error)
+    report = summarize(
+        policy,
+        outcomes,
+        today=day,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.timezone.utc),
+        stale_ignores=stale,
+        baseline=saved.baseline_info if policy.baseline else None,
+    )
+    _emit(report, fmt, parsed_outputs)
+    sys.exit(report.exit_code)
 
 
 @cli.group("policy")

@@ -118,6 +118,14 @@ def judge(
     return tuple(judged), counts
 
 
-def matched_rules(judged: Iterable[JudgedFinding]) -> set[str]:
-    """Labels of the ignore rules that matched at least one finding."""
-    return {j.rule for j in judged if j.rule is not None}
+def stale_rules(
+    policy: Policy, judged_per_image: Sequence[tuple[JudgedFinding, ...] | None], today: dt.date
+) -> list[str]:
+    """Labels of the ignore rules in force that matched no finding of any image.
+
+    Empty when staleness cannot be told: some image has no findings (an error, or not fetched).
+    """
+    if not policy.ignore or any(judged is None for judged in judged_per_image):
+        return []
+    matched = {j.rule for judged in judged_per_image for j in judged or () if j.rule is not None}
+    return [rule.label for rule in policy.ignore if rule.label not in matched and not rule_expired(rule, today)]

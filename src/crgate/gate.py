@@ -1,10 +1,46 @@
-"""The decision: a pure function from (policy, counts) to the limits they exceed."""
+"""The decision: pure functions from (policy, scan result, findings) to the limits exceeded.
+
+Shared by the live run (``runner``) and the offline re-judgement of a saved report (``evaluate``),
+so both reach the same verdict from the same data.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from crgate.model import THRESHOLD_KEYS, Policy, SeverityCounts, Violation
+from crgate.findings import BaselineKeys, judge
+from crgate.model import THRESHOLD_KEYS, Finding, JudgedFinding, Policy, ScanResult, SeverityCounts, Violation
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy made of one READY result."""
+
+    violations: tuple[Violation, ...]
+    counted: dict[str, int]
+    """The count each threshold key was checked against (all of THRESHOLD_KEYS)."""
+    findings: tuple[JudgedFinding, ...] | None
+
+
+def decide(
+    policy: Policy,
+    image_ref: str,
+    result: ScanResult,
+    findings: Sequence[Finding] | None,
+    *,
+    today: dt.date,
+    baseline: BaselineKeys | None = None,
+) -> Decision:
+    """Judge one result: by its counts alone, or finding by finding when findings are given."""
+    if findings is None:
+        if policy.uses_findings:  # callers must fetch findings for such a policy; never judge without
+            raise ValueError("this policy needs the findings of every image")
+        counts = threshold_counts(result.counts)
+        return Decision(evaluate(policy, counts), counts, None)
+    judged, counts = judge(policy, image_ref, findings, today=today, baseline=baseline)
+    return Decision(evaluate(policy, counts), counts, judged)
 
 
 def threshold_counts(counts: SeverityCounts) -> dict[str, int]:

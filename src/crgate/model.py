@@ -209,8 +209,8 @@ class ImageOutcome:
     elapsed: float = 0.0
     findings: tuple[JudgedFinding, ...] | None = None
     """Every finding with its decision; None when findings were not fetched (counts-only policy)."""
-    counted: SeverityCounts | None = None
-    """The counts the limits were checked against (after ignore/fixable/baseline rules)."""
+    counted: Mapping[str, int] | None = None
+    """Per threshold key, the count its limit was checked against (after ignore/fixable/baseline rules)."""
     origin: str = "scanned"
     """How the result was obtained: ``scanned`` (a new scan), ``reused`` or ``joined``."""
     warnings: tuple[str, ...] = ()
@@ -239,6 +239,11 @@ class RunReport:
     started_at: dt.datetime
     finished_at: dt.datetime
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    """Run-wide warnings: expiring/expired/stale ignore rules, a baseline judged without, ..."""
+    stale_ignores: tuple[str, ...] = ()
+    """Ignore rules that matched no finding of any image (a violation with fail_on_stale_ignores)."""
+    baseline: Mapping[str, object] | None = None
+    """The baseline used: ref, image_id, scan_result_id, origin and its (CVE, package) pairs."""
 
     @property
     def verdict(self) -> str:

@@ -31,7 +31,10 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                   poll_interval: null        # seconds, sent as header x-operation-poll-interval
                   faults: []                 # like top-level faults, for calls about this image only
                   last_result: null          # {status: READY|ERROR, age_seconds: 3600}: a finished
-                                             # result that exists before any Scan (for GetLast/List)
+                                             # result that exists before any Scan (for GetLast/List);
+                                             # a negative age puts scanned_at in the future (skew)
+                  running_scan: null         # {remaining_seconds: 2}: a scan already RUNNING at start
+                                             # (scan-on-push), found by List(status="RUNNING")
 
 Faults: ``{method, code, count: 1, message: "", lost_response: false}``. ``method`` is
 ``Service.Method`` (see ``METHODS``); ``code`` a gRPC status name; ``OK`` lets calls through, so a
@@ -70,6 +73,7 @@ ANOMALIES: tuple[str, ...] = (
     "wrong_metadata_type",  # metadata is an Any holding DeleteImageMetadata
     "running_status_when_done",  # done=true, but the ScanResult says RUNNING
     "error_before_done",  # done=false with error set; later done with a READY response
+    "stats_mismatch",  # the ScanResult's stats count one critical more than the listed findings
 )
 GRPC_CODES: tuple[str, ...] = (
     "OK",
@@ -159,6 +163,13 @@ class LastResult:
 
 
 @dataclass(frozen=True)
+class RunningScan:
+    """A scan that is already RUNNING when the emulator starts (not started by any client)."""
+
+    remaining_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class ScanBehaviour:
     """How scans of one image behave."""
 
@@ -170,6 +181,7 @@ class ScanBehaviour:
     poll_interval: float | None = None
     faults: tuple[Fault, ...] = ()
     last_result: LastResult | None = None
+    running_scan: RunningScan | None = None
 
 
 @dataclass(frozen=True)
@@ -518,6 +530,7 @@ class _Parser:
             "poll_interval",
             "faults",
             "last_result",
+            "running_scan",
         )
         raw = self.mapping(data, path, allowed)
         operation_error = None
@@ -558,7 +571,15 @@ class _Parser:
                 for i, item in enumerate(self.seq(raw.get("faults"), faults_path, data))
             ),
             last_result=self.last_result(raw.get("last_result"), _join(path, "last_result")),
+            running_scan=self.running_scan(raw.get("running_scan"), _join(path, "running_scan")),
         )
+
+    def running_scan(self, data: Any, path: str) -> RunningScan | None:
+        if data is None:
+            return None
+        raw = self.mapping(data, path, ("remaining_seconds",))
+        remaining = self.number(raw.get("remaining_seconds"), _join(path, "remaining_seconds"), data, default=2.0)
+        return RunningScan(remaining_seconds=remaining)
 
     def last_result(self, data: Any, path: str) -> LastResult | None:
         if data is None:
@@ -569,7 +590,9 @@ class _Parser:
             if raw.get("status") is None
             else self.choice(raw["status"], _join(path, "status"), data, END_STATUSES)
         )
-        age = self.number(raw.get("age_seconds"), _join(path, "age_seconds"), data, default=3600.0)
+        age = self.number(
+            raw.get("age_seconds"), _join(path, "age_seconds"), data, default=3600.0, minimum=-float("inf")
+        )
         return LastResult(status=status, age_seconds=age)
 
     def fault(self, data: Any, path: str, methods: Sequence[str]) -> Fault:

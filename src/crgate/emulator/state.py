@@ -21,7 +21,7 @@ from crgate.emulator.rpc import RpcFailure, not_found
 from crgate.emulator.scenario import Fault, Image, OperationError, Scenario
 
 # Anomalies that shape the ScanResult itself, so they also show on a pre-existing ``last_result``.
-RESULT_ANOMALIES = frozenset({"missing_stats", "negative_count", "wrong_image_id"})
+RESULT_ANOMALIES = frozenset({"missing_stats", "negative_count", "wrong_image_id", "stats_mismatch"})
 CANCELLED_ERROR = OperationError(code="CANCELLED", message="operation cancelled by the client")
 _ID_ALPHABET = string.ascii_lowercase[:22] + string.digits  # Yandex ids: lowercase, 20 characters
 
@@ -83,6 +83,7 @@ class _Scan:
     from_scan: bool = True
     status: str | None = None  # fixed end status (pre-existing results); None = the image's
     cancelled_at: float | None = None
+    age: float = 0.0  # seconds its timestamps are shifted into the past (negative: the future)
 
     def end(self) -> float:
         return self.start + self.duration if self.cancelled_at is None else self.cancelled_at
@@ -118,11 +119,23 @@ class EmulatorState:
                 scan = _Scan(
                     id=new_id("crgsr"),
                     image=image,
-                    start=self._origin - last.age_seconds,
+                    start=self._origin,
                     duration=0.0,
                     anomaly=anomaly,
                     from_scan=False,
                     status=last.status,
+                    age=last.age_seconds,
+                )
+                self._scans[scan.id] = scan
+            running = image.scan.running_scan
+            if running is not None:  # e.g. started by the registry's scan-on-push before crgate came
+                scan = _Scan(
+                    id=new_id("crgsr"),
+                    image=image,
+                    start=self._origin,
+                    duration=running.remaining_seconds,
+                    anomaly=image.scan.anomaly if image.scan.anomaly in RESULT_ANOMALIES else None,
+                    from_scan=False,
                 )
                 self._scans[scan.id] = scan
 
@@ -294,8 +307,8 @@ class EmulatorState:
             id=scan.id,
             image=scan.image,
             status=status,
-            created_at=self._wall(scan.start),
-            finished_at=self._wall(scan.end()) if done else None,
+            created_at=self._wall(scan.start - scan.age),
+            finished_at=self._wall(scan.end() - scan.age) if done else None,
             done=done,
             error=error,
             anomaly=scan.anomaly,

@@ -80,6 +80,8 @@ def scan_result(view: ScanView) -> scanner_pb2.ScanResult:
         result.vulnerabilities.CopyFrom(scanner_pb2.VulnerabilityStats(**counts.as_dict()))
         if view.anomaly == "negative_count":
             result.vulnerabilities.critical = -1
+        if view.anomaly == "stats_mismatch":  # stats disagree with what ListVulnerabilities lists
+            result.vulnerabilities.critical += 1
     return result
 
 

@@ -49,7 +49,7 @@ def image_document(outcome: ImageOutcome) -> dict[str, Any]:
         "polls": outcome.polls,
         "elapsed_seconds": round(outcome.elapsed, 3),
         "origin": outcome.origin,
-        "counted": outcome.counted.as_dict() if outcome.counted is not None and result is not None else None,
+        "counted": dict(outcome.counted) if outcome.counted is not None and result is not None else None,
         "findings": None if outcome.findings is None else [finding_document(j) for j in outcome.findings],
         "warnings": list(outcome.warnings),
     }
@@ -90,7 +90,17 @@ def document(report: RunReport) -> dict[str, Any]:
         "severities": list(SEVERITIES),
         "images": [image_document(outcome) for outcome in report.images],
         "warnings": list(report.warnings),
+        "stale_ignores": list(report.stale_ignores),
+        "baseline": _baseline(report),
     }
+
+
+def _baseline(report: RunReport) -> dict[str, Any] | None:
+    if report.baseline is None:
+        return None
+    info = dict(report.baseline)
+    info["pairs"] = [list(pair) for pair in info.get("pairs", ())]  # type: ignore[attr-defined]
+    return info
 
 
 def render(report: RunReport) -> str:

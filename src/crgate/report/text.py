@@ -1,13 +1,21 @@
-"""The human report: a table per image and a one-line verdict."""
+"""The human report: a table per image, the findings behind each violation, and a one-line verdict."""
 
 from __future__ import annotations
 
-from crgate.model import THRESHOLD_KEYS, ImageOutcome, Policy, RunReport
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, Policy, RunReport
+
+MAX_LISTED_FINDINGS = 10
+MAX_LISTED_IGNORED = 5
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 def describe_limits(policy: Policy) -> str:
-    """``critical <= 0, high <= 0`` (the limits that are set, in severity order)."""
-    limits = [f"{key} <= {policy.thresholds[key]}" for key in THRESHOLD_KEYS if key in policy.thresholds]
+    """``critical <= 0, high <= 0 (fixable only)`` (the limits that are set, in severity order)."""
+    limits = []
+    for key in THRESHOLD_KEYS:
+        if key in policy.thresholds:
+            fixable = " (fixable only)" if policy.counts_fixable_only(key) else ""
+            limits.append(f"{key} <= {policy.thresholds[key]}{fixable}")
     return ", ".join(limits) or "no limits"
 
 
@@ -30,21 +38,61 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         ids.append(f"scan result {outcome.scan_result_id}")
     if outcome.result is not None and outcome.result.scanned_at is not None:
         ids.append(f"scanned {outcome.result.scanned_at.strftime('%Y-%m-%d %H:%M:%SZ')}")
+    if outcome.result is not None and outcome.origin != "scanned":
+        ids.append(outcome.origin)
     lines = [head]
     if ids:
         lines.append("  " + ", ".join(ids))
+    lines.extend(f"  note: {warning}" for warning in outcome.warnings)
     if outcome.error is not None:
         lines.append(f"  error (exit {outcome.error.exit_code}): {outcome.error.message}")
         return lines
     if outcome.result is None:
         return lines
     exceeded = {violation.severity for violation in outcome.violations}
-    lines.append(f"  {'severity':<11}{'count':>7}{'limit':>7}  status")
+    judged = outcome.findings is not None
+    counted = outcome.counted or {key: outcome.result.counts.get(key) for key in THRESHOLD_KEYS}
+    header = f"  {'severity':<11}{'count':>7}{'limit':>7}  status"
+    lines.append(header + ("    (found)" if judged else ""))
     for key in THRESHOLD_KEYS:
         limit = policy.thresholds.get(key)
         status = "FAIL" if key in exceeded else "ok"
         limit_text = "-" if limit is None else str(limit)
-        lines.append(f"  {key:<11}{outcome.result.counts.get(key):>7}{limit_text:>7}  {status}")
+        count = counted[key]
+        found = f"    ({outcome.result.counts.get(key)})" if judged else ""
+        lines.append(f"  {key:<11}{count:>7}{limit_text:>7}  {status:<6}{found}")
+    if outcome.findings:
+        lines.extend(_findings_section(outcome.findings, exceeded))
+    return lines
+
+
+def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -> list[str]:
+    lines: list[str] = []
+    violating = sorted(
+        (j for j in findings if j.decision == "counted" and (j.finding.severity in exceeded or "total" in exceeded)),
+        key=lambda j: (_SEVERITY_RANK[j.finding.severity], j.finding.cve, j.finding.package),
+    )
+    if violating:
+        lines.append("  findings behind the violations:")
+        for judged in violating[:MAX_LISTED_FINDINGS]:
+            f = judged.finding
+            fix = f"-> {f.fixed_by}" if f.fixed_by else "(no fix yet)"
+            lines.append(f"    {f.severity:<10} {f.cve:<20} {f.package} {f.version} {fix}")
+        if len(violating) > MAX_LISTED_FINDINGS:
+            lines.append(f"    ... and {len(violating) - MAX_LISTED_FINDINGS} more (see --format json)")
+    ignored = [j for j in findings if j.decision == "ignored"]
+    if ignored:
+        lines.append(f"  ignored ({len(ignored)}):")
+        for judged in ignored[:MAX_LISTED_IGNORED]:
+            lines.append(f"    {judged.finding.cve} in {judged.finding.package}: rule {judged.rule}")
+        if len(ignored) > MAX_LISTED_IGNORED:
+            lines.append(f"    ... and {len(ignored) - MAX_LISTED_IGNORED} more")
+    others = {
+        decision: sum(1 for j in findings if j.decision == decision) for decision in ("not_fixable", "in_baseline")
+    }
+    parts = [f"{count} {decision.replace('_', ' ')}" for decision, count in others.items() if count]
+    if parts:
+        lines.append(f"  not counted: {', '.join(parts)}")
     return lines
 
 
@@ -64,5 +112,7 @@ def _verdict_line(report: RunReport) -> str:
         parts.append(f"{len(failed)} of {n} {plural} violate the policy ({detail})")
     if errors:
         parts.append(f"{len(errors)} of {n} {plural} could not be checked")
+    if report.stale_ignores and report.policy.fail_on_stale_ignores:
+        parts.append(f"{len(report.stale_ignores)} stale ignore rule(s) (fail_on_stale_ignores)")
     label = "FAIL" if report.exit_code == 1 else "ERROR"
     return f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"

@@ -18,6 +18,7 @@ import grpc
 from yandex.cloud.containerregistry.v1 import (
     image_service_pb2,
     image_service_pb2_grpc,
+    scanner_pb2,
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
@@ -31,7 +32,7 @@ from crgate.errors import (
     ScanTimeoutError,
 )
 from crgate.model import Finding, ImageRef, ScanResult, ScanTracker
-from crgate.scanner.decode import OperationState, decode_operation, decode_vulnerability
+from crgate.scanner.decode import OperationState, decode_operation, decode_scan_result, decode_vulnerability
 from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
 from crgate.scanner.transport import Connection, RpcFailure
 
@@ -66,7 +67,7 @@ class ScannerClient:
         rng: random.Random | None = None,
     ):
         self._connection = connection
-        self._poll = poll_policy or PollPolicy()
+        self._poll_policy = poll_policy or PollPolicy()
         self._retry = retry_policy or RetryPolicy()
         self._cancel = cancel or threading.Event()
         self._rng = rng or random.Random()
@@ -262,7 +263,7 @@ class ScannerClient:
     def _decode(
         self, op: operation_pb2.Operation, image_id: str, method: str, headers: dict[str, str], tracker: ScanTracker
     ) -> OperationState:
-        request_ids = [headers[h] for h in ("x-request-id", "x-server-trace-id") if h in headers]
+        request_ids = _request_ids(headers)
         try:
             state = decode_operation(op, image_id=image_id, method=method, request_ids=request_ids)
         except ScanError as error:
@@ -296,47 +297,145 @@ class ScannerClient:
         tracker: ScanTracker,
         notify: ProgressCallback,
     ) -> ScanResult:
-        waited_from = deadline.elapsed()
+        """Poll ``OperationService.Get`` until the scan operation is done."""
+        if state.result is not None:
+            return state.result
         not_found_left = NOT_FOUND_AFTER_SCAN
         seen_by_get = False
-        server_hint: float | None = None
-        while state.result is None:
-            remaining = deadline.remaining()
-            if remaining > 0:
-                waited = deadline.elapsed() - waited_from
-                self._sleep(min(self._poll.interval(tracker.polls + 1, waited, self._rng, server_hint), remaining))
-            if deadline.expired():
-                raise self._still_running(deadline, image_id, state, tracker)
-            tracker.polls += 1
-            request = operation_service_pb2.GetOperationRequest(operation_id=state.operation_id)
+        operation_id = state.operation_id
+
+        def fetch() -> tuple[ScanResult | None, float | None]:
+            nonlocal not_found_left, seen_by_get
+            request = operation_service_pb2.GetOperationRequest(operation_id=operation_id)
             try:
                 op, headers = self._call("OperationService.Get", self._operations.Get, request, deadline)
-            except ScanTimeoutError:
-                raise self._still_running(deadline, image_id, state, tracker) from None
             except RpcFailure as failure:
                 if failure.code == _C.NOT_FOUND and not seen_by_get and not_found_left > 0:
                     not_found_left -= 1
-                    log.info("operation %s not found yet; polling again", state.operation_id)
-                    continue
+                    log.info("operation %s not found yet; polling again", operation_id)
+                    return None, None
                 raise failure.to_scan_error(
-                    f"could not follow scan operation {state.operation_id} of image {image_id}",
+                    f"could not follow scan operation {operation_id} of image {image_id}",
                     scan_result_id=tracker.scan_result_id,
                 ) from None
             seen_by_get = True
-            server_hint = _poll_hint(headers)
-            state = self._decode(op, image_id, "OperationService.Get", headers, tracker)
+            return self._decode(op, image_id, "OperationService.Get", headers, tracker).result, _poll_hint(headers)
+
+        return self._poll(fetch, f"operation {operation_id}", image_id, deadline, tracker, notify)
+
+    def _poll(
+        self,
+        fetch: Callable[[], tuple[ScanResult | None, float | None]],
+        what: str,
+        image_id: str,
+        deadline: Deadline,
+        tracker: ScanTracker,
+        notify: ProgressCallback,
+    ) -> ScanResult:
+        """The waiting loop: sleep by the poll policy (deadline checked first), fetch, until a result."""
+        waited_from = deadline.elapsed()
+        server_hint: float | None = None
+        while True:
+            remaining = deadline.remaining()
+            if remaining > 0:
+                waited = deadline.elapsed() - waited_from
+                self._sleep(
+                    min(self._poll_policy.interval(tracker.polls + 1, waited, self._rng, server_hint), remaining)
+                )
+            if deadline.expired():
+                raise self._still_running(deadline, image_id, what, tracker)
+            tracker.polls += 1
+            try:
+                result, server_hint = fetch()
+            except ScanTimeoutError:
+                raise self._still_running(deadline, image_id, what, tracker) from None
             notify("running", tracker.scan_result_id)
-        return state.result
+            if result is not None:
+                return result
 
     @staticmethod
-    def _still_running(
-        deadline: Deadline, image_id: str, state: OperationState, tracker: ScanTracker
-    ) -> ScanTimeoutError:
+    def _still_running(deadline: Deadline, image_id: str, what: str, tracker: ScanTracker) -> ScanTimeoutError:
         return _timeout(
-            f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: "
-            f"operation {state.operation_id} was still running",
+            f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: {what} was still running",
             tracker,
         )
+
+    # -- reuse: earlier and running scans ------------------------------------------------------
+
+    def last_result(self, image_id: str, deadline: Deadline) -> ScanResult | None:
+        """The image's last finished scan result when it is READY; None when there is none (or ERROR)."""
+        method = "ScannerService.GetLast"
+        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
+        try:
+            message, headers = self._call(method, self._scanner.GetLast, request, deadline)
+        except RpcFailure as failure:
+            if failure.code == _C.NOT_FOUND:
+                return None
+            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
+        if message.status != scanner_pb2.ScanResult.READY:
+            log.info("last scan result of %s is not READY (%s)", image_id, message.status)
+            return None
+        return decode_scan_result(message, image_id=image_id, request_ids=_request_ids(headers), method=method)
+
+    def running_scan(self, image_id: str, deadline: Deadline) -> str | None:
+        """The id of a scan of this image that is already RUNNING (e.g. scan-on-push), if any."""
+        method = "ScannerService.List"
+        request = scanner_service_pb2.ListScanResultsRequest(
+            image_id=image_id, page_size=100, filter='status="RUNNING"'
+        )
+        try:
+            response, headers = self._call(method, self._scanner.List, request, deadline)
+        except RpcFailure as failure:
+            raise failure.to_scan_error(f"could not list running scans of image {image_id}") from None
+        for message in response.scan_results:
+            if message.status == scanner_pb2.ScanResult.RUNNING and message.image_id == image_id and message.id:
+                return str(message.id)
+        return None
+
+    def join_scan(
+        self,
+        scan_result_id: str,
+        image_id: str,
+        deadline: Deadline,
+        *,
+        tracker: ScanTracker | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ScanResult:
+        """Wait for a scan someone else started, polling ``ScannerService.Get`` (no operation to follow)."""
+        tracker = tracker if tracker is not None else ScanTracker()
+        tracker.image_id, tracker.scan_result_id = image_id, scan_result_id
+        notify = on_progress or (lambda state, scan_result_id: None)
+        method = "ScannerService.Get"
+
+        def fetch() -> tuple[ScanResult | None, float | None]:
+            request = scanner_service_pb2.GetScanResultRequest(scan_result_id=scan_result_id)
+            try:
+                message, headers = self._call(method, self._scanner.Get, request, deadline)
+            except RpcFailure as failure:
+                raise failure.to_scan_error(
+                    f"could not follow running scan {scan_result_id} of image {image_id}",
+                    scan_result_id=scan_result_id,
+                ) from None
+            if message.status == scanner_pb2.ScanResult.RUNNING and message.image_id == image_id:
+                return None, _poll_hint(headers)
+            result = decode_scan_result(
+                message,
+                image_id=image_id,
+                expected_id=scan_result_id,
+                request_ids=_request_ids(headers),
+                method=method,
+            )
+            return result, None
+
+        notify("running", scan_result_id)
+        result = self._poll(fetch, f"scan {scan_result_id}", image_id, deadline, tracker, notify)
+        tracker.finished = True
+        notify("done", result.id)
+        return result
+
+
+def _request_ids(headers: dict[str, str]) -> list[str]:
+    return [headers[h] for h in ("x-request-id", "x-server-trace-id") if h in headers]
 
 
 def _poll_hint(headers: dict[str, str]) -> float | None:

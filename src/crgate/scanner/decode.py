@@ -111,12 +111,19 @@ def decode_scan_result(
     image_id: str,
     expected_id: str | None = None,
     malformed: _Malformed | None = None,
+    method: str | None = None,
+    request_ids: Sequence[str] = (),
 ) -> ScanResult:
     """Check and convert a finished ScanResult message (also used for ``ScannerService.Get`` answers)."""
     if malformed is None:
 
         def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
-            return MalformedResponseError(f"malformed scan result: {why}", scan_result_id=scan_result_id)
+            return MalformedResponseError(
+                f"malformed scan result: {why}",
+                scan_result_id=scan_result_id,
+                method=method,
+                request_ids=request_ids,
+            )
 
     result_id = message.id or expected_id
     status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUS_NAMES else None

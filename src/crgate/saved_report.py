@@ -1,0 +1,221 @@
+"""Read a saved JSON report back (``crgate evaluate``): strict, with errors that name the JSON path.
+
+Only what judging needs is read: each image's result (ids, counts, scan time), its findings, its error,
+and the run's baseline pairs. Everything is checked, so a hand-edited or truncated report is an exit-2
+error and never a silent pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from crgate.errors import ConfigError
+from crgate.findings import BaselineKeys, recount, stale_rules
+from crgate.gate import decide
+from crgate.model import SEVERITIES, ErrorInfo, Finding, ImageOutcome, Policy, ScanResult, SeverityCounts
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    """One image of a saved report: a READY result with its findings, or the error it ended with."""
+
+    ref: str
+    image_id: str | None
+    scan_result_id: str | None
+    result: ScanResult | None
+    findings: tuple[Finding, ...] | None
+    error: ErrorInfo | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class SavedReport:
+    source: str
+    images: tuple[SavedImage, ...]
+    baseline_ref: str | None
+    baseline: BaselineKeys | None
+    baseline_info: dict[str, Any] | None
+
+
+class _Reader:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"saved report {self.source}: {path}: {message}; pass a report written by "
+            "'crgate check --format json' or '--output json=FILE'"
+        )
+
+    def get(self, data: dict[str, Any], key: str, path: str, kinds: tuple[type, ...]) -> Any:
+        if key not in data:
+            raise self.fail(f"{path}.{key}", "is missing")
+        value = data[key]
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(f"{path}.{key}", f"expected {_names(kinds)}, got a boolean")
+        if not isinstance(value, kinds):
+            raise self.fail(f"{path}.{key}", f"expected {_names(kinds)}, got {type(value).__name__}")
+        return value
+
+    def count(self, data: dict[str, Any], key: str, path: str) -> int:
+        value = self.get(data, key, path, (int,))
+        if value < 0:
+            raise self.fail(f"{path}.{key}", f"a count cannot be negative ({value})")
+        return int(value)
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", type(None): "null"}
+    return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
+
+
+def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
+    source = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read saved report {source}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"saved report {source} is not valid JSON: {error}") from None
+    reader = _Reader(source)
+    if not isinstance(data, dict):
+        raise reader.fail("$", "the report must be a JSON object")
+    if data.get("schema_version") != 1:
+        raise reader.fail("$.schema_version", f"expected 1, got {data.get('schema_version')!r}")
+    images = tuple(
+        _image(reader, item, f"$.images[{index}]")
+        for index, item in enumerate(reader.get(data, "images", "$", (list,)))
+    )
+    baseline_data = data.get("baseline")
+    baseline = None
+    baseline_ref = None
+    if baseline_data is not None:
+        if not isinstance(baseline_data, dict):
+            raise reader.fail("$.baseline", "expected an object or null")
+        baseline_ref = reader.get(baseline_data, "ref", "$.baseline", (str,))
+        pairs = reader.get(baseline_data, "pairs", "$.baseline", (list,))
+        keys = set()
+        for index, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise reader.fail(f"$.baseline.pairs[{index}]", "expected [CVE, package]")
+            keys.add((pair[0].upper(), pair[1]))
+        baseline = frozenset(keys)
+    return SavedReport(source, images, baseline_ref, baseline, baseline_data)
+
+
+def _image(reader: _Reader, item: Any, path: str) -> SavedImage:
+    if not isinstance(item, dict):
+        raise reader.fail(path, "expected an object")
+    ref = reader.get(item, "ref", path, (str,))
+    image_id = reader.get(item, "image_id", path, (str, type(None)))
+    scan_result_id = reader.get(item, "scan_result_id", path, (str, type(None)))
+    origin = item.get("origin", "scanned") if isinstance(item.get("origin", "scanned"), str) else "scanned"
+    error_data = reader.get(item, "error", path, (dict, type(None)))
+    if error_data is not None:
+        error = ErrorInfo(
+            kind=str(error_data.get("kind", "scan")),
+            message=str(reader.get(error_data, "message", f"{path}.error", (str,))),
+            exit_code=reader.count(error_data, "exit_code", f"{path}.error"),
+            code=error_data.get("code") if isinstance(error_data.get("code"), str) else None,
+            method=error_data.get("method") if isinstance(error_data.get("method"), str) else None,
+            request_ids=tuple(r for r in error_data.get("request_ids", ()) if isinstance(r, str)),
+        )
+        if error.exit_code in (0, 1):
+            raise reader.fail(f"{path}.error.exit_code", "an error cannot have exit code 0 or 1")
+        return SavedImage(ref, image_id, scan_result_id, None, None, error, origin)
+    if item.get("status") != "READY":
+        raise reader.fail(
+            f"{path}.status", f"an image without error must have status READY, got {item.get('status')!r}"
+        )
+    if not image_id or not scan_result_id:
+        raise reader.fail(path, "a READY image needs image_id and scan_result_id")
+    counts_data = reader.get(item, "counts", path, (dict,))
+    counts = SeverityCounts(**{s: reader.count(counts_data, s, f"{path}.counts") for s in SEVERITIES})
+    scanned_at = None
+    if item.get("scanned_at") is not None:
+        try:
+            scanned_at = dt.datetime.fromisoformat(str(item["scanned_at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise reader.fail(f"{path}.scanned_at", "is not an ISO 8601 time") from None
+    result = ScanResult(id=scan_result_id, image_id=image_id, status="READY", counts=counts, scanned_at=scanned_at)
+    findings_data = reader.get(item, "findings", path, (list, type(None)))
+    findings = None
+    if findings_data is not None:
+        findings = tuple(_finding(reader, f, f"{path}.findings[{i}]") for i, f in enumerate(findings_data))
+    return SavedImage(ref, image_id, scan_result_id, result, findings, None, origin)
+
+
+def _finding(reader: _Reader, item: Any, path: str) -> Finding:
+    if not isinstance(item, dict):
+        raise reader.fail(path, "expected an object")
+    severity = reader.get(item, "severity", path, (str,))
+    if severity not in SEVERITIES:
+        raise reader.fail(f"{path}.severity", f"expected one of {', '.join(SEVERITIES)}, got {severity!r}")
+
+    def text(key: str) -> str:
+        return str(reader.get(item, key, path, (str, type(None))) or "")
+
+    return Finding(
+        cve=str(reader.get(item, "cve", path, (str,))),
+        severity=severity,
+        package=str(reader.get(item, "package", path, (str,))),
+        version=text("version"),
+        fixed_by=text("fixed_by"),
+        link=text("link"),
+        source=text("source"),
+        origin=text("origin"),
+        type=text("type"),
+    )
+
+
+def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list[ImageOutcome], list[str]]:
+    """Judge a saved report's results again under ``policy``, with no API call.
+
+    Returns the outcomes and the stale ignore rules. Errors of the original run stay errors.
+    """
+    baseline = None
+    if policy.baseline is not None:
+        if saved.baseline is None or saved.baseline_ref != policy.baseline.image:
+            raise ConfigError(
+                f"the policy's baseline {policy.baseline.image} is not in saved report {saved.source} "
+                f"(it has {saved.baseline_ref or 'none'}); run 'crgate check' with this policy instead"
+            )
+        baseline = saved.baseline
+    outcomes = []
+    for image in saved.images:
+        if image.result is None:
+            outcomes.append(
+                ImageOutcome(
+                    ref=image.ref, image_id=image.image_id, scan_result_id=image.scan_result_id, error=image.error
+                )
+            )
+            continue
+        if image.findings is not None and recount(image.findings) != image.result.counts:
+            raise ConfigError(
+                f"saved report {saved.source}: the findings of {image.ref} do not add up to its counts; "
+                "the report was edited or truncated"
+            )
+        if image.findings is None and policy.uses_findings:
+            raise ConfigError(
+                f"saved report {saved.source} has no findings for {image.ref}, but this policy judges findings; "
+                "save reports with 'crgate check --format json' (it lists findings)"
+            )
+        decision = decide(policy, image.ref, image.result, image.findings, today=today, baseline=baseline)
+        outcomes.append(
+            ImageOutcome(
+                ref=image.ref,
+                image_id=image.image_id,
+                scan_result_id=image.scan_result_id,
+                result=image.result,
+                violations=decision.violations,
+                findings=decision.findings,
+                counted=decision.counted,
+                origin=image.origin,
+            )
+        )
+    return outcomes, stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)

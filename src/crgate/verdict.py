@@ -1,0 +1,47 @@
+"""Assemble a run's outcomes into the ``RunReport`` every format renders (pure).
+
+The run's exit code is the worst of its images' (errors outrank violations); stale ignore rules add
+a violation when the policy says ``fail_on_stale_ignores``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from crgate import __version__
+from crgate.exitcodes import ExitCode, worst
+from crgate.findings import rule_warnings
+from crgate.model import ImageOutcome, Policy, RunReport
+
+
+def summarize(
+    policy: Policy,
+    outcomes: Sequence[ImageOutcome],
+    *,
+    today: dt.date,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    stale_ignores: Sequence[str] = (),
+    baseline: Mapping[str, object] | None = None,
+    interrupted: bool = False,
+) -> RunReport:
+    warnings = rule_warnings(policy.ignore, today)
+    for label in stale_ignores:
+        consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
+        warnings.append(f"ignore rule {label} matched no finding in this run (stale): {consequence}")
+    codes = [ExitCode(outcome.exit_code) for outcome in outcomes]
+    if stale_ignores and policy.fail_on_stale_ignores:
+        codes.append(ExitCode.VIOLATION)
+    code = ExitCode.INTERRUPTED if interrupted else worst(codes)
+    return RunReport(
+        policy=policy,
+        images=tuple(outcomes),
+        exit_code=int(code),
+        tool_version=__version__,
+        started_at=started_at,
+        finished_at=finished_at,
+        warnings=tuple(warnings),
+        stale_ignores=tuple(stale_ignores),
+        baseline=baseline,
+    )
