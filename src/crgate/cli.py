@@ -6,10 +6,11 @@ Start-up stays light: only click and crgate's tiny modules are imported at modul
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,6 +21,8 @@ from crgate.exitcodes import ExitCode
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from crgate.connect import ConnectOptions
+    from crgate.masking import SecretMasker
     from crgate.model import Policy, RunReport
     from crgate.runner import Run
 
@@ -75,6 +78,101 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     return outputs
 
 
+_CONNECTION_OPTIONS = (
+    click.option(
+        "--endpoint",
+        metavar="HOST:PORT",
+        help="One address for every API service (an emulator or a proxy). "
+        "Default: Yandex Cloud production endpoints over TLS.",
+    ),
+    click.option(
+        "--api-endpoint",
+        metavar="HOST:PORT",
+        help="API root whose endpoint discovery names each service's address, e.g. api.yandexcloud.kz:443 "
+        "(env YC_ENDPOINT).",
+    ),
+    click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses."),
+    click.option(
+        "--ca-file",
+        metavar="PEM",
+        help="Trust these CA certificates instead of the system roots (gRPC and the token endpoint).",
+    ),
+    click.option("--iam-token", metavar="TOKEN", help="IAM token (env YC_IAM_TOKEN). Never printed."),
+    click.option(
+        "--sa-key",
+        metavar="FILE|JSON",
+        help="Service account authorized key, a path or inline JSON (env YC_SERVICE_ACCOUNT_KEY_FILE).",
+    ),
+    click.option(
+        "--federation-sa-id",
+        metavar="ID",
+        help="Keyless CI: exchange the job's OIDC token for this service account's token (env YC_SA_ID).",
+    ),
+    click.option(
+        "--oidc-token-env",
+        metavar="NAME",
+        help="Variable holding the job's OIDC token (GitLab id_tokens). Default: YC_OIDC_TOKEN, else GitHub "
+        "Actions' token.",
+    ),
+    click.option("--oidc-audience", metavar="AUD", help="Audience of the GitHub Actions OIDC token to request."),
+    click.option(
+        "--token-endpoint",
+        metavar="URL",
+        help="Federation token exchange URL (env YC_TOKEN_ENDPOINT). Default: https://auth.yandex.cloud/oauth/token.",
+    ),
+    click.option(
+        "--metadata",
+        is_flag=True,
+        help="Use this Yandex Cloud VM's service account (metadata service; env YC_METADATA_ADDR: its address).",
+    ),
+)
+_CONNECTION_KEYS = (
+    "endpoint",
+    "api_endpoint",
+    "insecure",
+    "ca_file",
+    "iam_token",
+    "sa_key",
+    "federation_sa_id",
+    "oidc_token_env",
+    "oidc_audience",
+    "token_endpoint",
+    "metadata",
+)
+
+
+def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the endpoint, TLS and credential options; the command receives them as ``connect``."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        from crgate.connect import ConnectOptions
+        from crgate.scanner.credentials.choose import CredentialOptions
+
+        values = {key: kwargs.pop(key) for key in _CONNECTION_KEYS}
+        credentials = CredentialOptions(
+            iam_token=values["iam_token"],
+            sa_key=values["sa_key"],
+            federation_sa_id=values["federation_sa_id"],
+            oidc_token_env=values["oidc_token_env"],
+            oidc_audience=values["oidc_audience"],
+            token_endpoint=values["token_endpoint"],
+            metadata=values["metadata"],
+        )
+        kwargs["connect"] = ConnectOptions(
+            credentials=credentials,
+            endpoint=values["endpoint"],
+            api_endpoint=values["api_endpoint"],
+            insecure=values["insecure"],
+            ca_file=values["ca_file"],
+        )
+        return command(**kwargs)
+
+    for option in reversed(_CONNECTION_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @cli.command()
 @click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1)
 @click.option(
@@ -90,19 +188,7 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     metavar="FILE",
     help="Policy file. Default: ./.crgate.yaml, ./crgate.yaml, else built-in (critical: 0, high: 0).",
 )
-@click.option(
-    "--endpoint",
-    metavar="HOST:PORT",
-    help="One address for every API service (an emulator or a proxy). "
-    "Default: Yandex Cloud production endpoints over TLS.",
-)
-@click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses.")
-@click.option(
-    "--iam-token",
-    envvar="YC_IAM_TOKEN",
-    metavar="TOKEN",
-    help="IAM token for Yandex Cloud (env YC_IAM_TOKEN). Never printed.",
-)
+@_connection_options
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -152,9 +238,7 @@ def check(
     image_refs: tuple[str, ...],
     image_ids: tuple[str, ...],
     policy_path: str | None,
-    endpoint: str | None,
-    insecure: bool,
-    iam_token: str | None,
+    connect: ConnectOptions,
     timeout: float,
     concurrency: int,
     fmt: str,
@@ -175,12 +259,13 @@ def check(
     from crgate.policy import discover_policy
     from crgate.runner import Target
 
-    _configure_logging(verbose)
+    masker = _masker()
+    _configure_logging(verbose, masker)
     parsed_outputs = _parse_outputs(outputs)
     if not image_refs and not image_ids:
         raise click.UsageError("no images given: pass IMAGE_REF arguments or --image-id ID")
-    if use_emulator and endpoint:
-        raise click.UsageError("--emulator and --endpoint exclude each other: --emulator picks its own address")
+    if use_emulator and (connect.endpoint or connect.api_endpoint):
+        raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
     try:
@@ -196,14 +281,11 @@ def check(
     emulator = None
     try:
         if use_emulator:
+            import dataclasses
+
             emulator = _start_emulator(emulator_data)
-            endpoint, insecure = emulator.address, True
-        if not insecure and not iam_token:
-            raise ConfigError(
-                "no credentials: pass --iam-token or set YC_IAM_TOKEN (yc iam create-token), "
-                "or use --emulator / --endpoint HOST:PORT --insecure for a local emulator"
-            )
-        report = _run_check(targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress)
+            connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
+        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress)
     except CrgateError as error:
         _fail(error)
     finally:
@@ -225,9 +307,8 @@ def _start_emulator(data: str | None) -> Any:
 def _run_check(
     targets: list[Any],
     policy: Policy,
-    endpoint: str | None,
-    insecure: bool,
-    iam_token: str | None,
+    connect: ConnectOptions,
+    masker: SecretMasker,
     timeout: float,
     concurrency: int,
     progress_mode: str,
@@ -235,19 +316,24 @@ def _run_check(
     import datetime as dt
     import threading
 
+    from crgate.connect import open_session
     from crgate.exitcodes import worst
     from crgate.model import RunReport
     from crgate.runner import Run
     from crgate.scanner.client import ScannerClient
     from crgate.scanner.policies import Deadline
-    from crgate.scanner.transport import Connection, ConnectionSettings
 
     started_at = dt.datetime.now(dt.timezone.utc)
     deadline = Deadline(timeout)
     cancel = threading.Event()
-    connection = Connection(ConnectionSettings(endpoint=endpoint, insecure=insecure, iam_token=iam_token))
+    # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
+    # the token is masked before anything else is printed.
+    session = open_session(connect, os.environ, deadline, observer=masker)
+    connection = session.connection
     sink = _progress_sink(progress_mode)
     click.echo(f"crgate {__version__}: policy {policy.source}; {len(targets)} image(s)", err=True)
+    if session.token_source is not None:
+        click.echo(f"crgate: credentials: {session.token_source.description}", err=True)
     run = Run(
         targets,
         ScannerClient(connection, cancel=cancel),
@@ -327,11 +413,20 @@ def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]]) -> None:
             sys.exit(int(ExitCode.USAGE))
 
 
-def _configure_logging(verbose: int) -> None:
+def _masker() -> SecretMasker:
+    from crgate.masking import SecretMasker
+
+    return SecretMasker(os.environ, lambda line: click.echo(line, err=True))
+
+
+def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None:
     import logging
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="crgate: %(levelname)s: %(message)s")
+    if masker is not None:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(masker.log_filter())
 
 
 @cli.command()
