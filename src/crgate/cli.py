@@ -334,6 +334,8 @@ def _run_check(
     click.echo(f"crgate {__version__}: policy {policy.source}; {len(targets)} image(s)", err=True)
     if session.token_source is not None:
         click.echo(f"crgate: credentials: {session.token_source.description}", err=True)
+    for note in session.notes:
+        click.echo(f"crgate: warning: {note}", err=True)
     run = Run(
         targets,
         ScannerClient(connection, cancel=cancel),
@@ -437,11 +439,17 @@ def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None
     metavar="FILE",
     help="Scenario YAML (registries, images, findings, scan behaviour). Default: the demo data.",
 )
-def emulator(host: str, port: int, data: str | None) -> None:
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve TLS with a certificate of a CA generated at start; its path is the second line of stdout.",
+)
+def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
     """Run a local Yandex Container Registry scanner emulator (gRPC) until Ctrl-C.
 
     Prints the address it listens on as the first line of stdout. Use it with
-    `crgate check --endpoint ADDRESS --insecure ...`.
+    `crgate check --endpoint ADDRESS --insecure ...`, or with --tls:
+    `crgate check --endpoint ADDRESS --ca-file CA ...`.
     """
     import threading
 
@@ -451,11 +459,20 @@ def emulator(host: str, port: int, data: str | None) -> None:
 
     try:
         scenario = load_scenario(data) if data else demo_scenario()
-        server = Emulator(scenario, host=host, port=port).start()
+        server = Emulator(scenario, host=host, port=port, tls=tls).start()
     except CrgateError as error:
         _fail(error)
     click.echo(server.address)
-    click.echo(f"crgate emulator listening on {server.address} (plaintext gRPC); Ctrl-C stops it", err=True)
+    if tls:
+        click.echo(server.ca_file)
+    mode = f"TLS, CA certificate {server.ca_file}" if tls else "plaintext gRPC"
+    click.echo(f"crgate emulator listening on {server.address} ({mode}); Ctrl-C stops it", err=True)
+    if server.http is not None:
+        click.echo(
+            f"  token exchange {server.token_url}, metadata service {server.metadata_address} "
+            f"(YC_METADATA_ADDR), GitHub OIDC {server.github_request_url}",
+            err=True,
+        )
     stop = threading.Event()
     previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
@@ -466,6 +483,52 @@ def emulator(host: str, port: int, data: str | None) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         server.stop()
+
+
+@cli.command()
+@click.option(
+    "--repository",
+    metavar="REF",
+    help="Check that the identity may list images of cr.yandex/<registry-id>/<repository> (an image ref works).",
+)
+@_connection_options
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Overall deadline for all checks.",
+)
+@click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
+def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verbose: int) -> None:
+    """Check credentials, endpoints, reachability and permissions; never starts a scan.
+
+    Shows which credential source crgate picks (never the secret), obtains a token, resolves the
+    endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
+    """
+    from crgate.errors import CrgateError, exit_code_for
+    from crgate.images import parse_image_ref
+    from crgate.scanner.doctor import run_doctor
+    from crgate.scanner.policies import Deadline
+
+    masker = _masker()
+    _configure_logging(verbose, masker)
+    try:
+        ref = parse_image_ref(repository) if repository is not None else None
+        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
+    except CrgateError as error:
+        _fail(error)
+    # Printed only now: on GitHub Actions every token obtained was masked before this output.
+    for step in steps:
+        click.echo(f"{step.stage:<12} {step.status:<5} {step.detail}")
+    failed = next((step for step in steps if step.error is not None), None)
+    if failed is None or failed.error is None:
+        click.echo("doctor: all checks passed (exit 0)")
+        sys.exit(int(ExitCode.PASS))
+    code = exit_code_for(failed.error)
+    click.echo(f"doctor: {failed.stage} check failed (exit {int(code)})")
+    sys.exit(int(code))
 
 
 @cli.group("policy")

@@ -81,6 +81,7 @@ def choose(options: ConnectOptions, env: Mapping[str, str]) -> CredentialChoice:
 
     if options.insecure and options.ca_file:
         raise ConfigError("--ca-file and --insecure exclude each other: --insecure means no TLS at all")
+    api_root(options, env)  # --endpoint with --api-endpoint is refused here, before any network call
     return choose_credentials(options.credentials, env, loopback=is_local(options, env))
 
 
@@ -113,7 +114,7 @@ def connect(
     trace_id: str | None = None,
 ) -> Session:
     """Stage 3: the connection and its token source (the metadata probe may run here; no token yet)."""
-    from crgate.scanner.credentials.choose import build_token_source
+    from crgate.scanner.credentials.choose import build_token_source, credential_notes
     from crgate.scanner.credentials.http import HttpClient
     from crgate.scanner.iam import IamClient
     from crgate.scanner.transport import Connection
@@ -134,7 +135,9 @@ def connect(
         connection.close()
         raise
     connection.use_token_source(source)
-    return Session(connection=connection, endpoints=found, choice=choice, token_source=source)
+    return Session(
+        connection=connection, endpoints=found, choice=choice, token_source=source, notes=credential_notes(choice)
+    )
 
 
 def open_session(

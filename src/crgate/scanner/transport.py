@@ -39,6 +39,7 @@ PRODUCTION_ENDPOINTS = {
 }
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-server-trace-id")
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 __all__ = ["MAX_SERVER_TEXT", "Connection", "ConnectionSettings", "RpcFailure", "is_loopback", "server_text"]
 
@@ -162,17 +163,19 @@ class Connection:
                 self._channels[address] = grpc.secure_channel(address, creds, options=options)
         return self._channels[address]
 
-    def wait_ready(self, service: str, timeout: float) -> None:
-        """Connect (TCP and TLS) to a service without calling it; RpcFailure(UNAVAILABLE) if impossible."""
+    def probe(self, service: str, timeout: float) -> None:
+        """Prove a service answers gRPC over this channel (TCP, TLS, HTTP/2) without using any API: a
+        health check that any answer but UNAVAILABLE or a timeout counts as reached; RpcFailure otherwise."""
+        check = self.channel(service).unary_unary(HEALTH_CHECK)
+        request_id = str(uuid.uuid4())
+        metadata = [("x-request-id", request_id), ("x-client-trace-id", self.trace_id)]
         try:
-            grpc.channel_ready_future(self.channel(service)).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            raise RpcFailure(
-                f"connect to {self.address(service)}",
-                grpc.StatusCode.UNAVAILABLE,
-                f"no connection within {timeout:g}s (wrong address, firewall, proxy or TLS trust?)",
-                (),
-            ) from None
+            check(b"", timeout=timeout, metadata=metadata)
+        except grpc.RpcError as error:
+            failure = _failure(f"connect to {self.address(service)}", error, request_id)
+            if failure.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                failure.hint = "Wrong address, firewall, proxy, or a TLS certificate this machine does not trust?"
+                raise failure from None
 
     def close(self) -> None:
         """Close every channel; in-flight calls end at once with CANCELLED."""

@@ -199,15 +199,27 @@ def build_token_source(
         value = _token_text(candidate.value, origin)
         if value.startswith(IAM_TOKEN_PREFIX):
             return StaticTokenSource(value, f"IAM token from {origin}", observer)
-        log.warning(
-            "%s holds an OAuth token; Yandex is retiring OAuth tokens for API access: switch to a service "
-            "account key (--sa-key) or workload identity federation (--federation-sa-id)",
-            origin,
-        )
         return RefreshingTokenSource(OAuthFetcher(value, origin, iam), observer)
     if kind == "metadata":
         return RefreshingTokenSource(MetadataFetcher(_metadata_addr(env), origin, http, deadline), observer)
     raise AssertionError(f"unknown credential kind {kind}")
+
+
+def credential_notes(choice: CredentialChoice) -> list[str]:
+    """Warnings a user should read about the chosen source (printed after any token is masked)."""
+    notes = []
+    candidate = choice.candidate
+    if (
+        candidate is not None
+        and candidate.kind == "yc-token"
+        and not candidate.value.strip().startswith(IAM_TOKEN_PREFIX)
+    ):
+        notes.append(
+            f"{candidate.origin} holds an OAuth token; Yandex is retiring OAuth tokens for API access: switch to "
+            "a service account key (--sa-key) or workload identity federation (--federation-sa-id)"
+        )
+    notes += [f"{origin} is ignored: a flag chose the credentials" for origin in choice.ignored]
+    return notes
 
 
 def _probe_metadata(
