@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from crgate.runner import Run
 
 FORMAT_CHOICES = ("text", "json")
+# Formats that list individual findings: asking for one makes crgate fetch ListVulnerabilities.
+FINDINGS_FORMATS = frozenset({"json"})
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
 
@@ -285,7 +287,8 @@ def check(
 
             emulator = _start_emulator(emulator_data)
             connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress)
+        fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
+        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress, fetch_findings)
     except CrgateError as error:
         _fail(error)
     finally:
@@ -312,6 +315,7 @@ def _run_check(
     timeout: float,
     concurrency: int,
     progress_mode: str,
+    fetch_findings: bool,
 ) -> RunReport:
     import datetime as dt
     import threading
@@ -344,6 +348,7 @@ def _run_check(
         concurrency=concurrency,
         progress=sink,
         cancel=cancel,
+        fetch_findings=fetch_findings,
     )
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False

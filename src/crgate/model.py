@@ -66,6 +66,40 @@ class ImageRef:
 
 
 @dataclass(frozen=True)
+class IgnoreRule:
+    """``ignore:`` entry: a CVE (optionally only in packages / images matching globs) until a date."""
+
+    id: str
+    reason: str
+    package: str | None = None
+    images: tuple[str, ...] = ()
+    expires: dt.date | None = None
+    line: int | None = None
+    """Line of the rule in the policy file, so warnings can point at it."""
+
+    @property
+    def label(self) -> str:
+        """How reports name the rule: ``CVE-2023-4863 [package libwebp*] (policy line 12)``."""
+        text = self.id
+        if self.package:
+            text += f" [package {self.package}]"
+        if self.images:
+            text += f" [images {', '.join(self.images)}]"
+        if self.line:
+            text += f" (policy line {self.line})"
+        return text
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """``baseline:``: only findings absent from this image's last READY scan count."""
+
+    image: str
+    missing: str = "fail"
+    """``fail`` (exit 3 when the baseline cannot be obtained) or ``pass`` (set explicitly)."""
+
+
+@dataclass(frozen=True)
 class Policy:
     """A loaded policy. ``thresholds`` holds only the limits that are set; absent = no limit."""
 
@@ -73,6 +107,25 @@ class Policy:
     thresholds: Mapping[str, int]
     source: str
     """Where it came from: a file path, or ``built-in default``."""
+    fixable_only: frozenset[str] = frozenset()
+    """Threshold keys that count only findings with a known fix (``high: {max: 0, fixable_only: true}``)."""
+    only_fixed: bool = False
+    """``fixable_only`` for every threshold at once."""
+    ignore: tuple[IgnoreRule, ...] = ()
+    baseline: BaselineSpec | None = None
+    reuse_max_age: dt.timedelta | None = None
+    """Accept the image's last READY scan when younger than this; None or zero = always scan."""
+    fail_on_stale_ignores: bool = False
+    unscannable: str = "warn"
+    """What to do with images outside Yandex registries (manifests): ``warn``, ``fail`` or ``skip``."""
+
+    @property
+    def uses_findings(self) -> bool:
+        """True when judging needs the individual findings, not only the scan's counts."""
+        return bool(self.fixable_only or self.only_fixed or self.ignore or self.baseline)
+
+    def counts_fixable_only(self, key: str) -> bool:
+        return self.only_fixed or key in self.fixable_only
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ every per-image failure into an ``ErrorInfo`` so that one bad image never hides 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -24,8 +25,18 @@ from crgate.errors import (
     ScanTimeoutError,
     exit_code_for,
 )
+from crgate.findings import judge, recount
 from crgate.gate import evaluate
-from crgate.model import ErrorInfo, ImageOutcome, ImageRef, Policy, ScanResult, ScanTracker
+from crgate.model import (
+    ErrorInfo,
+    Finding,
+    ImageOutcome,
+    ImageRef,
+    Policy,
+    ScanResult,
+    ScanTracker,
+    SeverityCounts,
+)
 from crgate.scanner.policies import Deadline
 
 log = logging.getLogger("crgate.runner")
@@ -44,6 +55,8 @@ class Scanner(Protocol):
         tracker: ScanTracker | None = None,
         on_progress: Callable[[str, str | None], None] | None = None,
     ) -> ScanResult: ...
+
+    def list_findings(self, scan_result_id: str, deadline: Deadline) -> tuple[Finding, ...]: ...
 
 
 class ProgressSink(Protocol):
@@ -84,8 +97,12 @@ class Run:
         concurrency: int,
         progress: ProgressSink,
         cancel: threading.Event,
+        fetch_findings: bool = False,
+        today: dt.date | None = None,
     ):
         self.targets = tuple(targets)
+        self.fetch_findings = fetch_findings or policy.uses_findings
+        self.today = today or dt.date.today()
         self.scanner = scanner
         self.policy = policy
         self.deadline = deadline
@@ -166,16 +183,7 @@ class Run:
             tracker.image_id = image_id
             self.progress.update(label, "starting")
             result = self._scan_once(image_id, tracker, on_progress)
-            violations = evaluate(self.policy, result.counts)
-            outcome = ImageOutcome(
-                ref=label,
-                image_id=image_id,
-                scan_result_id=result.id,
-                result=result,
-                violations=violations,
-                polls=tracker.polls,
-                elapsed=time.monotonic() - started,
-            )
+            outcome = self._judge(label, image_id, result, tracker, started)
         except Exception as error:  # every failure of one image becomes that image's error outcome
             if not isinstance(error, CrgateError):
                 log.debug("unexpected error while gating %s", label, exc_info=True)
@@ -191,6 +199,38 @@ class Run:
             label, outcome.verdict if outcome.error is None else _error_state(outcome.error), outcome.scan_result_id
         )
         return outcome
+
+    def _judge(
+        self, label: str, image_id: str, result: ScanResult, tracker: ScanTracker, started: float
+    ) -> ImageOutcome:
+        """Apply the policy to a READY result, fetching and deciding findings when needed."""
+        judged = None
+        counted = result.counts
+        counts: SeverityCounts | dict[str, int] = result.counts
+        if self.fetch_findings:
+            self.progress.update(label, "fetching findings", result.id)
+            findings = self.scanner.list_findings(result.id, self.deadline)
+            listed = recount(findings)
+            if listed != result.counts:
+                raise MalformedResponseError(
+                    f"inconsistent answer for scan result {result.id}: the scan's statistics say "
+                    f"{_describe(result.counts)} but ListVulnerabilities listed {_describe(listed)}",
+                    method="ScannerService.ListVulnerabilities",
+                    scan_result_id=result.id,
+                )
+            judged, counts = judge(self.policy, label, findings, today=self.today)
+            counted = SeverityCounts(**{key: value for key, value in counts.items() if key != "total"})
+        return ImageOutcome(
+            ref=label,
+            image_id=image_id,
+            scan_result_id=result.id,
+            result=result,
+            violations=evaluate(self.policy, counts),
+            polls=tracker.polls,
+            elapsed=time.monotonic() - started,
+            findings=judged,
+            counted=counted,
+        )
 
     def _scan_once(
         self, image_id: str, tracker: ScanTracker, on_progress: Callable[[str, str | None], None]
@@ -221,6 +261,10 @@ class Run:
             raise shared.error
         assert shared.result is not None
         return shared.result
+
+
+def _describe(counts: SeverityCounts) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.as_dict().items()) + f" (total {counts.total})"
 
 
 def _error_state(error: ErrorInfo) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, RunReport
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
 
 SCHEMA_VERSION = 1
 
@@ -48,6 +48,27 @@ def image_document(outcome: ImageOutcome) -> dict[str, Any]:
         "error": error,
         "polls": outcome.polls,
         "elapsed_seconds": round(outcome.elapsed, 3),
+        "origin": outcome.origin,
+        "counted": outcome.counted.as_dict() if outcome.counted is not None and result is not None else None,
+        "findings": None if outcome.findings is None else [finding_document(j) for j in outcome.findings],
+        "warnings": list(outcome.warnings),
+    }
+
+
+def finding_document(judged: JudgedFinding) -> dict[str, Any]:
+    finding = judged.finding
+    return {
+        "cve": finding.cve,
+        "severity": finding.severity,
+        "package": finding.package,
+        "version": finding.version,
+        "fixed_by": finding.fixed_by or None,
+        "link": finding.link or None,
+        "source": finding.source or None,
+        "origin": finding.origin or None,
+        "type": finding.type or None,
+        "decision": judged.decision,
+        "rule": judged.rule,
     }
 
 

@@ -30,8 +30,8 @@ from crgate.errors import (
     ScanError,
     ScanTimeoutError,
 )
-from crgate.model import ImageRef, ScanResult, ScanTracker
-from crgate.scanner.decode import OperationState, decode_operation
+from crgate.model import Finding, ImageRef, ScanResult, ScanTracker
+from crgate.scanner.decode import OperationState, decode_operation, decode_vulnerability
 from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
 from crgate.scanner.transport import Connection, RpcFailure
 
@@ -181,6 +181,41 @@ class ScannerClient:
         raise MalformedResponseError(
             f"ImageService.List returned more than {MAX_PAGES} pages for {ref.repository_name}",
             method="ImageService.List",
+        )
+
+    # -- findings -----------------------------------------------------------------------------
+
+    def list_findings(self, scan_result_id: str, deadline: Deadline) -> tuple[Finding, ...]:
+        """Every finding of a READY scan result (``ListVulnerabilities``, 1000 a page, bounded)."""
+        method = "ScannerService.ListVulnerabilities"
+        findings: list[Finding] = []
+        token = ""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            request = scanner_service_pb2.ListVulnerabilitiesRequest(
+                scan_result_id=scan_result_id, page_size=PAGE_SIZE, page_token=token
+            )
+            try:
+                response, _headers = self._call(method, self._scanner.ListVulnerabilities, request, deadline)
+            except RpcFailure as failure:
+                raise failure.to_scan_error(
+                    f"could not list the findings of scan result {scan_result_id}", scan_result_id=scan_result_id
+                ) from None
+            findings.extend(decode_vulnerability(v, scan_result_id=scan_result_id) for v in response.vulnerabilities)
+            token = response.next_page_token
+            if not token:
+                return tuple(findings)
+            if token in seen:
+                raise MalformedResponseError(
+                    f"{method} repeated page token '{token}' for scan result {scan_result_id}",
+                    method=method,
+                    scan_result_id=scan_result_id,
+                )
+            seen.add(token)
+        raise MalformedResponseError(
+            f"{method} returned more than {MAX_PAGES} pages for scan result {scan_result_id}",
+            method=method,
+            scan_result_id=scan_result_id,
         )
 
     # -- scanning -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
 from yandex.cloud.operation import operation_pb2
 
 from crgate.errors import MalformedResponseError, ScanError
-from crgate.model import SEVERITIES, ScanResult, SeverityCounts
+from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
 from crgate.scanner.transport import server_text
 
 _METHOD = "OperationService.Get"
@@ -168,3 +168,39 @@ class _Malformed(Protocol):
 
 def _type_name(type_url: str) -> str:
     return type_url.rsplit("/", 1)[-1] or "message of no type"
+
+
+_SEVERITY_BY_NUMBER = {
+    number: name.lower() for name, number in scanner_pb2.Vulnerability.Severity.items() if name.lower() in SEVERITIES
+}
+
+
+def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: str) -> Finding:
+    """One ``ListVulnerabilities`` entry; a finding without a known severity or CVE id is malformed."""
+    package = message.package
+    severity = _SEVERITY_BY_NUMBER.get(message.severity)
+    if severity is None:
+        raise MalformedResponseError(
+            f"malformed finding {server_text(package.name) or '(no id)'} in package "
+            f"{server_text(package.package) or '(none)'}: severity {message.severity} is not one of "
+            f"{', '.join(s.upper() for s in SEVERITIES)}",
+            method="ScannerService.ListVulnerabilities",
+            scan_result_id=scan_result_id,
+        )
+    if not package.name:
+        raise MalformedResponseError(
+            f"malformed finding in package {server_text(package.package) or '(none)'}: it has no vulnerability id",
+            method="ScannerService.ListVulnerabilities",
+            scan_result_id=scan_result_id,
+        )
+    return Finding(
+        cve=server_text(package.name),
+        severity=severity,
+        package=server_text(package.package),
+        version=server_text(package.version),
+        fixed_by=server_text(package.fixed_by),
+        link=server_text(package.link),
+        source=server_text(package.source),
+        origin=server_text(package.origin),
+        type=server_text(package.type),
+    )
