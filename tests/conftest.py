@@ -23,6 +23,22 @@ DIGEST_B = "sha256:" + "b" * 64
 DIGEST_C = "sha256:" + "c" * 64
 
 
+# Variables that choose credentials or endpoints: cleared for every in-process run (hermetic tests).
+CREDENTIAL_ENV = (
+    "YC_IAM_TOKEN",
+    "YC_SERVICE_ACCOUNT_KEY_FILE",
+    "YC_SA_ID",
+    "YC_TOKEN",
+    "YC_ENDPOINT",
+    "YC_METADATA_ADDR",
+    "YC_TOKEN_ENDPOINT",
+    "YC_OIDC_TOKEN",
+    "GITHUB_ACTIONS",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+)
+
+
 @dataclass
 class CliResult:
     code: int
@@ -37,7 +53,8 @@ class CliResult:
 def run_cli(args: list[str], env: dict[str, str | None] | None = None) -> CliResult:
     """Run ``crgate ARGS`` in-process through the real entry point (so its exit-code mapping is used)."""
     runner = CliRunner()
-    environment: dict[str, str | None] = {"YC_IAM_TOKEN": None, "COLUMNS": "80"}
+    environment: dict[str, str | None] = {name: None for name in CREDENTIAL_ENV}
+    environment["COLUMNS"] = "80"
     environment.update(env or {})
     with runner.isolation(env=environment) as (stdout, stderr, _):
         try:

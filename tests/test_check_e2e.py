@@ -332,7 +332,7 @@ def test_insecure_to_a_remote_address_is_refused():
 
 
 def test_production_without_credentials_is_exit_2():
-    result = run_cli(["check", CLEAN])
+    result = run_cli(["check", CLEAN], env={"YC_METADATA_ADDR": "127.0.0.1:9"})  # no metadata service there
     assert result.code == 2
     assert "no credentials" in result.stderr and "YC_IAM_TOKEN" in result.stderr
 

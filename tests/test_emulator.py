@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import grpc
+import jwt as pyjwt
 import pytest
 from yandex.cloud.containerregistry.v1 import (
     image_pb2,
@@ -25,6 +26,7 @@ from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service
 from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
+from authkit import SCANNER_ROLE, public_pem, rsa_key
 from crgate.emulator import Emulator, demo_scenario, scenario_from_dict
 from crgate.errors import ConfigError
 
@@ -580,11 +582,16 @@ def test_injected_fault_carries_request_ids(connect: Callable[..., Client]) -> N
 
 
 def test_require_auth(connect: Callable[..., Client]) -> None:
-    client = connect(scenario(img("crpimg1"), require_auth=True))
+    accounts = [{"id": "ajesa1", "roles": [SCANNER_ROLE]}]
+    grants = [{"token": "t1.x", "service_account_id": "ajesa1"}]
+    client = connect(scenario(img("crpimg1"), require_auth=True, service_accounts=accounts, iam_tokens=grants))
     assert code_of(lambda: client.scan("crpimg1")) == grpc.StatusCode.UNAUTHENTICATED
     request = scanner_service_pb2.ScanRequest(image_id="crpimg1")
     assert client.scanner.Scan(request, metadata=[("authorization", "Bearer t1.x")]).id
     assert client.emu.stats.metadata_of("ScannerService.Scan")[1]["authorization"] == "Bearer t1.x"
+    other = partial(client.scanner.Scan, request, metadata=[("authorization", "Bearer t1.other")])
+    assert code_of(other) == grpc.StatusCode.UNAUTHENTICATED
+    assert client.emu.stats.errors["ScannerService.Scan:UNAUTHENTICATED"] == 2
 
 
 # ------------------------------------------------------------------------------------------ IAM, discovery
@@ -597,24 +604,57 @@ def _jwt(header: dict[str, Any], claims: dict[str, Any]) -> str:
     return f"{part(header)}.{part(claims)}.c2lnbmF0dXJl"
 
 
-def test_iam_token_exchange_checks_jwt_shape(connect: Callable[..., Client]) -> None:
-    client = connect(scenario(img("crpimg1")))
+def test_iam_token_exchange_verifies_the_jwt(connect: Callable[..., Client]) -> None:
+    key, other = rsa_key("a"), rsa_key("b")
+    accounts = [{"id": "ajesa1", "roles": [SCANNER_ROLE], "key_id": "ajekey1", "public_key": public_pem(key)}]
+    oauth = [{"token": "y0_x", "service_account_id": "ajesa1"}]
+    client = connect(scenario(img("crpimg1"), service_accounts=accounts, oauth_tokens=oauth, token_lifetime=60))
     iam = iam_token_service_pb2_grpc.IamTokenServiceStub(client.channel)
     now = int(time.time())
-    claims = {"iss": "ajeserviceaccount", "aud": "https://iam.api.cloud.yandex.net/iam/v1/tokens", "iat": now}
-    good = _jwt({"alg": "PS256", "kid": "ajekey"}, {**claims, "exp": now + 3600})
-    response = iam.Create(iam_token_service_pb2.CreateIamTokenRequest(jwt=good), timeout=TIMEOUT)
-    assert response.iam_token.startswith("t1.") and response.expires_at.seconds > now
-    for bad in (
-        "not-a-jwt",
-        _jwt({"alg": "RS256", "kid": "ajekey"}, {**claims, "exp": now + 60}),
-        _jwt({"alg": "PS256", "kid": "ajekey"}, {**claims, "exp": now + 7200}),
-        _jwt({"alg": "PS256", "kid": "ajekey"}, {**claims, "aud": "x", "exp": now + 60}),
+    aud = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+    claims = {"iss": "ajesa1", "aud": aud, "iat": now, "exp": now + 3600}
+
+    def signed(signer: Any = key, alg: str = "PS256", kid: str = "ajekey1", **changes: Any) -> str:
+        return pyjwt.encode({**claims, **changes}, signer, algorithm=alg, headers={"kid": kid})
+
+    response = iam.Create(iam_token_service_pb2.CreateIamTokenRequest(jwt=signed()), timeout=TIMEOUT)
+    assert response.iam_token.startswith("t1.") and now + 30 < response.expires_at.seconds <= now + 61
+    for bad, why in (
+        ("not-a-jwt", "not a JWT"),
+        (_jwt({"alg": "PS256", "kid": "ajekey1"}, claims), "signature verification failed"),
+        (signed(other), "signature verification failed"),
+        (signed(alg="RS256"), "alg must be PS256"),
+        (signed(kid="ajekeyunknown"), "unknown key id"),
+        (signed(exp=now + 7200), "exp - iat"),
+        (signed(aud="x"), "aud must be"),
+        (signed(iss="ajesa2"), "iss"),
+        (signed(iat=now - 7200, exp=now - 3600), "expired"),
     ):
         request = iam_token_service_pb2.CreateIamTokenRequest(jwt=bad)
-        assert code_of(partial(iam.Create, request)) == grpc.StatusCode.UNAUTHENTICATED
-    oauth = iam.Create(iam_token_service_pb2.CreateIamTokenRequest(yandex_passport_oauth_token="y0_x"))
-    assert oauth.iam_token
+        with pytest.raises(grpc.RpcError) as info:
+            iam.Create(request, timeout=TIMEOUT)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, why  # type: ignore[attr-defined]
+        assert why in info.value.details()  # type: ignore[attr-defined]
+    assert iam.Create(iam_token_service_pb2.CreateIamTokenRequest(yandex_passport_oauth_token="y0_x")).iam_token
+    unknown = iam_token_service_pb2.CreateIamTokenRequest(yandex_passport_oauth_token="y0_unknown")
+    assert code_of(partial(iam.Create, unknown)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_issued_tokens_expire_and_roles_are_checked(connect: Callable[..., Client]) -> None:
+    accounts = [{"id": "ajesa1", "roles": [SCANNER_ROLE]}, {"id": "ajepull", "roles": ["container-registry.viewer"]}]
+    client = connect(scenario(img("crpimg1"), require_auth=True, service_accounts=accounts, token_lifetime=10))
+    token, _, _ = client.emu.authority.issue("ajesa1")
+    auth = [("authorization", f"Bearer {token}")]
+    assert client.scanner.Scan(scanner_service_pb2.ScanRequest(image_id="crpimg1"), metadata=auth).id
+    client.clock.advance(11)
+    expired = partial(client.scanner.Scan, scanner_service_pb2.ScanRequest(image_id="crpimg1"), metadata=auth)
+    assert code_of(expired) == grpc.StatusCode.UNAUTHENTICATED
+    viewer, _, _ = client.emu.authority.issue("ajepull")
+    auth = [("authorization", f"Bearer {viewer}")]
+    listed = client.images.List(image_service_pb2.ListImagesRequest(registry_id="crptest"), metadata=auth)
+    assert [i.id for i in listed.images] == ["crpimg1"]
+    denied = partial(client.scanner.Scan, scanner_service_pb2.ScanRequest(image_id="crpimg1"), metadata=auth)
+    assert code_of(denied) == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_endpoint_discovery_points_at_the_emulator(connect: Callable[..., Client]) -> None:

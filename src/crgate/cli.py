@@ -6,10 +6,11 @@ Start-up stays light: only click and crgate's tiny modules are imported at modul
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import datetime as dt
     from pathlib import Path
 
+    from crgate.connect import ConnectOptions
+    from crgate.masking import SecretMasker
     from crgate.model import Policy, RunReport
     from crgate.runner import Run
 
@@ -78,6 +81,101 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     return outputs
 
 
+_CONNECTION_OPTIONS = (
+    click.option(
+        "--endpoint",
+        metavar="HOST:PORT",
+        help="One address for every API service (an emulator or a proxy). "
+        "Default: Yandex Cloud production endpoints over TLS.",
+    ),
+    click.option(
+        "--api-endpoint",
+        metavar="HOST:PORT",
+        help="API root whose endpoint discovery names each service's address, e.g. api.yandexcloud.kz:443 "
+        "(env YC_ENDPOINT).",
+    ),
+    click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses."),
+    click.option(
+        "--ca-file",
+        metavar="PEM",
+        help="Trust these CA certificates instead of the system roots (gRPC and the token endpoint).",
+    ),
+    click.option("--iam-token", metavar="TOKEN", help="IAM token (env YC_IAM_TOKEN). Never printed."),
+    click.option(
+        "--sa-key",
+        metavar="FILE|JSON",
+        help="Service account authorized key, a path or inline JSON (env YC_SERVICE_ACCOUNT_KEY_FILE).",
+    ),
+    click.option(
+        "--federation-sa-id",
+        metavar="ID",
+        help="Keyless CI: exchange the job's OIDC token for this service account's token (env YC_SA_ID).",
+    ),
+    click.option(
+        "--oidc-token-env",
+        metavar="NAME",
+        help="Variable holding the job's OIDC token (GitLab id_tokens). Default: YC_OIDC_TOKEN, else GitHub "
+        "Actions' token.",
+    ),
+    click.option("--oidc-audience", metavar="AUD", help="Audience of the GitHub Actions OIDC token to request."),
+    click.option(
+        "--token-endpoint",
+        metavar="URL",
+        help="Federation token exchange URL (env YC_TOKEN_ENDPOINT). Default: https://auth.yandex.cloud/oauth/token.",
+    ),
+    click.option(
+        "--metadata",
+        is_flag=True,
+        help="Use this Yandex Cloud VM's service account (metadata service; env YC_METADATA_ADDR: its address).",
+    ),
+)
+_CONNECTION_KEYS = (
+    "endpoint",
+    "api_endpoint",
+    "insecure",
+    "ca_file",
+    "iam_token",
+    "sa_key",
+    "federation_sa_id",
+    "oidc_token_env",
+    "oidc_audience",
+    "token_endpoint",
+    "metadata",
+)
+
+
+def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the endpoint, TLS and credential options; the command receives them as ``connect``."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        from crgate.connect import ConnectOptions
+        from crgate.scanner.credentials.choose import CredentialOptions
+
+        values = {key: kwargs.pop(key) for key in _CONNECTION_KEYS}
+        credentials = CredentialOptions(
+            iam_token=values["iam_token"],
+            sa_key=values["sa_key"],
+            federation_sa_id=values["federation_sa_id"],
+            oidc_token_env=values["oidc_token_env"],
+            oidc_audience=values["oidc_audience"],
+            token_endpoint=values["token_endpoint"],
+            metadata=values["metadata"],
+        )
+        kwargs["connect"] = ConnectOptions(
+            credentials=credentials,
+            endpoint=values["endpoint"],
+            api_endpoint=values["api_endpoint"],
+            insecure=values["insecure"],
+            ca_file=values["ca_file"],
+        )
+        return command(**kwargs)
+
+    for option in reversed(_CONNECTION_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @cli.command()
 @click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1)
 @click.option(
@@ -93,19 +191,7 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     metavar="FILE",
     help="Policy file. Default: ./.crgate.yaml, ./crgate.yaml, else built-in (critical: 0, high: 0).",
 )
-@click.option(
-    "--endpoint",
-    metavar="HOST:PORT",
-    help="One address for every API service (an emulator or a proxy). "
-    "Default: Yandex Cloud production endpoints over TLS.",
-)
-@click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses.")
-@click.option(
-    "--iam-token",
-    envvar="YC_IAM_TOKEN",
-    metavar="TOKEN",
-    help="IAM token for Yandex Cloud (env YC_IAM_TOKEN). Never printed.",
-)
+@_connection_options
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -161,9 +247,7 @@ def check(
     image_refs: tuple[str, ...],
     image_ids: tuple[str, ...],
     policy_path: str | None,
-    endpoint: str | None,
-    insecure: bool,
-    iam_token: str | None,
+    connect: ConnectOptions,
     timeout: float,
     concurrency: int,
     fmt: str,
@@ -185,12 +269,13 @@ def check(
     from crgate.policy import discover_policy
     from crgate.runner import Target
 
-    _configure_logging(verbose)
+    masker = _masker()
+    _configure_logging(verbose, masker)
     parsed_outputs = _parse_outputs(outputs)
     if not image_refs and not image_ids:
         raise click.UsageError("no images given: pass IMAGE_REF arguments or --image-id ID")
-    if use_emulator and endpoint:
-        raise click.UsageError("--emulator and --endpoint exclude each other: --emulator picks its own address")
+    if use_emulator and (connect.endpoint or connect.api_endpoint):
+        raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
     try:
@@ -206,17 +291,12 @@ def check(
     emulator = None
     try:
         if use_emulator:
+            import dataclasses
+
             emulator = _start_emulator(emulator_data)
-            endpoint, insecure = emulator.address, True
-        if not insecure and not iam_token:
-            raise ConfigError(
-                "no credentials: pass --iam-token or set YC_IAM_TOKEN (yc iam create-token), "
-                "or use --emulator / --endpoint HOST:PORT --insecure for a local emulator"
-            )
+            connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
         fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
-        report = _run_check(
-            targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings, today
-        )
+        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress, fetch_findings, today)
     except CrgateError as error:
         _fail(error)
     finally:
@@ -238,9 +318,8 @@ def _start_emulator(data: str | None) -> Any:
 def _run_check(
     targets: list[Any],
     policy: Policy,
-    endpoint: str | None,
-    insecure: bool,
-    iam_token: str | None,
+    connect: ConnectOptions,
+    masker: SecretMasker,
     timeout: float,
     concurrency: int,
     progress_mode: str,
@@ -250,18 +329,25 @@ def _run_check(
     import datetime as dt
     import threading
 
+    from crgate.connect import open_session
     from crgate.runner import Run
     from crgate.scanner.client import ScannerClient
     from crgate.scanner.policies import Deadline
-    from crgate.scanner.transport import Connection, ConnectionSettings
     from crgate.verdict import summarize
 
     started_at = dt.datetime.now(dt.timezone.utc)
     deadline = Deadline(timeout)
     cancel = threading.Event()
-    connection = Connection(ConnectionSettings(endpoint=endpoint, insecure=insecure, iam_token=iam_token))
+    # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
+    # the token is masked before anything else is printed.
+    session = open_session(connect, os.environ, deadline, observer=masker)
+    connection = session.connection
     sink = _progress_sink(progress_mode)
     click.echo(f"crgate {__version__}: policy {policy.source}; {len(targets)} image(s)", err=True)
+    if session.token_source is not None:
+        click.echo(f"crgate: credentials: {session.token_source.description}", err=True)
+    for note in session.notes:
+        click.echo(f"crgate: warning: {note}", err=True)
     run = Run(
         targets,
         ScannerClient(connection, cancel=cancel),
@@ -344,11 +430,20 @@ def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]]) -> None:
             sys.exit(int(ExitCode.USAGE))
 
 
-def _configure_logging(verbose: int) -> None:
+def _masker() -> SecretMasker:
+    from crgate.masking import SecretMasker
+
+    return SecretMasker(os.environ, lambda line: click.echo(line, err=True))
+
+
+def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None:
     import logging
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="crgate: %(levelname)s: %(message)s")
+    if masker is not None:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(masker.log_filter())
 
 
 @cli.command()
@@ -359,11 +454,17 @@ def _configure_logging(verbose: int) -> None:
     metavar="FILE",
     help="Scenario YAML (registries, images, findings, scan behaviour). Default: the demo data.",
 )
-def emulator(host: str, port: int, data: str | None) -> None:
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve TLS with a certificate of a CA generated at start; its path is the second line of stdout.",
+)
+def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
     """Run a local Yandex Container Registry scanner emulator (gRPC) until Ctrl-C.
 
     Prints the address it listens on as the first line of stdout. Use it with
-    `crgate check --endpoint ADDRESS --insecure ...`.
+    `crgate check --endpoint ADDRESS --insecure ...`, or with --tls:
+    `crgate check --endpoint ADDRESS --ca-file CA ...`.
     """
     import threading
 
@@ -373,11 +474,20 @@ def emulator(host: str, port: int, data: str | None) -> None:
 
     try:
         scenario = load_scenario(data) if data else demo_scenario()
-        server = Emulator(scenario, host=host, port=port).start()
+        server = Emulator(scenario, host=host, port=port, tls=tls).start()
     except CrgateError as error:
         _fail(error)
     click.echo(server.address)
-    click.echo(f"crgate emulator listening on {server.address} (plaintext gRPC); Ctrl-C stops it", err=True)
+    if tls:
+        click.echo(server.ca_file)
+    mode = f"TLS, CA certificate {server.ca_file}" if tls else "plaintext gRPC"
+    click.echo(f"crgate emulator listening on {server.address} ({mode}); Ctrl-C stops it", err=True)
+    if server.http is not None:
+        click.echo(
+            f"  token exchange {server.token_url}, metadata service {server.metadata_address} "
+            f"(YC_METADATA_ADDR), GitHub OIDC {server.github_request_url}",
+            err=True,
+        )
     stop = threading.Event()
     previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
@@ -388,6 +498,52 @@ def emulator(host: str, port: int, data: str | None) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         server.stop()
+
+
+@cli.command()
+@click.option(
+    "--repository",
+    metavar="REF",
+    help="Check that the identity may list images of cr.yandex/<registry-id>/<repository> (an image ref works).",
+)
+@_connection_options
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Overall deadline for all checks.",
+)
+@click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
+def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verbose: int) -> None:
+    """Check credentials, endpoints, reachability and permissions; never starts a scan.
+
+    Shows which credential source crgate picks (never the secret), obtains a token, resolves the
+    endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
+    """
+    from crgate.errors import CrgateError, exit_code_for
+    from crgate.images import parse_image_ref
+    from crgate.scanner.doctor import run_doctor
+    from crgate.scanner.policies import Deadline
+
+    masker = _masker()
+    _configure_logging(verbose, masker)
+    try:
+        ref = parse_image_ref(repository) if repository is not None else None
+        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
+    except CrgateError as error:
+        _fail(error)
+    # Printed only now: on GitHub Actions every token obtained was masked before this output.
+    for step in steps:
+        click.echo(f"{step.stage:<12} {step.status:<5} {step.detail}")
+    failed = next((step for step in steps if step.error is not None), None)
+    if failed is None or failed.error is None:
+        click.echo("doctor: all checks passed (exit 0)")
+        sys.exit(int(ExitCode.PASS))
+    code = exit_code_for(failed.error)
+    click.echo(f"doctor: {failed.stage} check failed (exit {int(code)})")
+    sys.exit(int(code))
 
 
 @cli.command()

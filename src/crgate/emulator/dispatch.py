@@ -12,6 +12,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
+from crgate.emulator.authority import Authority
 from crgate.emulator.rpc import RpcFailure
 from crgate.emulator.state import EmulatorState
 from crgate.emulator.stats import EmulatorStats
@@ -25,9 +26,10 @@ UNAUTHENTICATED_METHODS = frozenset({"IamTokenService.Create", "ApiEndpointServi
 class Dispatcher:
     """Runs one handler body inside the emulator's per-call rules."""
 
-    def __init__(self, state: EmulatorState, stats: EmulatorStats):
+    def __init__(self, state: EmulatorState, stats: EmulatorStats, authority: Authority):
         self._state = state
         self._stats = stats
+        self._authority = authority
 
     def run(
         self,
@@ -54,8 +56,10 @@ class Dispatcher:
             if fault is not None:
                 raise RpcFailure(grpc.StatusCode[fault.code], fault.message or _fault_message(fault.code))
         except RpcFailure as failure:
+            self._stats.record_error(method, failure.code.name)
             self._abort(context, headers, failure)
         except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer with request ids
+            self._stats.record_error(method, "INTERNAL")
             self._abort(context, headers, RpcFailure(grpc.StatusCode.INTERNAL, f"emulator error: {exc!r}"))
         context.send_initial_metadata(tuple(headers + extra))
         return result
@@ -63,9 +67,7 @@ class Dispatcher:
     def _check_auth(self, method: str, metadata: dict[str, str]) -> None:
         if not self._state.scenario.require_auth or method in UNAUTHENTICATED_METHODS:
             return
-        scheme, _, token = metadata.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token is invalid or missing")
+        self._authority.authorize(method, metadata.get("authorization", ""))
 
     @staticmethod
     def _abort(context: grpc.ServicerContext, headers: Headers, failure: RpcFailure) -> NoReturn:

@@ -3,7 +3,8 @@
 A scenario describes registries, repositories and images, the findings a scan of each image reports,
 and how scans and calls behave (duration, end status, injected faults, protocol anomalies). Format::
 
-    require_auth: false          # true: every non-IAM call needs "authorization: Bearer <non-empty>"
+    require_auth: false          # true: every non-IAM call needs a valid bearer token (see identities.py
+                                 # for service accounts, roles, keys and accepted tokens)
     max_concurrent_scans: 10     # RUNNING scans allowed at once (Yandex's quota); null = unlimited
     faults:                      # faults for any call of a method, whatever the image (e.g. ImageService.List)
       - {method: ImageService.List, code: UNAVAILABLE, count: 1}
@@ -59,6 +60,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 from crgate.errors import ConfigError
 from crgate.model import SeverityCounts
 
@@ -233,6 +235,7 @@ class Scenario:
     require_auth: bool = False
     max_concurrent_scans: int | None = 10
     source: str = "<dict>"
+    identities: Identities = field(default_factory=Identities)
 
     def images(self) -> Iterator[Image]:
         for registry in self.registries:
@@ -407,7 +410,8 @@ class _Parser:
     def scenario(self, data: Any) -> Scenario:
         if data is None:
             self.fail("", "the scenario is empty")
-        raw = self.mapping(data, "", ("registries", "faults", "require_auth", "max_concurrent_scans"), ("registries",))
+        allowed = ("registries", "faults", "require_auth", "max_concurrent_scans", *IDENTITY_KEYS)
+        raw = self.mapping(data, "", allowed, ("registries",))
         registries = tuple(
             self.registry(item, f"registries[{i}]")
             for i, item in enumerate(self.seq(raw["registries"], "registries", data))
@@ -426,6 +430,7 @@ class _Parser:
             if limit is None
             else self.integer(limit, "max_concurrent_scans", data, default=10, minimum=1),
             source=self.source,
+            identities=parse_identities(self, raw, data),
         )
 
     def check_unique(self, registries: tuple[Registry, ...], node: Any) -> None:

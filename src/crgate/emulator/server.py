@@ -1,18 +1,25 @@
-"""The emulator's lifecycle: a real ``grpc.server`` on (by default) loopback serving one scenario."""
+"""The emulator's lifecycle: a real ``grpc.server`` on (by default) loopback serving one scenario, in
+plaintext or TLS (a CA generated at start), plus the HTTP endpoints when the scenario needs them."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 
 import grpc
 
+from crgate.emulator.authority import Authority
+from crgate.emulator.http import HttpEndpoints
 from crgate.emulator.scenario import Scenario
 from crgate.emulator.services import add_services
 from crgate.emulator.state import EmulatorState
 from crgate.emulator.stats import EmulatorStats
+from crgate.emulator.tls import TlsMaterial, generate
 from crgate.errors import ConfigError
 
 MAX_WORKERS = 32
@@ -21,7 +28,10 @@ MAX_WORKERS = 32
 class Emulator:
     """Yandex Container Registry scanner APIs on ``host:port`` (port 0 = any free port).
 
-    ``clock`` (monotonic seconds) decides when scans finish; tests may inject a fake one.
+    ``clock`` (monotonic seconds) decides when scans finish; tests may inject a fake one. With ``tls``
+    the server uses a certificate of a CA generated at start (``ca_file``). When the scenario has
+    federation, metadata or GitHub data, HTTP endpoints start too (``token_url``, ``metadata_address``,
+    ``github_request_url``).
     """
 
     def __init__(
@@ -31,13 +41,43 @@ class Emulator:
         port: int = 0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        tls: bool = False,
     ):
         self.scenario = scenario
         self.host = host
         self.port = port
+        self.tls = tls
         self.stats = EmulatorStats()
         self.state = EmulatorState(scenario, clock=clock)
+        self.authority = Authority(scenario.identities, clock=clock)
+        self.http: HttpEndpoints | None = None
+        self.tls_material: TlsMaterial | None = None
+        self._tmp: Path | None = None
         self._server: grpc.Server | None = None
+
+    @property
+    def ca_file(self) -> str:
+        """Path of the generated CA certificate (TLS mode only)."""
+        if self.tls_material is None:
+            raise RuntimeError("the emulator is not started with tls=True")
+        return str(self.tls_material.ca_file)
+
+    def _http(self) -> HttpEndpoints:
+        if self.http is None:
+            raise RuntimeError("the scenario has no federation, metadata or github data: no HTTP endpoints")
+        return self.http
+
+    @property
+    def token_url(self) -> str:
+        return self._http().token_url
+
+    @property
+    def metadata_address(self) -> str:
+        return self._http().metadata_address
+
+    @property
+    def github_request_url(self) -> str:
+        return self._http().github_request_url
 
     @property
     def address(self) -> str:
@@ -52,24 +92,44 @@ class Emulator:
         if self._server is not None:
             return self
         server = grpc.server(ThreadPoolExecutor(max_workers=MAX_WORKERS), options=[("grpc.so_reuseport", 0)])
-        add_services(server, self.state, self.stats, lambda: self.address)
+        add_services(server, self.state, self.stats, lambda: self.address, self.authority)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
-            port = server.add_insecure_port(f"{host}:{self.port}")
+            if self.tls:
+                self._tmp = Path(tempfile.mkdtemp(prefix="crgate-emulator-"))
+                hosts = tuple(dict.fromkeys(("localhost", "127.0.0.1", "::1", self.host)))
+                self.tls_material = generate(self._tmp, hosts)
+                creds = grpc.ssl_server_credentials([(self.tls_material.key_pem, self.tls_material.cert_pem)])
+                port = server.add_secure_port(f"{host}:{self.port}", creds)
+            else:
+                port = server.add_insecure_port(f"{host}:{self.port}")
         except RuntimeError as exc:
+            self._cleanup()
             raise ConfigError(f"emulator: cannot listen on {host}:{self.port}: {exc}") from exc
         if port == 0:
+            self._cleanup()
             raise ConfigError(f"emulator: cannot listen on {host}:{self.port}")
         self.port = port
+        if self.scenario.identities.needs_http:
+            self.http = HttpEndpoints(self.host, self.authority, self.stats, self.tls_material)
         server.start()
         self._server = server
         return self
+
+    def _cleanup(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def stop(self, grace: float | None = 0) -> None:
         """Stop serving; in-flight calls get ``grace`` seconds."""
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None
+        self._cleanup()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server stops (or ``timeout`` passes); True if it stopped."""

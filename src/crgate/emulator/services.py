@@ -7,11 +7,6 @@ the emulator's own address).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +22,7 @@ from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grp
 from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
 from crgate.emulator import wire
+from crgate.emulator.authority import Authority
 from crgate.emulator.dispatch import Dispatcher, Headers
 from crgate.emulator.paging import paginate
 from crgate.emulator.rpc import (
@@ -45,8 +41,6 @@ from crgate.emulator.state import EmulatorState
 from crgate.emulator.stats import EmulatorStats
 
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
-IAM_AUDIENCE = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
-IAM_TOKEN_LIFETIME = dt.timedelta(hours=12)
 ENDPOINT_IDS = ("container-registry", "operation", "iam", "endpoint")
 
 
@@ -199,26 +193,25 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
 
 
 class IamTokenService(iam_token_service_pb2_grpc.IamTokenServiceServicer):
-    """Exchanges an OAuth token or a service-account JWT for a fake IAM token.
+    """Exchanges a service-account JWT (signature checked against the scenario's public keys: PS256,
+    ``kid``, ``iss``, ``aud``, ``iat``/``exp`` at most an hour apart, not expired) or a configured OAuth
+    token for a short-lived IAM token (``token_lifetime``)."""
 
-    The JWT's signature is not verified; its shape is: PS256 with ``kid``, claims ``iss``, ``aud`` =
-    the IAM token URL, ``iat`` and ``exp`` with a lifetime of at most one hour, not yet expired.
-    """
-
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: Dispatcher, authority: Authority):
         self._run = dispatcher.run
+        self._authority = authority
 
     def Create(self, request: iam_token_service_pb2.CreateIamTokenRequest, context: grpc.ServicerContext) -> Any:
-        def body(_: Headers) -> Any:
+        def body(_headers: Headers) -> Any:
             identity = request.WhichOneof("identity")
             if identity is None:
                 raise invalid("one of yandex_passport_oauth_token or jwt is required")
             if identity == "jwt":
-                _check_jwt(request.jwt)
-            now = dt.datetime.now(dt.timezone.utc)
-            return iam_token_service_pb2.CreateIamTokenResponse(
-                iam_token=f"t1.emulator.{uuid.uuid4().hex}", expires_at=wire.timestamp(now + IAM_TOKEN_LIFETIME)
-            )
+                account = self._authority.account_of_jwt(request.jwt)
+            else:
+                account = self._authority.account_of_oauth(request.yandex_passport_oauth_token)
+            token, expires_at, _lifetime = self._authority.issue(account)
+            return iam_token_service_pb2.CreateIamTokenResponse(iam_token=token, expires_at=wire.timestamp(expires_at))
 
         return self._run("IamTokenService.Create", context, body)
 
@@ -238,30 +231,6 @@ def _unimplemented(method: str) -> Callable[[Headers], Any]:
         raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the emulator")
 
     return body
-
-
-def _check_jwt(token: str) -> None:
-    def reject(why: str) -> RpcFailure:
-        return RpcFailure(grpc.StatusCode.UNAUTHENTICATED, f"Invalid JWT: {why}")
-
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise reject("expected three dot-separated parts")
-    try:
-        header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2])
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise reject("header or claims are not base64url JSON") from None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise reject("header and claims must be JSON objects")
-    if header.get("alg") != "PS256" or not header.get("kid"):
-        raise reject("header must have alg PS256 and kid")
-    if not claims.get("iss") or claims.get("aud") not in (IAM_AUDIENCE, [IAM_AUDIENCE]):
-        raise reject(f"claims must have iss and aud {IAM_AUDIENCE}")
-    iat, exp = claims.get("iat"), claims.get("exp")
-    if not isinstance(iat, (int, float)) or not isinstance(exp, (int, float)) or not 0 < exp - iat <= 3600:
-        raise reject("iat and exp must be numbers with exp - iat in (0, 3600]")
-    if exp < dt.datetime.now(dt.timezone.utc).timestamp():
-        raise reject("expired")
 
 
 class ApiEndpointService(api_endpoint_service_pb2_grpc.ApiEndpointServiceServicer):
@@ -291,13 +260,19 @@ class ApiEndpointService(api_endpoint_service_pb2_grpc.ApiEndpointServiceService
         return self._run("ApiEndpointService.List", context, body)
 
 
-def add_services(server: grpc.Server, state: EmulatorState, stats: EmulatorStats, address: Callable[[], str]) -> None:
+def add_services(
+    server: grpc.Server,
+    state: EmulatorState,
+    stats: EmulatorStats,
+    address: Callable[[], str],
+    authority: Authority,
+) -> None:
     """Register every emulated service on ``server``."""
-    dispatcher = Dispatcher(state, stats)
+    dispatcher = Dispatcher(state, stats, authority)
     scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(ScannerService(state, stats, dispatcher), server)
     operation_service_pb2_grpc.add_OperationServiceServicer_to_server(OperationService(state, dispatcher), server)
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(state, dispatcher), server)
-    iam_token_service_pb2_grpc.add_IamTokenServiceServicer_to_server(IamTokenService(dispatcher), server)
+    iam_token_service_pb2_grpc.add_IamTokenServiceServicer_to_server(IamTokenService(dispatcher, authority), server)
     api_endpoint_service_pb2_grpc.add_ApiEndpointServiceServicer_to_server(
         ApiEndpointService(dispatcher, address), server
     )

@@ -17,6 +17,8 @@ class EmulatorStats:
     max_concurrent_scans: int = 0
     idempotency_keys: list[str] = field(default_factory=list)
     request_metadata: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    """Error answers per ``Service.Method:CODE`` (e.g. ``ScannerService.Scan:UNAUTHENTICATED``)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record_call(self, method: str, metadata: dict[str, str]) -> None:
@@ -27,6 +29,11 @@ class EmulatorStats:
             key = metadata.get("idempotency-key")
             if method == "ScannerService.Scan" and key is not None:
                 self.idempotency_keys.append(key)
+
+    def record_error(self, method: str, code: str) -> None:
+        """An error answer with status ``code`` to a call of ``method``."""
+        with self._lock:
+            self.errors[f"{method}:{code}"] += 1
 
     def record_scan_started(self, running: int = 1) -> None:
         """A new scan; ``running`` scans (this one included) are RUNNING now."""

@@ -1,0 +1,161 @@
+"""From command-line options to an authenticated connection: choose the credential source (before any
+network call, so a misconfiguration is exit 2 and never retried as an outage), resolve the endpoints,
+build the token source and obtain the first token. ``check`` and ``doctor`` share it.
+
+Imports of gRPC and the credential code happen inside the functions: ``--help`` stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crgate.scanner.credentials.choose import CredentialChoice, CredentialOptions
+    from crgate.scanner.credentials.tokens import TokenObserver, TokenSource
+    from crgate.scanner.endpoints import Endpoints
+    from crgate.scanner.policies import Deadline
+    from crgate.scanner.transport import Connection
+
+log = logging.getLogger("crgate.connect")
+
+ENV_ENDPOINT = "YC_ENDPOINT"
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Endpoint, TLS and credential options of a command."""
+
+    credentials: CredentialOptions
+    endpoint: str | None = None
+    api_endpoint: str | None = None
+    insecure: bool = False
+    ca_file: str | None = None
+
+
+@dataclass
+class Session:
+    """An open connection with its endpoints and credentials; close it when done."""
+
+    connection: Connection
+    endpoints: Endpoints
+    choice: CredentialChoice
+    token_source: TokenSource | None
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def api_root(options: ConnectOptions, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The discovery root and where it came from (``--api-endpoint`` or ``YC_ENDPOINT``), if any."""
+    if options.endpoint and options.api_endpoint:
+        raise ConfigError("--endpoint and --api-endpoint exclude each other: --endpoint already names every service")
+    if options.api_endpoint:
+        return options.api_endpoint, "--api-endpoint"
+    value = env.get(ENV_ENDPOINT, "").strip()
+    if value and not options.endpoint:
+        return value, ENV_ENDPOINT
+    if value:
+        log.info("ignoring %s: --endpoint names every service", ENV_ENDPOINT)
+    return None
+
+
+def is_local(options: ConnectOptions, env: Mapping[str, str]) -> bool:
+    """True when every call goes to this machine (an emulator): credentials are optional then."""
+    from crgate.scanner.netutil import is_loopback
+
+    if options.endpoint:
+        return is_loopback(options.endpoint)
+    root = api_root(options, env)
+    return root is not None and is_loopback(root[0])
+
+
+def choose(options: ConnectOptions, env: Mapping[str, str]) -> CredentialChoice:
+    """Stage 1 (no network): the credential source; ConfigError on conflicts and bad flags."""
+    from crgate.scanner.credentials.choose import choose_credentials
+
+    if options.insecure and options.ca_file:
+        raise ConfigError("--ca-file and --insecure exclude each other: --insecure means no TLS at all")
+    api_root(options, env)  # --endpoint with --api-endpoint is refused here, before any network call
+    return choose_credentials(options.credentials, env, loopback=is_local(options, env))
+
+
+def resolve_endpoints(
+    options: ConnectOptions, env: Mapping[str, str], deadline: Deadline, *, trace_id: str | None = None
+) -> Endpoints:
+    """Stage 2: where each service lives (discovery is the only network call here)."""
+    from crgate.scanner import endpoints
+
+    if options.endpoint:
+        return endpoints.single(endpoints.check_address(options.endpoint, "--endpoint"))
+    root = api_root(options, env)
+    if root is None:
+        return endpoints.production()
+    address, origin = root
+    endpoints.check_address(address, origin)
+    return endpoints.discover(
+        address, origin, deadline, insecure=options.insecure, ca_file=options.ca_file, trace_id=trace_id
+    )
+
+
+def connect(
+    options: ConnectOptions,
+    env: Mapping[str, str],
+    choice: CredentialChoice,
+    found: Endpoints,
+    deadline: Deadline,
+    *,
+    observer: TokenObserver | None = None,
+    trace_id: str | None = None,
+) -> Session:
+    """Stage 3: the connection and its token source (the metadata probe may run here; no token yet)."""
+    from crgate.scanner.credentials.choose import build_token_source, credential_notes
+    from crgate.scanner.credentials.http import HttpClient
+    from crgate.scanner.iam import IamClient
+    from crgate.scanner.transport import Connection
+
+    connection = Connection(found.settings(insecure=options.insecure, ca_file=options.ca_file), trace_id=trace_id)
+    try:
+        source = build_token_source(
+            choice,
+            options.credentials,
+            env,
+            iam=IamClient(connection, deadline),
+            http=HttpClient(ca_file=options.ca_file),
+            deadline=deadline,
+            observer=observer,
+            target=f"Yandex Cloud ({found.source})",
+        )
+    except BaseException:
+        connection.close()
+        raise
+    connection.use_token_source(source)
+    return Session(
+        connection=connection, endpoints=found, choice=choice, token_source=source, notes=credential_notes(choice)
+    )
+
+
+def open_session(
+    options: ConnectOptions,
+    env: Mapping[str, str],
+    deadline: Deadline,
+    *,
+    observer: TokenObserver | None = None,
+    trace_id: str | None = None,
+) -> Session:
+    """All stages, ending with the first token obtained: everything a run needs before its first RPC."""
+    choice = choose(options, env)
+    found = resolve_endpoints(options, env, deadline, trace_id=trace_id)
+    session = connect(options, env, choice, found, deadline, observer=observer, trace_id=trace_id)
+    try:
+        if session.token_source is not None:
+            session.token_source.token()
+    except BaseException:
+        session.close()
+        raise
+    return session

@@ -1,0 +1,115 @@
+"""``crgate doctor``: each stage of connecting, checked and explained, without starting a (billed) scan.
+
+Stages: credentials (which source; never its secret), endpoints, token, reachability of every service
+address, and, given a repository, that the identity may list its images. The first failure stops the
+run; later stages are reported as skipped. Only the CLI turns the outcome into an exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
+
+from crgate.connect import ConnectOptions, Session, choose, connect, resolve_endpoints
+from crgate.errors import CrgateError
+from crgate.model import ImageRef
+from crgate.scanner.calls import call_with_retries
+from crgate.scanner.credentials.tokens import TokenObserver
+from crgate.scanner.policies import Deadline
+from crgate.scanner.transport import RpcFailure
+
+STAGES = ("credentials", "endpoints", "token", "reachable", "permission")
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage's outcome: ``ok``, ``FAIL`` (with the error) or ``skip``."""
+
+    stage: str
+    status: str
+    detail: str
+    error: CrgateError | None = None
+
+
+def run_doctor(
+    options: ConnectOptions,
+    env: Mapping[str, str],
+    deadline: Deadline,
+    repository: ImageRef | None,
+    *,
+    observer: TokenObserver | None = None,
+) -> list[Step]:
+    """Every stage in order; stops at the first failure."""
+    steps: list[Step] = []
+    session: Session | None = None
+
+    def fail(stage: str, error: CrgateError) -> list[Step]:
+        steps.append(Step(stage, "FAIL", str(error), error))
+        steps.extend(Step(later, "skip", "not checked") for later in STAGES[STAGES.index(stage) + 1 :])
+        return steps
+
+    try:
+        try:
+            choice = choose(options, env)
+        except CrgateError as error:
+            return fail("credentials", error)
+        try:
+            found = resolve_endpoints(options, env, deadline)
+        except CrgateError as error:
+            steps.append(Step("credentials", "ok", choice.describe()))
+            return fail("endpoints", error)
+        try:
+            session = connect(options, env, choice, found, deadline, observer=observer)
+        except CrgateError as error:
+            return fail("credentials", error)
+        source = session.token_source
+        steps.append(Step("credentials", "ok", source.description if source else choice.describe()))
+        addresses = {service: found.address_of(service) for service in ("scanner", "operation", "iam")}
+        steps.append(
+            Step(
+                "endpoints",
+                "ok",
+                f"{found.source}: container-registry {addresses['scanner']}, operation {addresses['operation']}, "
+                f"iam {addresses['iam']}",
+            )
+        )
+        if source is None:
+            steps.append(Step("token", "skip", "no credentials: calls to this loopback endpoint carry no token"))
+        else:
+            try:
+                source.token()
+            except CrgateError as error:
+                return fail("token", error)
+            steps.append(Step("token", "ok", "obtained (never printed)"))
+        for service in dict.fromkeys(("scanner", "operation", "iam")):
+            try:
+                session.connection.probe(service, min(CONNECT_TIMEOUT, max(deadline.remaining(), 0.001)))
+            except RpcFailure as failure:
+                return fail("reachable", failure.to_scan_error(f"cannot connect to {addresses[service]}"))
+        steps.append(Step("reachable", "ok", ", ".join(dict.fromkeys(addresses.values()))))
+        if repository is None:
+            steps.append(
+                Step("permission", "skip", "pass --repository cr.yandex/<registry-id>/<repository> to check it")
+            )
+            return steps
+        stub = image_service_pb2_grpc.ImageServiceStub(session.connection.channel("image"))
+        request = image_service_pb2.ListImagesRequest(repository_name=repository.repository_name, page_size=10)
+        try:
+            response, _headers = call_with_retries(
+                session.connection, "ImageService.List", stub.List, request, deadline
+            )
+        except RpcFailure as failure:
+            return fail("permission", failure.to_scan_error(f"may not list images of {repository.repository_name}"))
+        except CrgateError as error:
+            return fail("permission", error)
+        count = len(response.images)
+        more = "+" if response.next_page_token else ""
+        note = f"{count}{more} image(s)" if count else "no images yet: is the repository name right?"
+        steps.append(Step("permission", "ok", f"may list images in {repository.repository_name} ({note})"))
+        return steps
+    finally:
+        if session is not None:
+            session.close()
