@@ -127,8 +127,10 @@ def main() -> None:
     for size in sizes:
         wall, peak, out = rows[size]
         print(f"| {size:,} | {wall * 1000:.1f} ms | {peak / 1e6:.1f} MB | {out / 1e6:.2f} MB |")
-    print(f"\nper finding beyond the 100-finding image: {per_finding_us:.1f} us (target <= 50 us), "
-          f"{per_finding_bytes:.0f} bytes of peak memory")
+    print(
+        f"\nper finding beyond the 100-finding image: {per_finding_us:.1f} us (target <= 50 us), "
+        f"{per_finding_bytes:.0f} bytes of peak memory"
+    )
 
 
 if __name__ == "__main__":
