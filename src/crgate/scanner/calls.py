@@ -17,7 +17,10 @@ from crgate.scanner.transport import Connection, RpcFailure
 
 log = logging.getLogger("crgate.scanner")
 
-TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL})
+_C = grpc.StatusCode
+# api-notes "Headers, retries, limits": what is worth retrying. DEADLINE_EXCEEDED is retried for reads,
+# and for Scan only because every attempt carries the same idempotency key.
+RETRYABLE = frozenset({_C.UNAVAILABLE, _C.RESOURCE_EXHAUSTED, _C.INTERNAL, _C.DEADLINE_EXCEEDED})
 SHORT_RETRY = RetryPolicy(max_attempts=3)
 
 
@@ -30,13 +33,21 @@ def call_with_retries(
     *,
     anonymous: bool = False,
     retry: RetryPolicy = SHORT_RETRY,
+    retryable: frozenset[grpc.StatusCode] = RETRYABLE,
     sleep: Callable[[float], None] = time.sleep,
+    check_cancelled: Callable[[], None] = lambda: None,
+    rng: random.Random | None = None,
     extra_metadata: Sequence[tuple[str, str]] = (),
 ) -> tuple[Any, dict[str, str]]:
-    """``connection.call`` retried on UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL and read timeouts."""
-    rng = random.Random()
+    """``connection.call`` retried on transient failures with jittered backoff, all inside ``deadline``.
+
+    The one retry loop of crgate: the scanner client passes its own policy, a sleep that wakes on
+    Ctrl-C and a cancellation check; IAM, discovery and doctor use the short default.
+    """
+    rng = rng or random.Random()
     attempt = 0
     while True:
+        check_cancelled()
         attempt += 1
         if deadline.expired():
             raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed before {method} could be called")
@@ -50,11 +61,15 @@ def call_with_retries(
                 extra_metadata=extra_metadata,
             )
         except RpcFailure as failure:
-            if failure.code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.expired():
+            check_cancelled()
+            if failure.code == _C.DEADLINE_EXCEEDED and deadline.expired():
                 raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed during {method}") from None
-            transient = failure.code in TRANSIENT or failure.code == grpc.StatusCode.DEADLINE_EXCEEDED
-            delay = retry.delay(attempt, rng)
-            if not transient or attempt >= retry.max_attempts or delay >= deadline.remaining():
+            if failure.code not in retryable:
                 raise
+            if attempt >= retry.max_attempts:
+                raise failure.with_note(f"gave up after {attempt} attempts") from None
+            delay = retry.delay(attempt, rng)
+            if delay >= deadline.remaining():
+                raise failure.with_note(f"no time left under --timeout to retry after {attempt} attempts") from None
             log.info("%s failed with %s; retry %d in %.1fs", method, failure.code.name, attempt, delay)
             sleep(delay)

@@ -32,6 +32,7 @@ from crgate.errors import (
     ScanTimeoutError,
 )
 from crgate.model import Finding, ImageRef, ScanResult, ScanTracker
+from crgate.scanner.calls import call_with_retries
 from crgate.scanner.decode import OperationState, decode_operation, decode_scan_result, decode_vulnerability
 from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
 from crgate.scanner.transport import Connection, RpcFailure
@@ -39,10 +40,6 @@ from crgate.scanner.transport import Connection, RpcFailure
 log = logging.getLogger("crgate.scanner")
 
 _C = grpc.StatusCode
-# api-notes "Headers, retries, limits": what is worth retrying. Scan may retry DEADLINE_EXCEEDED only
-# because every attempt carries the same idempotency key.
-RETRYABLE_READ = frozenset({_C.UNAVAILABLE, _C.RESOURCE_EXHAUSTED, _C.INTERNAL, _C.DEADLINE_EXCEEDED})
-RETRYABLE_SCAN = RETRYABLE_READ
 # OperationService.Get may not know a fresh operation yet (eventual consistency right after Scan).
 NOT_FOUND_AFTER_SCAN = 3
 # Paging is bounded so that a server repeating tokens cannot keep crgate busy forever.
@@ -92,47 +89,21 @@ class ScannerClient:
         request: Any,
         deadline: Deadline,
         *,
-        retryable: frozenset[grpc.StatusCode] = RETRYABLE_READ,
         extra_metadata: tuple[tuple[str, str], ...] = (),
     ) -> tuple[Any, dict[str, str]]:
-        """A call with transient-failure retries, all inside the overall deadline."""
-        attempt = 0
-        while True:
-            self._check_cancelled()
-            attempt += 1
-            if deadline.expired():
-                raise _timeout(f"the --timeout of {deadline.seconds:g}s passed before {method} could be called")
-            try:
-                return self._connection.call(
-                    method,
-                    rpc,
-                    request,
-                    timeout=deadline.call_timeout(self._connection.settings.per_call_timeout),
-                    extra_metadata=extra_metadata,
-                )
-            except RpcFailure as failure:
-                self._check_cancelled()
-                if failure.code == _C.DEADLINE_EXCEEDED and deadline.expired():
-                    raise _timeout(f"the --timeout of {deadline.seconds:g}s passed during {method}") from None
-                if failure.code not in retryable:
-                    raise
-                if attempt >= self._retry.max_attempts:
-                    raise RpcFailure(
-                        failure.method,
-                        failure.code,
-                        f"{failure.details} (gave up after {attempt} attempts)",
-                        failure.request_ids,
-                    ) from None
-                delay = self._retry.delay(attempt, self._rng)
-                if delay >= deadline.remaining():
-                    raise RpcFailure(
-                        failure.method,
-                        failure.code,
-                        f"{failure.details} (no time left under --timeout to retry after {attempt} attempts)",
-                        failure.request_ids,
-                    ) from None
-                log.info("%s failed with %s; retry %d in %.1fs", method, failure.code.name, attempt, delay)
-                self._sleep(delay)
+        """A call with transient-failure retries, all inside the overall deadline; wakes on Ctrl-C."""
+        return call_with_retries(
+            self._connection,
+            method,
+            rpc,
+            request,
+            deadline,
+            retry=self._retry,
+            sleep=self._sleep,
+            check_cancelled=self._check_cancelled,
+            rng=self._rng,
+            extra_metadata=extra_metadata,
+        )
 
     # -- image resolution ---------------------------------------------------------------------
 
@@ -251,7 +222,6 @@ class ScannerClient:
                 self._scanner.Scan,
                 request,
                 deadline,
-                retryable=RETRYABLE_SCAN,
                 extra_metadata=(("idempotency-key", idempotency_key),),
             )
         except RpcFailure as failure:

@@ -89,6 +89,10 @@ class RpcFailure(Exception):
         self.hint = hint
         super().__init__(f"{method}: {code.name}: {details}")
 
+    def with_note(self, note: str) -> RpcFailure:
+        """The same failure with a note on why crgate stopped retrying it."""
+        return RpcFailure(self.method, self.code, f"{self.details} ({note})", self.request_ids)
+
     def to_scan_error(self, context: str, *, scan_result_id: str | None = None, hint: str | None = None) -> ScanError:
         """The user-facing error, with a hint for the codes users can act on (``hint`` overrides it)."""
         hint = hint or self.hint or _HINTS.get(self.code, "")
