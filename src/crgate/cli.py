@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from crgate.model import Policy, RunReport
-    from crgate.runner import Run
+    from crgate.runner import Run, Target
 
-FORMAT_CHOICES = ("text", "json")
+FORMAT_CHOICES = ("text", "json", "sarif", "gitlab", "junit", "markdown")
 # Formats that list individual findings: asking for one makes crgate fetch ListVulnerabilities.
-FINDINGS_FORMATS = frozenset({"json"})
+FINDINGS_FORMATS = frozenset({"json", "sarif", "gitlab", "junit", "markdown"})
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
 
@@ -149,6 +149,22 @@ def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
     help="Start the built-in emulator with its demo data and check against it (no account needed).",
 )
 @click.option("--emulator-data", metavar="FILE", help="Scenario file for --emulator instead of the demo data.")
+@click.option(
+    "--from-manifest",
+    "manifests",
+    multiple=True,
+    metavar="FILE|-",
+    help="Also gate every image in Kubernetes manifests (multi-document YAML, helm template output) or a "
+    "docker-compose file; - reads stdin. Repeatable. Images outside Yandex Container Registry follow the "
+    "policy's 'unscannable' (warn, fail or skip).",
+)
+@click.option(
+    "--sarif-location",
+    default="Dockerfile",
+    show_default=True,
+    metavar="PATH",
+    help="Repository path that SARIF results point at (line 1).",
+)
 @click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
 def check(
     image_refs: tuple[str, ...],
@@ -164,6 +180,8 @@ def check(
     progress: str,
     use_emulator: bool,
     emulator_data: str | None,
+    manifests: tuple[str, ...],
+    sarif_location: str,
     verbose: int,
 ) -> None:
     """Scan images and judge them against the policy; the exit code is the verdict.
@@ -179,8 +197,10 @@ def check(
 
     _configure_logging(verbose)
     parsed_outputs = _parse_outputs(outputs)
-    if not image_refs and not image_ids:
-        raise click.UsageError("no images given: pass IMAGE_REF arguments or --image-id ID")
+    if not image_refs and not image_ids and not manifests:
+        raise click.UsageError("no images given: pass IMAGE_REF arguments, --image-id ID or --from-manifest FILE")
+    if not sarif_location.strip() or any(ch in sarif_location for ch in "\r\n"):
+        raise click.BadParameter("give a repository-relative file path", param_hint="--sarif-location")
     if use_emulator and endpoint:
         raise click.UsageError("--emulator and --endpoint exclude each other: --emulator picks its own address")
     if emulator_data and not use_emulator:
@@ -192,31 +212,86 @@ def check(
                 raise ConfigError(f"invalid --image-id '{image_id}': an image id has no whitespace")
             targets.append(Target(label=image_id, image_id=image_id))
         policy = discover_policy(policy_path)
+        notes: list[str] = []
+        outside_fails = False
+        if manifests:
+            added, notes, outside_fails = _manifest_targets(manifests, policy, {t.label for t in targets})
+            targets.extend(added)
     except CrgateError as error:
         _fail(error)
 
     emulator = None
     try:
-        if use_emulator:
-            emulator = _start_emulator(emulator_data)
-            endpoint, insecure = emulator.address, True
-        if not insecure and not iam_token:
-            raise ConfigError(
-                "no credentials: pass --iam-token or set YC_IAM_TOKEN (yc iam create-token), "
-                "or use --emulator / --endpoint HOST:PORT --insecure for a local emulator"
-            )
         fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
-        report = _run_check(
-            targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings
-        )
+        if not targets:  # every image came from manifests and lies outside Yandex Container Registry
+            report = _empty_report(policy)
+        else:
+            if use_emulator:
+                emulator = _start_emulator(emulator_data)
+                endpoint, insecure = emulator.address, True
+            if not insecure and not iam_token:
+                raise ConfigError(
+                    "no credentials: pass --iam-token or set YC_IAM_TOKEN (yc iam create-token), "
+                    "or use --emulator / --endpoint HOST:PORT --insecure for a local emulator"
+                )
+            report = _run_check(
+                targets, policy, endpoint, insecure, iam_token, timeout, concurrency, progress, fetch_findings
+            )
     except CrgateError as error:
         _fail(error)
     finally:
         if emulator is not None:
             emulator.stop()
 
-    _emit(report, fmt, parsed_outputs)
+    if manifests:
+        report = _with_unscannable(report, notes, outside_fails)
+    _emit(report, fmt, parsed_outputs, sarif_location)
     sys.exit(report.exit_code)
+
+
+def _manifest_targets(paths: tuple[str, ...], policy: Policy, given: set[str]) -> tuple[list[Target], list[str], bool]:
+    """The images of manifests ``paths`` not already ``given``; the warnings about images crgate cannot
+    scan, and whether those make the run fail (policy ``unscannable: fail``)."""
+    from crgate.errors import ConfigError
+    from crgate.manifests import read_manifests, unique, unscannable_warnings
+    from crgate.runner import Target
+
+    uses = unique(read_manifests(paths, sys.stdin.buffer))
+    if not uses:
+        raise ConfigError(f"no container images found in {', '.join(paths)}: nothing would be gated")
+    added = [Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given]
+    outside = [use for use in uses if use.ref is None]
+    notes = unscannable_warnings(outside, policy.unscannable)
+    click.echo(
+        f"crgate: manifests name {len(uses)} image(s); {len(outside)} outside Yandex Container Registry "
+        f"(policy unscannable: {policy.unscannable})",
+        err=True,
+    )
+    for use in outside:
+        click.echo(f"  not scanned: {use.image} ({use.location})", err=True)
+    return added, notes, bool(outside) and policy.unscannable == "fail"
+
+
+def _empty_report(policy: Policy) -> RunReport:
+    import datetime as dt
+
+    from crgate.model import RunReport
+
+    now = dt.datetime.now(dt.timezone.utc)
+    return RunReport(policy=policy, images=(), exit_code=0, tool_version=__version__, started_at=now, finished_at=now)
+
+
+def _with_unscannable(report: RunReport, notes: list[str], fail: bool) -> RunReport:
+    """The report with the unscannable images' warnings; exit 1 when the policy says they fail."""
+    import dataclasses
+
+    from crgate.exitcodes import worst
+
+    code = ExitCode(report.exit_code)
+    if fail:
+        code = worst([code, ExitCode.VIOLATION])
+        click.echo("crgate: FAIL: images outside Yandex Container Registry (policy unscannable: fail)", err=True)
+    return dataclasses.replace(report, warnings=(*report.warnings, *notes), exit_code=int(code))
 
 
 def _start_emulator(data: str | None) -> Any:
@@ -320,15 +395,15 @@ def _progress_sink(mode: str) -> Any:
     return NullProgress()
 
 
-def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]]) -> None:
+def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]], sarif_location: str) -> None:
     from crgate.report import render
 
-    click.echo(render(fmt, report), nl=False)
+    click.echo(render(fmt, report, sarif_location=sarif_location), nl=False)
     if fmt != "text":  # humans still read the table when a machine format takes stdout
         click.echo(render("text", report), nl=False, err=True)
     for out_fmt, path in outputs:
         try:
-            path.write_text(render(out_fmt, report), encoding="utf-8")
+            path.write_text(render(out_fmt, report, sarif_location=sarif_location), encoding="utf-8")
         except OSError as error:
             click.echo(f"crgate: error: could not write {out_fmt} report to {path}: {error.strerror}", err=True)
             sys.exit(int(ExitCode.USAGE))
