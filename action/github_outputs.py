@@ -62,7 +62,7 @@ def outputs(report: dict[str, Any] | None, exit_code: int, report_path: str, sar
     return values
 
 
-def annotations(report: dict[str, Any] | None, exit_code: int) -> list[str]:
+def annotation_lines(report: dict[str, Any] | None, exit_code: int) -> list[str]:
     if report is None:
         message = f"crgate stopped before gating any image (exit {exit_code}); see the log"
         return [annotation("error", "crgate", message)]
@@ -118,7 +118,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             f"## crgate: ⚠️ ERROR (exit {args.exit_code})\n\ncrgate stopped before gating any image; see the log.\n"
         )
     append(os.environ.get("GITHUB_STEP_SUMMARY"), summary)
-    for line in annotations(report, args.exit_code):
+    for line in annotation_lines(report, args.exit_code):
         print(line)
     return 0
 
