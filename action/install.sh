@@ -2,9 +2,8 @@
 # Installs crgate for the GitHub Action into an isolated venv, $RUNNER_TEMP/crgate-venv.
 #
 # CRGATE_VERSION (the action's `version` input) picks the source: empty = this action's own checkout
-# ($GITHUB_ACTION_PATH), a version number = that release from PyPI, anything else = a pip requirement
-# (a path, a URL, git+https://...). A venv that already holds the wanted version is reused, so using the
-# action twice in one job installs once.
+# ($GITHUB_ACTION_PATH); anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL). A venv
+# that already holds this checkout's version is reused, so using the action twice in a job installs once.
 set -euo pipefail
 
 venv="${RUNNER_TEMP:?RUNNER_TEMP is not set}/crgate-venv"
@@ -13,9 +12,6 @@ if [ -z "$source_spec" ]; then
   action_path="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set}"
   want="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_path/pyproject.toml" | head -n 1)"
   spec="$action_path"
-elif printf '%s' "$source_spec" | grep -Eq '^[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)?$'; then
-  want="$source_spec"
-  spec="crgate==$source_spec"
 else
   want=""
   spec="$source_spec"
