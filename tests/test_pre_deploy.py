@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
-from crgate.emulator.scenario import demo_scenario
+from conftest import DIGEST_B, REPO_ROOT, VULNERABLE_FINDINGS, image, scenario
+from crgate.emulator.scenario import scenario_from_dict
 from crgate.emulator.server import Emulator
 from crgate.manifests import read_manifests
 from integration import need, venv_tool
@@ -21,11 +21,18 @@ from integration import need, venv_tool
 HOOK = REPO_ROOT / "action" / "hooks" / "pre-deploy"
 DATA = REPO_ROOT / "tests" / "data" / "manifests"
 EXAMPLES = REPO_ROOT / "examples"
+DEMO_CLEAN_DIGEST = "sha256:4e8a081faff8b601c89256d3d59e5e26a9e2ba94b3162b9b578cb76c5ba8e5fb"  # as in demo.yaml
 
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Emulator]:
-    with Emulator(demo_scenario()) as emulator:
+    """The demo images (``cr.yandex/crpdemo/app:clean`` / ``:vulnerable``) with 0.1 s scans, not 2 s."""
+    data = scenario(
+        image("crpdemoclean", "clean", DEMO_CLEAN_DIGEST, duration=0.1),
+        image("crpdemovuln", "vulnerable", DIGEST_B, VULNERABLE_FINDINGS, duration=0.1),
+    )
+    data["registries"][0]["id"] = "crpdemo"
+    with Emulator(scenario_from_dict(data, source="<test>")) as emulator:
         yield emulator
 
 
@@ -87,7 +94,7 @@ def test_hook_usage_errors(demo, tmp_path):
 
 
 def test_unreachable_scanner_blocks_the_deploy(tmp_path):
-    env = hook_env("127.0.0.1:9", CRGATE_TIMEOUT="3")  # the discard port: nothing answers gRPC there
+    env = hook_env("127.0.0.1:9", CRGATE_TIMEOUT="1")  # the discard port: nothing answers gRPC there
     done = run_hook(env, str(DATA / "helm-template.yaml"))
     assert done.returncode in (3, 4), done.stdout + done.stderr
     assert "DEPLOY BLOCKED" in done.stderr

@@ -7,7 +7,7 @@ deterministic function of its ``RunReport``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, Finding, ImageOutcome, JudgedFinding, Policy
@@ -98,7 +98,3 @@ def violated_severities(outcome: ImageOutcome) -> set[str]:
     """Severities whose findings made this image fail (``total`` makes every severity count)."""
     keys = {violation.severity for violation in outcome.violations}
     return set(SEVERITIES) if "total" in keys else keys
-
-
-def iter_findings(outcome: ImageOutcome) -> Iterator[JudgedFinding]:
-    yield from outcome.findings or ()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from crgate.model import SEVERITIES, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import clip, is_web_link, limit_rows, sorted_findings, violated_severities
+from crgate.report.text import describe_limits
 
 MAX_BYTES = 1_000_000  # below GitHub's 1 MiB step-summary limit, with room for the closing line
 MAX_LINE = 2_000
@@ -51,7 +52,7 @@ def _lines(report: RunReport) -> Iterator[str]:
     n = len(report.images)
     yield f"## crgate: {_ICON.get(report.verdict, '')} {report.verdict.upper()} (exit {report.exit_code})"
     yield ""
-    limits = ", ".join(f"{key} <= {value}" for key, value in report.policy.thresholds.items()) or "no limits"
+    limits = describe_limits(report.policy)
     yield (
         f"Policy {escape(report.policy.source)} ({escape(limits)}); {n} image{'s' if n != 1 else ''}; "
         f"crgate {escape(report.tool_version)}."

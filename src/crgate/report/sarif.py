@@ -19,6 +19,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from crgate.model import ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import (
@@ -164,7 +165,7 @@ def _result(judged: JudgedFinding, outcome: ImageOutcome, rule_index: int, optio
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": options.location},
+                    "artifactLocation": {"uri": quote(options.location, safe="/")},
                     "region": {"startLine": 1},
                 },
                 "message": {"text": f"image {outcome.ref}"},
