@@ -99,6 +99,7 @@ MALFORMED = {
     ),
     "helm not rendered": ("kind: Pod\nspec:\n  containers:\n    - image: '{{ .Values.image }}'\n", 1, 4, "unrendered"),
     "compose variable": ("services:\n  a:\n    image: cr.yandex/${REG}/a:1\n", 1, 3, "unrendered"),
+    "yandex host with a port": ("kind: Pod\nspec:\n  containers:\n    - image: cr.yandex:443/crp1/a:1\n", 1, 4, "host"),
     "bad yandex reference": ("kind: Pod\nspec:\n  containers:\n    - image: cr.yandex/BAD/a:1\n", 1, 4, "registry id"),
     "list item without kind": ("kind: List\nitems:\n  - metadata: {}\n", 1, 3, "has no 'kind'"),
 }

@@ -125,7 +125,7 @@ def images_in_text(text: str, source: str) -> list[ImageUse]:
             except yaml.YAMLError as exc:  # a character YAML does not allow
                 raise ManifestError(f"invalid YAML: {exc}", source=source, document=max(number, 1)) from None
             if node is not None:
-                uses.extend(_Document(loader, source, number).images(node))
+                uses.extend(_Document(source, number).images(node))
     finally:
         loader.dispose()
     return uses
@@ -134,8 +134,7 @@ def images_in_text(text: str, source: str) -> list[ImageUse]:
 class _Document:
     """Walks one composed YAML document."""
 
-    def __init__(self, loader: yaml.SafeLoader, source: str, number: int):
-        self.loader = loader
+    def __init__(self, source: str, number: int):
         self.source = source
         self.number = number
 
@@ -226,7 +225,7 @@ class _Document:
                 node,
             )
         ref = None
-        if registry_host(image) in REGISTRY_HOSTS:
+        if registry_host(image).split(":")[0] in REGISTRY_HOSTS:  # cr.yandex:443/... is refused, not skipped
             try:
                 ref = parse_image_ref(image)
             except ImageRefError as exc:
