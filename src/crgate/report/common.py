@@ -74,10 +74,6 @@ class LimitRow:
     limit: int
     violated: bool
 
-    @property
-    def label(self) -> str:
-        return f"{self.key} <= {self.limit}"
-
 
 def limit_rows(policy: Policy, outcome: ImageOutcome) -> list[LimitRow]:
     """Every limit of the policy with the count it was checked against (empty when there is no result)."""
