@@ -50,13 +50,13 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(args: list[str], env: dict[str, str | None] | None = None) -> CliResult:
+def run_cli(args: list[str], env: dict[str, str | None] | None = None, stdin: str | None = None) -> CliResult:
     """Run ``crgate ARGS`` in-process through the real entry point (so its exit-code mapping is used)."""
     runner = CliRunner()
     environment: dict[str, str | None] = {name: None for name in CREDENTIAL_ENV}
     environment["COLUMNS"] = "80"
     environment.update(env or {})
-    with runner.isolation(env=environment) as (stdout, stderr, _):
+    with runner.isolation(input=stdin, env=environment) as (stdout, stderr, _):
         try:
             main(args)
         except SystemExit as done:

@@ -25,11 +25,12 @@ if TYPE_CHECKING:
     from crgate.connect import ConnectOptions
     from crgate.masking import SecretMasker
     from crgate.model import Policy, RunReport
-    from crgate.runner import Run
+    from crgate.runner import Run, Target
 
-FORMAT_CHOICES = ("text", "json")
+DEFAULT_SARIF_LOCATION = "Dockerfile"
+FORMAT_CHOICES = ("text", "json", "sarif", "gitlab", "junit", "markdown")
 # Formats that list individual findings: asking for one makes crgate fetch ListVulnerabilities.
-FINDINGS_FORMATS = frozenset({"json"})
+FINDINGS_FORMATS = frozenset({"json", "sarif", "gitlab", "junit", "markdown"})
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
 
@@ -242,6 +243,22 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     metavar="YYYY-MM-DD",
     help="Judge ignore-rule expiry as of this date (preview what fails after a rule expires). Default: today.",
 )
+@click.option(
+    "--from-manifest",
+    "manifests",
+    multiple=True,
+    metavar="FILE|-",
+    help="Also gate every image in Kubernetes manifests (multi-document YAML, helm template output) or a "
+    "docker-compose file; - reads stdin. Repeatable. Images outside Yandex Container Registry follow the "
+    "policy's 'unscannable' (warn, fail or skip).",
+)
+@click.option(
+    "--sarif-location",
+    default=DEFAULT_SARIF_LOCATION,
+    show_default=True,
+    metavar="PATH",
+    help="Repository path that SARIF results point at (line 1).",
+)
 @click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
 def check(
     image_refs: tuple[str, ...],
@@ -256,6 +273,8 @@ def check(
     use_emulator: bool,
     emulator_data: str | None,
     today: dt.datetime | None,
+    manifests: tuple[str, ...],
+    sarif_location: str,
     verbose: int,
 ) -> None:
     """Scan images and judge them against the policy; the exit code is the verdict.
@@ -272,8 +291,10 @@ def check(
     masker = _masker()
     _configure_logging(verbose, masker)
     parsed_outputs = _parse_outputs(outputs)
-    if not image_refs and not image_ids:
-        raise click.UsageError("no images given: pass IMAGE_REF arguments or --image-id ID")
+    if not image_refs and not image_ids and not manifests:
+        raise click.UsageError("no images given: pass IMAGE_REF arguments, --image-id ID or --from-manifest FILE")
+    if not sarif_location.strip() or any(ch in sarif_location for ch in "\r\n"):
+        raise click.BadParameter("give a repository-relative file path", param_hint="--sarif-location")
     if use_emulator and (connect.endpoint or connect.api_endpoint):
         raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     if emulator_data and not use_emulator:
@@ -285,26 +306,54 @@ def check(
                 raise ConfigError(f"invalid --image-id '{image_id}': an image id has no whitespace")
             targets.append(Target(label=image_id, image_id=image_id))
         policy = discover_policy(policy_path)
+        unscannable: list[str] = []
+        if manifests:
+            added, unscannable = _manifest_targets(manifests, policy, {t.label for t in targets})
+            targets.extend(added)
     except CrgateError as error:
         _fail(error)
 
     emulator = None
     try:
-        if use_emulator:
+        fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
+        if use_emulator and targets:
             import dataclasses
 
             emulator = _start_emulator(emulator_data)
             connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-        fetch_findings = bool(FINDINGS_FORMATS & ({fmt} | {out_fmt for out_fmt, _ in parsed_outputs}))
-        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress, fetch_findings, today)
+        report = _run_check(
+            targets, policy, connect, masker, timeout, concurrency, progress, fetch_findings, today, unscannable
+        )
     except CrgateError as error:
         _fail(error)
     finally:
         if emulator is not None:
             emulator.stop()
 
-    _emit(report, fmt, parsed_outputs)
+    _emit(report, fmt, parsed_outputs, sarif_location)
     sys.exit(report.exit_code)
+
+
+def _manifest_targets(paths: tuple[str, ...], policy: Policy, given: set[str]) -> tuple[list[Target], list[str]]:
+    """The images of manifests ``paths`` not already ``given``, and those crgate cannot scan (outside
+    Yandex Container Registry) as ``image (location)``; the policy's ``unscannable`` decides their fate."""
+    from crgate.errors import ConfigError
+    from crgate.manifests import read_manifests, unique
+    from crgate.runner import Target
+
+    uses = unique(read_manifests(paths, sys.stdin.buffer))
+    if not uses:
+        raise ConfigError(f"no container images found in {', '.join(paths)}: nothing would be gated")
+    added = [Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given]
+    outside = [use for use in uses if use.ref is None]
+    click.echo(
+        f"crgate: manifests name {len(uses)} image(s); {len(outside)} outside Yandex Container Registry "
+        f"(policy unscannable: {policy.unscannable})",
+        err=True,
+    )
+    for use in outside:
+        click.echo(f"  not scanned: {use.image} ({use.location})", err=True)
+    return added, [f"{use.image} ({use.location})" for use in outside]
 
 
 def _start_emulator(data: str | None) -> Any:
@@ -325,6 +374,7 @@ def _run_check(
     progress_mode: str,
     fetch_findings: bool,
     today: dt.datetime | None,
+    unscannable: list[str],
 ) -> RunReport:
     import datetime as dt
     import threading
@@ -336,6 +386,9 @@ def _run_check(
     from crgate.verdict import summarize
 
     started_at = dt.datetime.now(dt.timezone.utc)
+    if not targets:  # every image came from manifests and lies outside Yandex Container Registry
+        day = today.date() if today else dt.date.today()
+        return summarize(policy, [], today=day, started_at=started_at, finished_at=started_at, unscannable=unscannable)
     deadline = Deadline(timeout)
     cancel = threading.Event()
     # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
@@ -383,6 +436,7 @@ def _run_check(
         stale_ignores=() if interrupted else run.stale_ignore_rules(),
         baseline=run.baseline_info,
         interrupted=interrupted,
+        unscannable=unscannable,
     )
 
 
@@ -416,15 +470,17 @@ def _progress_sink(mode: str) -> Any:
     return NullProgress()
 
 
-def _emit(report: RunReport, fmt: str, outputs: list[tuple[str, Path]]) -> None:
+def _emit(
+    report: RunReport, fmt: str, outputs: list[tuple[str, Path]], sarif_location: str = DEFAULT_SARIF_LOCATION
+) -> None:
     from crgate.report import render
 
-    click.echo(render(fmt, report), nl=False)
+    click.echo(render(fmt, report, sarif_location=sarif_location), nl=False)
     if fmt != "text":  # humans still read the table when a machine format takes stdout
         click.echo(render("text", report), nl=False, err=True)
     for out_fmt, path in outputs:
         try:
-            path.write_text(render(out_fmt, report), encoding="utf-8")
+            path.write_text(render(out_fmt, report, sarif_location=sarif_location), encoding="utf-8")
         except OSError as error:
             click.echo(f"crgate: error: could not write {out_fmt} report to {path}: {error.strerror}", err=True)
             sys.exit(int(ExitCode.USAGE))

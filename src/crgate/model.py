@@ -244,6 +244,8 @@ class RunReport:
     """Ignore rules that matched no finding of any image (a violation with fail_on_stale_ignores)."""
     baseline: Mapping[str, object] | None = None
     """The baseline used: ref, image_id, scan_result_id, origin and its (CVE, package) pairs."""
+    unscannable: tuple[str, ...] = ()
+    """Images named by manifests that lie outside Yandex Container Registry (``image (where)``)."""
 
     @property
     def verdict(self) -> str:

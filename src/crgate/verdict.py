@@ -1,7 +1,8 @@
 """Assemble a run's outcomes into the ``RunReport`` every format renders (pure).
 
 The run's exit code is the worst of its images' (errors outrank violations); stale ignore rules add
-a violation when the policy says ``fail_on_stale_ignores``.
+a violation when the policy says ``fail_on_stale_ignores``, unscannable images (manifests naming images
+outside Yandex Container Registry) one when it says ``unscannable: fail``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,23 @@ def summarize(
     stale_ignores: Sequence[str] = (),
     baseline: Mapping[str, object] | None = None,
     interrupted: bool = False,
+    unscannable: Sequence[str] = (),
 ) -> RunReport:
+    """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``."""
     warnings = rule_warnings(policy.ignore, today)
+    if policy.unscannable != "skip":
+        for image in unscannable:
+            warnings.append(
+                f"{image} is not in Yandex Container Registry and was not scanned (policy unscannable: "
+                f"{policy.unscannable})"
+            )
     for label in stale_ignores:
         consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
         warnings.append(f"ignore rule {label} matched no finding in this run (stale): {consequence}")
     codes = [ExitCode(outcome.exit_code) for outcome in outcomes]
     if stale_ignores and policy.fail_on_stale_ignores:
+        codes.append(ExitCode.VIOLATION)
+    if unscannable and policy.unscannable not in ("warn", "skip"):  # "fail", and anything unknown
         codes.append(ExitCode.VIOLATION)
     code = ExitCode.INTERRUPTED if interrupted else worst(codes)
     return RunReport(
@@ -44,4 +55,5 @@ def summarize(
         warnings=tuple(warnings),
         stale_ignores=tuple(stale_ignores),
         baseline=baseline,
+        unscannable=tuple(unscannable),
     )

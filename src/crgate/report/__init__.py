@@ -6,11 +6,23 @@ import importlib
 
 from crgate.model import RunReport
 
-FORMATS: tuple[str, ...] = ("text", "json")
-_MODULES = {"text": "crgate.report.text", "json": "crgate.report.json_report"}
+FORMATS: tuple[str, ...] = ("text", "json", "sarif", "gitlab", "junit", "markdown")
+_MODULES = {
+    "text": "crgate.report.text",
+    "json": "crgate.report.json_report",
+    "sarif": "crgate.report.sarif",
+    "gitlab": "crgate.report.gitlab",
+    "junit": "crgate.report.junit",
+    "markdown": "crgate.report.markdown",
+}
 
 
-def render(fmt: str, report: RunReport) -> str:
-    """The report in format ``fmt`` (one of FORMATS) as text ending in a newline."""
+def render(fmt: str, report: RunReport, *, sarif_location: str | None = None) -> str:
+    """The report in format ``fmt`` (one of FORMATS) as text ending in a newline.
+
+    ``sarif_location`` is the repository path SARIF results point at (default ``Dockerfile``).
+    """
     module = importlib.import_module(_MODULES[fmt])
+    if fmt == "sarif" and sarif_location is not None:
+        return str(module.render(report, module.SarifOptions(location=sarif_location)))
     return str(module.render(report))

@@ -92,6 +92,7 @@ def document(report: RunReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "stale_ignores": list(report.stale_ignores),
         "baseline": _baseline(report),
+        "unscannable": list(report.unscannable),
     }
 
 

@@ -103,7 +103,8 @@ def _verdict_line(report: RunReport) -> str:
     errors = [o for o in images if o.error is not None]
     failed = [o for o in images if o.error is None and o.violations]
     if report.exit_code == 0:
-        return f"PASS: {n} {plural} within policy {report.policy.source} (exit 0)"
+        skipped = f"; {len(report.unscannable)} not scannable" if report.unscannable else ""
+        return f"PASS: {n} {plural} within policy {report.policy.source}{skipped} (exit 0)"
     parts = []
     if failed:
         detail = "; ".join(
@@ -114,5 +115,7 @@ def _verdict_line(report: RunReport) -> str:
         parts.append(f"{len(errors)} of {n} {plural} could not be checked")
     if report.stale_ignores and report.policy.fail_on_stale_ignores:
         parts.append(f"{len(report.stale_ignores)} stale ignore rule(s) (fail_on_stale_ignores)")
+    if report.unscannable and report.policy.unscannable == "fail":
+        parts.append(f"{len(report.unscannable)} image(s) outside Yandex Container Registry (unscannable: fail)")
     label = "FAIL" if report.exit_code == 1 else "ERROR"
     return f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"

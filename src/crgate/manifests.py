@@ -1,0 +1,295 @@
+"""Images referenced by deployment manifests (``crgate check --from-manifest FILE|-``).
+
+Reads Kubernetes manifests (multi-document YAML, ``helm template`` output, ``List`` kinds; Pod,
+Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, PodTemplate and any
+kind with a ``spec.template.spec`` pod spec; containers, initContainers and ephemeralContainers) and
+docker-compose files (``services.*.image``). Pure apart from reading the file: every problem becomes a
+``ManifestError`` naming the file, the document and the line.
+
+Fail closed: a workload whose containers cannot be read, a container without an image, an unrendered
+template (``{{ }}``, ``${VAR}``) or a duplicate key is an error, never a silently skipped image. Merge
+keys (``<<: *base``) are expanded, so an image inherited from an anchor is found.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from crgate.errors import ConfigError, ImageRefError
+from crgate.images import REGISTRY_HOSTS, parse_image_ref
+from crgate.model import ImageRef
+
+STDIN = "-"
+UNSCANNABLE_MODES: tuple[str, ...] = ("warn", "fail", "skip")
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "PodTemplate": ("template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTAINER_LISTS: tuple[str, ...] = ("containers", "initContainers", "ephemeralContainers")
+_GENERIC_PATH = ("spec", "template", "spec")  # Argo Rollouts, OpenKruise and other workload CRDs
+
+
+class ManifestError(ConfigError):
+    """A manifest that cannot be read or understood (exit 2)."""
+
+    def __init__(self, message: str, *, source: str, document: int | None = None, line: int | None = None):
+        where = [f"manifest {source}"]
+        if document is not None:
+            where.append(f"document {document}")
+        if line is not None:
+            where.append(f"line {line}")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """One image reference found in a manifest, and where."""
+
+    image: str
+    source: str
+    document: int
+    line: int
+    where: str
+    """What refers to it: ``Deployment web, container app`` or ``compose service web``."""
+    ref: ImageRef | None = None
+    """The parsed reference for images in Yandex Container Registry; None for any other registry."""
+
+    @property
+    def location(self) -> str:
+        return f"{self.source}, document {self.document}, line {self.line}: {self.where}"
+
+
+def registry_host(image: str) -> str:
+    """The registry host of a reference, as Docker reads it (``nginx`` -> ``docker.io``)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"
+
+
+def read_manifests(paths: Sequence[str], stdin: BinaryIO) -> list[ImageUse]:
+    """Every image use in the given files (``-`` = standard input), in order of appearance."""
+    uses: list[ImageUse] = []
+    for path in paths:
+        source = "<stdin>" if path == STDIN else path
+        data = stdin.read() if path == STDIN else _read_file(path)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ManifestError("the file is not valid UTF-8 text", source=source, line=line) from None
+        uses.extend(images_in_text(text, source))
+    return uses
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ManifestError(f"cannot read it: {exc.strerror or exc}", source=os.fspath(path)) from None
+
+
+def images_in_text(text: str, source: str) -> list[ImageUse]:
+    """Every image use in a YAML text of one or more documents."""
+    loader = yaml.SafeLoader(text)
+    uses: list[ImageUse] = []
+    number = 0
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    break
+                number += 1
+                node = loader.get_node()
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                detail = "; ".join(part for part in (exc.context, exc.problem) if part)
+                line = mark.line + 1 if mark is not None else None
+                raise ManifestError(
+                    f"invalid YAML: {detail}", source=source, document=max(number, 1), line=line
+                ) from None
+            except yaml.YAMLError as exc:  # a character YAML does not allow
+                raise ManifestError(f"invalid YAML: {exc}", source=source, document=max(number, 1)) from None
+            if node is not None:
+                uses.extend(_Document(source, number).images(node))
+    finally:
+        loader.dispose()
+    return uses
+
+
+class _Document:
+    """Walks one composed YAML document."""
+
+    def __init__(self, source: str, number: int):
+        self.source = source
+        self.number = number
+
+    def error(self, message: str, node: Node) -> ManifestError:
+        return ManifestError(message, source=self.source, document=self.number, line=node.start_mark.line + 1)
+
+    def images(self, node: Node) -> Iterator[ImageUse]:
+        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return  # an empty document (helm template writes some)
+        if not isinstance(node, MappingNode):
+            raise self.error("a manifest document must be a mapping (a Kubernetes object or a compose file)", node)
+        kind = self.scalar(node, "kind")
+        if kind is not None:
+            yield from self.k8s_object(node, kind)
+        elif isinstance(self.child(node, "services"), MappingNode):
+            yield from self.compose(node)
+
+    def k8s_object(self, node: MappingNode, kind: str) -> Iterator[ImageUse]:
+        if kind == "List" or kind.endswith("List"):
+            items = self.child(node, "items")
+            if items is None:
+                return
+            if not isinstance(items, SequenceNode):
+                raise self.error(f"'items' of a {kind} must be a list", items)
+            for item in items.value:
+                if not isinstance(item, MappingNode):
+                    raise self.error(f"every item of a {kind} must be a Kubernetes object", item)
+                item_kind = self.scalar(item, "kind")
+                if item_kind is None:
+                    raise self.error(f"an item of a {kind} has no 'kind'", item)
+                yield from self.k8s_object(item, item_kind)
+            return
+        name = self.object_name(node)
+        path = POD_SPEC_PATHS.get(kind)
+        pod_spec = self.walk(node, path or _GENERIC_PATH, required=path is not None, what=f"{kind} {name}")
+        if pod_spec is None:
+            return
+        if not isinstance(pod_spec, MappingNode):
+            raise self.error(f"the pod spec of {kind} {name} must be a mapping", pod_spec)
+        found = False
+        for list_key in CONTAINER_LISTS:
+            containers = self.child(pod_spec, list_key)
+            if containers is None or _is_null(containers):
+                continue
+            if not isinstance(containers, SequenceNode):
+                raise self.error(f"'{list_key}' of {kind} {name} must be a list", containers)
+            for container in containers.value:
+                found = True
+                yield self.container_image(container, f"{kind} {name}", list_key)
+        if path is not None and not found:
+            raise self.error(f"{kind} {name} has no containers", pod_spec)
+
+    def container_image(self, container: Node, owner: str, list_key: str) -> ImageUse:
+        if not isinstance(container, MappingNode):
+            raise self.error(f"an entry of '{list_key}' of {owner} must be a mapping", container)
+        container_name = self.scalar(container, "name") or "(unnamed)"
+        singular = {"containers": "container", "initContainers": "init container"}.get(list_key, "ephemeral container")
+        where = f"{owner}, {singular} {container_name}"
+        image = self.child(container, "image")
+        if image is None:
+            raise self.error(f"{where} has no image", container)
+        return self.use(image, where)
+
+    def compose(self, node: MappingNode) -> Iterator[ImageUse]:
+        services = self.child(node, "services")
+        assert isinstance(services, MappingNode)
+        for key, service in services.value:
+            name = key.value if isinstance(key, ScalarNode) else "?"
+            if isinstance(key, ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
+                raise self.error("merge keys ('<<') directly under 'services' are not supported", key)
+            if not isinstance(service, MappingNode):
+                if _is_null(service):
+                    continue
+                raise self.error(f"compose service {name} must be a mapping", service)
+            image = self.child(service, "image")
+            if image is not None:  # a service with only 'build:' is built here, not pulled from a registry
+                yield self.use(image, f"compose service {name}")
+
+    def use(self, node: Node, where: str) -> ImageUse:
+        if not isinstance(node, ScalarNode) or _is_null(node) or not node.value.strip():
+            raise self.error(f"{where}: 'image' must be a non-empty string", node)
+        image = node.value.strip()
+        line = node.start_mark.line + 1
+        if "{{" in image or "${" in image or image.startswith("$"):
+            raise self.error(
+                f"{where}: image '{image}' is an unrendered template; render it first "
+                "(helm template ..., docker compose config)",
+                node,
+            )
+        ref = None
+        if registry_host(image).split(":")[0] in REGISTRY_HOSTS:  # cr.yandex:443/... is refused, not skipped
+            try:
+                ref = parse_image_ref(image)
+            except ImageRefError as exc:
+                raise self.error(f"{where}: {exc}", node) from None
+        return ImageUse(image=image, source=self.source, document=self.number, line=line, where=where, ref=ref)
+
+    def object_name(self, node: MappingNode) -> str:
+        metadata = self.child(node, "metadata")
+        name = self.scalar(metadata, "name") if isinstance(metadata, MappingNode) else None
+        return name or "(unnamed)"
+
+    def walk(self, node: Node, path: Iterable[str], *, required: bool, what: str) -> Node | None:
+        current = node
+        walked = []
+        for key in path:
+            walked.append(key)
+            child = self.child(current, key) if isinstance(current, MappingNode) else None
+            if child is None or _is_null(child):
+                if required:
+                    raise self.error(f"{what} has no {'.'.join(walked)}", current)
+                return None
+            current = child
+        return current
+
+    def child(self, node: MappingNode, key: str) -> Node | None:
+        """The value of ``key``, honouring merge keys (``<<: *base``; an explicit key wins over a merged
+        one). A duplicate explicit key is an error: which one would Kubernetes or compose use?"""
+        found = None
+        merged: list[Node] = []
+        for key_node, value in node.value:
+            if not isinstance(key_node, ScalarNode):
+                continue
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.extend(value.value if isinstance(value, SequenceNode) else [value])
+            elif key_node.value == key:
+                if found is not None:
+                    raise self.error(f"duplicate key '{key}'", key_node)
+                found = value
+        if found is not None:
+            return found
+        for source in merged:
+            if not isinstance(source, MappingNode):
+                raise self.error("a merge key ('<<') must refer to a mapping", source)
+            inherited = self.child(source, key)
+            if inherited is not None:
+                return inherited
+        return None
+
+    def scalar(self, node: MappingNode, key: str) -> str | None:
+        value = self.child(node, key)
+        if value is None or _is_null(value):
+            return None
+        if not isinstance(value, ScalarNode):
+            raise self.error(f"'{key}' must be a single value", value)
+        return str(value.value)
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def unique(uses: Iterable[ImageUse]) -> list[ImageUse]:
+    """The first use of each distinct image reference, in order."""
+    seen: dict[str, ImageUse] = {}
+    for use in uses:
+        seen.setdefault(use.image, use)
+    return list(seen.values())

@@ -1,0 +1,123 @@
+"""JUnit XML for test-report widgets (GitLab ``artifacts: reports: junit``, Jenkins, ``junitparser``).
+
+One ``<testsuite>`` per image with one ``<testcase>`` per policy limit: a ``<failure>`` when the limit is
+exceeded (the findings that count are listed in its body), an ``<error>`` on every limit when the image
+could not be checked. A final ``crgate`` suite holds the run's verdict as one test case and the run's
+warnings as ``<system-out>``, so a run that fails for a reason outside any image is never green.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from crgate.model import THRESHOLD_KEYS, ImageOutcome, RunReport
+from crgate.report.common import clip, describe_finding, limit_rows, sorted_findings
+
+MAX_LISTED = 50  # findings listed in one failure's body
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def render(report: RunReport) -> str:
+    root = ET.Element("testsuites", name="crgate")
+    for outcome in report.images:
+        root.append(_image_suite(report, outcome))
+    root.append(_run_suite(report))
+    tests = failures = errors = 0
+    for suite in root:
+        tests += int(suite.get("tests", "0"))
+        failures += int(suite.get("failures", "0"))
+        errors += int(suite.get("errors", "0"))
+    root.set("tests", str(tests))
+    root.set("failures", str(failures))
+    root.set("errors", str(errors))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _text(value: str, limit: int = 20_000) -> str:
+    """Text safe for XML 1.0 (no control characters from a hostile server), clipped."""
+    return clip(_NOT_XML.sub("\ufffd", value), limit)
+
+
+def _image_suite(report: RunReport, outcome: ImageOutcome) -> ET.Element:
+    suite = ET.Element("testsuite", name=_text(outcome.ref, 1000), time=f"{outcome.elapsed:.3f}")
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("image_id", outcome.image_id),
+        ("scan_result_id", outcome.scan_result_id),
+        ("verdict", outcome.verdict),
+        ("policy", report.policy.source),
+    ):
+        if value:
+            ET.SubElement(properties, "property", name=name, value=_text(value, 1000))
+    rows = {row.key: row for row in limit_rows(report.policy, outcome)}
+    limits = [key for key in THRESHOLD_KEYS if key in report.policy.thresholds]
+    names = [f"{key} <= {report.policy.thresholds[key]}" for key in limits] or ["policy (no limits)"]
+    failures = errors = 0
+    for position, name in enumerate(names):
+        case = ET.SubElement(suite, "testcase", classname=_text(outcome.ref, 1000), name=name)
+        row = rows.get(limits[position]) if limits else None
+        if outcome.error is not None or outcome.result is None:
+            message = outcome.error.message if outcome.error else "no scan result"
+            kind = outcome.error.kind if outcome.error else "scan"
+            error = ET.SubElement(case, "error", message=_text(message, 2000), type=kind)
+            error.text = _text(message)
+            errors += 1
+        elif row is not None and row.violated:
+            failure = ET.SubElement(
+                case, "failure", message=f"{row.key}: {row.count} > {row.limit}", type="policy_violation"
+            )
+            failure.text = _failure_body(outcome, row.key)
+            failures += 1
+    out = _image_notes(outcome)
+    if out:
+        ET.SubElement(suite, "system-out").text = _text(out)
+    suite.set("tests", str(len(names)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", "0")
+    return suite
+
+
+def _failure_body(outcome: ImageOutcome, key: str) -> str:
+    if outcome.findings is None:
+        return "findings were not fetched; see the JSON report"
+    counted = [j for j in sorted_findings(outcome.findings) if j.decision == "counted"]
+    if key != "total":
+        counted = [j for j in counted if j.finding.severity == key]
+    lines = [f"{j.finding.cve} {j.finding.severity} {describe_finding(j.finding)}" for j in counted[:MAX_LISTED]]
+    if len(counted) > MAX_LISTED:
+        lines.append(f"... and {len(counted) - MAX_LISTED} more")
+    return _text("\n".join(lines))
+
+
+def _image_notes(outcome: ImageOutcome) -> str:
+    lines = [f"warning: {warning}" for warning in outcome.warnings]
+    ignored = [j for j in sorted_findings(outcome.findings or ()) if j.decision == "ignored"]
+    lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
+    if len(ignored) > MAX_LISTED:
+        lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")
+    return "\n".join(lines)
+
+
+def _run_suite(report: RunReport) -> ET.Element:
+    suite = ET.Element(
+        "testsuite",
+        name="crgate",
+        tests="1",
+        failures="1" if report.exit_code == 1 else "0",
+        errors="1" if report.exit_code not in (0, 1) else "0",
+        skipped="0",
+        time=f"{(report.finished_at - report.started_at).total_seconds():.3f}",
+        timestamp=report.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    case = ET.SubElement(suite, "testcase", classname="crgate", name="verdict")
+    message = f"verdict {report.verdict} (exit {report.exit_code}), policy {report.policy.source}"
+    if report.exit_code == 1:
+        ET.SubElement(case, "failure", message=_text(message, 2000), type="policy_violation")
+    elif report.exit_code != 0:
+        ET.SubElement(case, "error", message=_text(message, 2000), type="error")
+    if report.warnings:
+        ET.SubElement(suite, "system-out").text = _text("\n".join(f"warning: {w}" for w in report.warnings))
+    return suite
