@@ -67,6 +67,8 @@ def test_template_shape():
     assert inputs["install"]["default"].endswith(f"/v{__version__}.tar.gz"), "bump the template with the version"
     script = "\n".join(job["script"])
     assert "$[[" not in script, "inputs must reach the script through variables, never as script text"
+    # Keyless: crgate must read the job's OIDC token from the variable id_tokens fills.
+    assert "--oidc-token-env CRGATE_OIDC_TOKEN" in script
 
 
 # -- gitlab-ci-local --------------------------------------------------------------------------------
