@@ -26,7 +26,7 @@ def render(report: RunReport) -> str:
         lines.append("")
     lines.extend(f"warning: {warning}" for warning in report.warnings)
     lines.append(_verdict_line(report))
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
@@ -50,7 +50,8 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
     if outcome.result is None:
         return lines
     exceeded = {violation.severity for violation in outcome.violations}
-    judged = outcome.findings is not None
+    # The "found" column only when the policy set some findings aside (otherwise it repeats the count).
+    judged = outcome.findings is not None and any(j.decision != "counted" for j in outcome.findings)
     counted = outcome.counted or {key: outcome.result.counts.get(key) for key in THRESHOLD_KEYS}
     header = f"  {'severity':<11}{'count':>7}{'limit':>7}  status"
     lines.append(header + ("    (found)" if judged else ""))
