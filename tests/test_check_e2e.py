@@ -53,6 +53,10 @@ def test_vulnerable_image_fails_with_exit_1_and_a_table(start_emulator):
         "FAIL: 1 of 1 image violate the policy (cr.yandex/crptest/app:vuln: critical 1 > 0, high 2 > 0)"
         in result.stdout
     )
+    # The text report names the findings behind each violation (fetched for every format).
+    assert "findings behind the violations:" in result.stdout
+    assert "CVE-2024-0001" in result.stdout and "openssl 1.0.0 -> 1.0.1" in result.stdout
+    assert "CVE-2024-0002" in result.stdout and "(no fix yet)" in result.stdout
 
 
 def test_digest_reference_and_image_id_both_resolve(start_emulator):

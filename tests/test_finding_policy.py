@@ -170,6 +170,13 @@ def test_text_lists_findings_behind_violations_and_ignored_ones(start_emulator, 
 # -- inconsistent answers and paging -----------------------------------------------------------------
 
 
+def test_list_disagreeing_with_stats_fails_closed_even_for_a_counts_only_text_run(start_emulator, tmp_path):
+    emu = start_emulator(scenario(image("crpvuln", "vuln", DIGEST_B, VULNERABLE_FINDINGS, anomaly="stats_mismatch")))
+    result = run_cli(check_args(emu, VULN))
+    assert result.code == 3
+    assert "inconsistent answer" in result.stdout
+
+
 def test_list_disagreeing_with_stats_fails_closed(start_emulator, tmp_path):
     emu = start_emulator(scenario(image("crpvuln", "vuln", DIGEST_B, VULNERABLE_FINDINGS, anomaly="stats_mismatch")))
     result = run_cli(check_args(emu, VULN, "--format", "json"))
