@@ -38,7 +38,7 @@ class FakeScanner:
     def running_scan(self, image_id, deadline):
         return None
 
-    def list_findings(self, scan_result_id, deadline):
+    def list_findings(self, scan_result_id, deadline, expected):
         return ()
 
     def resolve_image(self, ref, deadline):

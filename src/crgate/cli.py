@@ -30,7 +30,23 @@ if TYPE_CHECKING:
 DEFAULT_SARIF_LOCATION = "Dockerfile"
 FORMAT_CHOICES = ("text", "json", "sarif", "gitlab", "junit", "markdown")
 DEFAULT_TIMEOUT = 900.0
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and infinity would never end
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
+
+
+class _Seconds(click.FloatRange):
+    """A positive, finite number of seconds (NaN and infinity pass a plain range check)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True, max=MAX_TIMEOUT)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if seconds != seconds:  # NaN compares false with every bound
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
 
 
 def _fail(error: BaseException) -> NoReturn:
@@ -193,7 +209,7 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @_connection_options
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Seconds(),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
@@ -318,9 +334,7 @@ def check(
 
             emulator = _start_emulator(emulator_data)
             connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-        report = _run_check(
-            targets, policy, connect, masker, timeout, concurrency, progress, today, unscannable
-        )
+        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress, today, unscannable)
     except CrgateError as error:
         _fail(error)
     finally:
@@ -563,7 +577,7 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
 @_connection_options
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Seconds(),
     default=60.0,
     show_default=True,
     metavar="SECONDS",

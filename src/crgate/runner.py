@@ -63,7 +63,7 @@ class Scanner(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> ScanResult: ...
 
-    def list_findings(self, scan_result_id: str, deadline: Deadline) -> tuple[Finding, ...]: ...
+    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int) -> tuple[Finding, ...]: ...
 
     def last_result(self, image_id: str, deadline: Deadline) -> ScanResult | None: ...
 
@@ -270,7 +270,7 @@ class Run:
 
     def _findings_of(self, result: ScanResult) -> tuple[Finding, ...]:
         """The findings of a READY result, checked against its statistics (fail closed on a mismatch)."""
-        findings = self.scanner.list_findings(result.id, self.deadline)
+        findings = self.scanner.list_findings(result.id, self.deadline, result.counts.total)
         listed = recount(findings)
         if listed != result.counts:
             raise MalformedResponseError(

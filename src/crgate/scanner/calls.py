@@ -64,12 +64,17 @@ def call_with_retries(
             check_cancelled()
             if failure.code == _C.DEADLINE_EXCEEDED and deadline.expired():
                 raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed during {method}") from None
-            if failure.code not in retryable:
+            if failure.code not in retryable or not failure.retryable:
                 raise
             if attempt >= retry.max_attempts:
                 raise failure.with_note(f"gave up after {attempt} attempts") from None
             delay = retry.delay(attempt, rng)
             if delay >= deadline.remaining():
+                if failure.code == _C.DEADLINE_EXCEEDED:  # the server kept not answering until time ran out
+                    raise ScanTimeoutError(
+                        f"the --timeout of {deadline.seconds:g}s ran out while {method} kept exceeding its "
+                        f"per-call deadline ({attempt} attempts)"
+                    ) from None
                 raise failure.with_note(f"no time left under --timeout to retry after {attempt} attempts") from None
             log.info("%s failed with %s; retry %d in %.1fs", method, failure.code.name, attempt, delay)
             sleep(delay)

@@ -7,6 +7,7 @@ injected clock/sleep, with the overall deadline checked before every sleep.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -33,9 +34,15 @@ from crgate.errors import (
 )
 from crgate.model import Finding, ImageRef, ScanResult, ScanTracker
 from crgate.scanner.calls import call_with_retries
-from crgate.scanner.decode import OperationState, decode_operation, decode_scan_result, decode_vulnerability
+from crgate.scanner.decode import (
+    OperationState,
+    checked_id,
+    decode_operation,
+    decode_scan_result,
+    decode_vulnerability,
+)
 from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
-from crgate.scanner.transport import Connection, RpcFailure
+from crgate.scanner.transport import Connection, RpcFailure, server_text
 
 log = logging.getLogger("crgate.scanner")
 
@@ -114,7 +121,13 @@ class ScannerClient:
         try:
             for image in self._list_images(ref, deadline):
                 if (ref.digest and image.digest == ref.digest) or (not ref.digest and ref.tag in image.tags):
-                    matches.append(image.id)
+                    if image.name and image.name != ref.repository_name:
+                        raise MalformedResponseError(
+                            f"ImageService.List for repository {ref.repository_name} returned an image of "
+                            f"repository '{server_text(image.name)[:128]}' with {wanted}",
+                            method="ImageService.List",
+                        )
+                    matches.append(checked_id(image.id, "image id", method="ImageService.List"))
         except RpcFailure as failure:
             raise failure.to_scan_error(f"could not list images of repository {ref.repository_name}") from None
         if not matches:
@@ -124,71 +137,105 @@ class ScannerClient:
                 "Check with: yc container image list --repository-name " + ref.repository_name,
                 method="ImageService.List",
             )
-        if len(set(matches)) > 1 or not matches[0]:
+        distinct = sorted(set(matches))
+        if len(distinct) > 1:
+            shown = ", ".join(distinct[:5]) + (f", ... and {len(distinct) - 5} more" if len(distinct) > 5 else "")
             raise MalformedResponseError(
-                f"image {ref.raw} is ambiguous: ImageService.List returned {len(matches)} images with {wanted} "
-                f"({', '.join(m or '(empty id)' for m in matches)})",
+                f"image {ref.raw} is ambiguous: ImageService.List returned {len(distinct)} images with {wanted} "
+                f"({shown})",
                 method="ImageService.List",
             )
         return matches[0]
 
     def _list_images(self, ref: ImageRef, deadline: Deadline) -> Iterator[Any]:
-        token = ""
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            request = image_service_pb2.ListImagesRequest(
+        def request(token: str) -> Any:
+            return image_service_pb2.ListImagesRequest(
                 repository_name=ref.repository_name, page_size=PAGE_SIZE, page_token=token
             )
-            response, _headers = self._call("ImageService.List", self._images.List, request, deadline)
-            yield from response.images
+
+        # The same image on two pages is harmless (one id), so only tokens are checked for repeats here.
+        pages = self._pages(
+            "ImageService.List",
+            self._images.List,
+            request,
+            deadline,
+            f"repository {ref.repository_name}",
+            distinct_pages=False,
+        )
+        for page in pages:
+            yield from page.images
+
+    def _pages(
+        self,
+        method: str,
+        rpc: Any,
+        request: Callable[[str], Any],
+        deadline: Deadline,
+        what: str,
+        *,
+        distinct_pages: bool = True,
+    ) -> Iterator[Any]:
+        """Every page of a paged list call, bounded: a repeated token, or over MAX_PAGES, is malformed; with
+        ``distinct_pages`` so is a page served twice (findings counted twice could hide others)."""
+        token = ""
+        seen_tokens: set[str] = set()
+        seen_pages: set[bytes] = set()
+        for _ in range(MAX_PAGES):
+            response, headers = self._call(method, rpc, request(token), deadline)
+            entries = type(response)()
+            entries.CopyFrom(response)
+            entries.ClearField("next_page_token")
+            page = entries.SerializeToString(deterministic=True)
+            if distinct_pages and page:  # an empty page may well repeat; one with entries must not
+                digest = hashlib.sha256(page).digest()
+                if digest in seen_pages:
+                    raise MalformedResponseError(
+                        f"{method} served the same page twice for {what} (it ignores page tokens?)",
+                        method=method,
+                        request_ids=_request_ids(headers),
+                    )
+                seen_pages.add(digest)
+            yield response
             token = response.next_page_token
             if not token:
                 return
-            if token in seen:
+            if token in seen_tokens:
                 raise MalformedResponseError(
-                    f"ImageService.List repeated page token '{token}' for {ref.repository_name}",
-                    method="ImageService.List",
+                    f"{method} repeated page token '{server_text(token)[:64]}' for {what}",
+                    method=method,
+                    request_ids=_request_ids(headers),
                 )
-            seen.add(token)
-        raise MalformedResponseError(
-            f"ImageService.List returned more than {MAX_PAGES} pages for {ref.repository_name}",
-            method="ImageService.List",
-        )
+            seen_tokens.add(token)
+        raise MalformedResponseError(f"{method} returned more than {MAX_PAGES} pages for {what}", method=method)
 
     # -- findings -----------------------------------------------------------------------------
 
-    def list_findings(self, scan_result_id: str, deadline: Deadline) -> tuple[Finding, ...]:
-        """Every finding of a READY scan result (``ListVulnerabilities``, 1000 a page, bounded)."""
+    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int) -> tuple[Finding, ...]:
+        """Every finding of a READY scan result (``ListVulnerabilities``, 1000 a page, bounded).
+
+        ``expected`` is the scan's own total: once more than that are listed the answer is inconsistent
+        anyway, so paging stops there (the caller's recount reports it) instead of following, and
+        holding, whatever a broken server keeps sending.
+        """
         method = "ScannerService.ListVulnerabilities"
-        findings: list[Finding] = []
-        token = ""
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            request = scanner_service_pb2.ListVulnerabilitiesRequest(
+
+        def request(token: str) -> Any:
+            return scanner_service_pb2.ListVulnerabilitiesRequest(
                 scan_result_id=scan_result_id, page_size=PAGE_SIZE, page_token=token
             )
-            try:
-                response, _headers = self._call(method, self._scanner.ListVulnerabilities, request, deadline)
-            except RpcFailure as failure:
-                raise failure.to_scan_error(
-                    f"could not list the findings of scan result {scan_result_id}", scan_result_id=scan_result_id
-                ) from None
-            findings.extend(decode_vulnerability(v, scan_result_id=scan_result_id) for v in response.vulnerabilities)
-            token = response.next_page_token
-            if not token:
-                return tuple(findings)
-            if token in seen:
-                raise MalformedResponseError(
-                    f"{method} repeated page token '{token}' for scan result {scan_result_id}",
-                    method=method,
-                    scan_result_id=scan_result_id,
-                )
-            seen.add(token)
-        raise MalformedResponseError(
-            f"{method} returned more than {MAX_PAGES} pages for scan result {scan_result_id}",
-            method=method,
-            scan_result_id=scan_result_id,
-        )
+
+        findings: list[Finding] = []
+        what = f"scan result {scan_result_id}"
+        try:
+            for page in self._pages(method, self._scanner.ListVulnerabilities, request, deadline, what):
+                findings.extend(decode_vulnerability(v, scan_result_id=scan_result_id) for v in page.vulnerabilities)
+                if len(findings) > expected:
+                    break
+        except RpcFailure as failure:
+            raise failure.to_scan_error(
+                f"could not list the findings of scan result {scan_result_id}", scan_result_id=scan_result_id
+            ) from None
+        return tuple(findings)
 
     # -- scanning -----------------------------------------------------------------------------
 
@@ -350,16 +397,21 @@ class ScannerClient:
     def running_scan(self, image_id: str, deadline: Deadline) -> str | None:
         """The id of a scan of this image that is already RUNNING (e.g. scan-on-push), if any."""
         method = "ScannerService.List"
-        request = scanner_service_pb2.ListScanResultsRequest(
-            image_id=image_id, page_size=100, filter='status="RUNNING"'
-        )
+
+        def request(token: str) -> Any:
+            return scanner_service_pb2.ListScanResultsRequest(
+                image_id=image_id, page_size=100, page_token=token, filter='status="RUNNING"'
+            )
+
+        pages = self._pages(method, self._scanner.List, request, deadline, f"image {image_id}", distinct_pages=False)
         try:
-            response, headers = self._call(method, self._scanner.List, request, deadline)
+            for page in pages:
+                for message in page.scan_results:
+                    running = message.status == scanner_pb2.ScanResult.RUNNING
+                    if running and message.image_id == image_id and message.id:
+                        return checked_id(message.id, "running scan result id", method=method)
         except RpcFailure as failure:
             raise failure.to_scan_error(f"could not list running scans of image {image_id}") from None
-        for message in response.scan_results:
-            if message.status == scanner_pb2.ScanResult.RUNNING and message.image_id == image_id and message.id:
-                return str(message.id)
         return None
 
     def join_scan(
@@ -405,7 +457,7 @@ class ScannerClient:
 
 
 def _request_ids(headers: dict[str, str]) -> list[str]:
-    return [headers[h] for h in ("x-request-id", "x-server-trace-id") if h in headers]
+    return [server_text(headers[h])[:128] for h in ("x-request-id", "x-server-trace-id") if h in headers]
 
 
 def _poll_hint(headers: dict[str, str]) -> float | None:

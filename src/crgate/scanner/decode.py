@@ -9,6 +9,7 @@ malformed answer (exit 3), never treated as "no vulnerabilities".
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +23,19 @@ from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
 from crgate.scanner.transport import server_text
 
 _METHOD = "OperationService.Get"
+# What an identifier from the server may look like before crgate prints it or sends it back: Yandex ids
+# are 20 lowercase letters and digits; anything with control characters or of any length is refused.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def checked_id(value: str, what: str, *, method: str | None = None, request_ids: Sequence[str] = ()) -> str:
+    """``value`` when it looks like an identifier; MalformedResponseError (it is never printed raw) otherwise."""
+    if not _ID.fullmatch(value):
+        shown = "empty" if not value else f"'{server_text(value)[:64]}'" + ("..." if len(value) > 64 else "")
+        raise MalformedResponseError(
+            f"the server sent a {what} that is not an identifier ({shown})", method=method, request_ids=request_ids
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ def decode_operation(
 
     if not op.id:
         raise malformed("the operation has no id, so it cannot be followed")
+    checked_id(op.id, "operation id", method=method, request_ids=request_ids)
     scan_result_id = _scan_result_id(op, malformed)
     if op.HasField("error"):
         raise ScanError(
@@ -85,9 +100,15 @@ def _scan_result_id(op: operation_pb2.Operation, malformed: _Malformed) -> str |
     if not op.metadata.Is(scanner_service_pb2.ScanMetadata.DESCRIPTOR):
         raise malformed(f"metadata is a {_type_name(op.metadata.type_url)}, expected ScanMetadata")
     metadata = scanner_service_pb2.ScanMetadata()
-    if not op.metadata.Unpack(metadata):
+    try:
+        ok = op.metadata.Unpack(metadata)
+    except Exception as error:  # protobuf's DecodeError: bytes that do not parse
+        raise malformed(f"metadata could not be decoded: {server_text(str(error))}") from None
+    if not ok:
         raise malformed("metadata could not be decoded as ScanMetadata")
-    return metadata.scan_result_id or None
+    if not metadata.scan_result_id:
+        return None
+    return checked_id(metadata.scan_result_id, "scan result id")
 
 
 def _decode_result(
@@ -126,6 +147,9 @@ def decode_scan_result(
             )
 
     result_id = message.id or expected_id
+    if not result_id:
+        raise malformed("the scan result has no id, so its findings cannot be listed or traced")
+    checked_id(result_id, "scan result id", method=method, request_ids=request_ids)
     status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUS_NAMES else None
     if status == "ERROR":
         raise ScanError(
@@ -137,10 +161,14 @@ def decode_scan_result(
     if status != "READY":
         raise malformed(f"scan result status is {status or message.status}, expected READY", result_id)
     if expected_id and message.id and message.id != expected_id:
-        raise malformed(f"response is scan result {message.id}, but the operation is for {expected_id}", result_id)
+        raise malformed(
+            f"response is scan result {server_text(message.id)[:64]}, but the operation is for {expected_id}",
+            expected_id,
+        )
     if message.image_id != image_id:
         raise malformed(
-            f"result is for image '{message.image_id or '(none)'}', but image {image_id} was scanned", result_id
+            f"result is for image '{server_text(message.image_id)[:64] or '(none)'}', but image {image_id} was scanned",
+            result_id,
         )
     if not message.HasField("vulnerabilities"):
         raise malformed("result has no vulnerability statistics", result_id)

@@ -6,6 +6,7 @@ Nothing here sleeps or reads a real clock unless given one, so tests drive it wi
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ class Deadline:
     """One overall deadline for a whole run (``--timeout``), read from a monotonic clock."""
 
     def __init__(self, seconds: float, clock: Clock = time.monotonic):
+        if not math.isfinite(seconds) or seconds <= 0:  # NaN would never expire: a loop without end
+            raise ValueError(f"a deadline must be a positive finite number of seconds, not {seconds!r}")
         self._clock = clock
         self.seconds = seconds
         self.started = clock()

@@ -11,6 +11,7 @@ it in Yandex's logs. Channels use TLS with the system roots, or the CAs of ``ca_
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,22 +82,29 @@ class RpcFailure(Exception):
         request_ids: Sequence[str],
         *,
         hint: str | None = None,
+        retryable: bool = True,
     ):
         self.method = method
         self.code = code
         self.details = server_text(details)
-        self.request_ids = tuple(dict.fromkeys(request_ids))
+        self.request_ids = tuple(dict.fromkeys(server_text(r)[:128] for r in request_ids))
         self.hint = hint
+        self.retryable = retryable
+        """False when retrying cannot help even for a transient code (an answer over crgate's limits)."""
         super().__init__(f"{method}: {code.name}: {details}")
 
     def with_note(self, note: str) -> RpcFailure:
         """The same failure with a note on why crgate stopped retrying it."""
-        return RpcFailure(self.method, self.code, f"{self.details} ({note})", self.request_ids)
+        return RpcFailure(
+            self.method, self.code, f"{self.details} ({note})", self.request_ids, hint=self.hint, retryable=False
+        )
 
     def to_scan_error(self, context: str, *, scan_result_id: str | None = None, hint: str | None = None) -> ScanError:
         """The user-facing error, with a hint for the codes users can act on (``hint`` overrides it)."""
         hint = hint or self.hint or _HINTS.get(self.code, "")
-        cls = ImageNotFoundError if self.code == grpc.StatusCode.NOT_FOUND else ScanError
+        # NOT_FOUND means "no such image" only where an image is looked up; elsewhere it is an API error.
+        image_lookup = self.method in ("ImageService.List", "ImageService.Get", "ScannerService.Scan")
+        cls = ImageNotFoundError if self.code == grpc.StatusCode.NOT_FOUND and image_lookup else ScanError
         message = f"{context}: {self.details or 'no message'}" + (f". {hint}" if hint else "")
         return cls(
             message,
@@ -106,6 +114,11 @@ class RpcFailure(Exception):
             scan_result_id=scan_result_id,
         )
 
+
+# A page of 1,000 findings is a few hundred KiB; anything near this is a broken or hostile answer.
+MAX_RECEIVE_BYTES = 32 * 1024 * 1024
+# grpc-python reports answers over the receive limits as RESOURCE_EXHAUSTED raised on the client side.
+_LOCAL_LIMIT = re.compile(r"larger than max|metadata size exceeds|exceeds.*limit", re.IGNORECASE)
 
 _HINTS = {
     grpc.StatusCode.UNAUTHENTICATED: "The server wants credentials: pass --iam-token, --sa-key or "
@@ -159,7 +172,11 @@ class Connection:
         """The (shared, lazily opened) channel for ``scanner``, ``image``, ``operation`` or ``iam``."""
         address = self.address(service)
         if address not in self._channels:
-            options = [("grpc.primary_user_agent", USER_AGENT), ("grpc.enable_retries", 0)]
+            options = [
+                ("grpc.primary_user_agent", USER_AGENT),
+                ("grpc.enable_retries", 0),
+                ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ]
             if self.settings.insecure:
                 self._channels[address] = grpc.insecure_channel(address, options=options)
             else:
@@ -285,4 +302,13 @@ def _failure(method: str, error: grpc.RpcError, request_id: str) -> RpcFailure:
         except Exception:  # metadata is best effort on a failed call
             continue
         ids.extend(server_text(headers[name]) for name in _REQUEST_ID_HEADERS if name in headers)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _LOCAL_LIMIT.search(details):
+        return RpcFailure(
+            method,
+            code,
+            details,
+            ids,
+            hint="The server's answer is over crgate's size limits (a broken or hostile answer); it was not retried.",
+            retryable=False,
+        )
     return RpcFailure(method, code, details, ids)
