@@ -17,6 +17,7 @@ import click
 
 from crgate import __version__
 from crgate.exitcodes import ExitCode
+from crgate.report import FORMATS
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from crgate.runner import Run, Target
 
 DEFAULT_SARIF_LOCATION = "Dockerfile"
-FORMAT_CHOICES = ("text", "json", "sarif", "gitlab", "junit", "markdown")
+FORMAT_CHOICES = FORMATS
 DEFAULT_TIMEOUT = 900.0
 MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and infinity would never end
 DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud

@@ -26,7 +26,6 @@ from crgate.images import REGISTRY_HOSTS, parse_image_ref
 from crgate.model import ImageRef
 
 STDIN = "-"
-UNSCANNABLE_MODES: tuple[str, ...] = ("warn", "fail", "skip")
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
     "PodTemplate": ("template", "spec"),

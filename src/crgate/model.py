@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 # The six severities of Yandex's VulnerabilityStats, in the order users read them. "undefined" is what
@@ -157,10 +157,6 @@ class Finding:
         return bool(self.fixed_by)
 
 
-# Why a finding does or does not count against the policy's limits.
-DECISIONS: tuple[str, ...] = ("counted", "ignored", "not_fixable", "in_baseline")
-
-
 @dataclass(frozen=True)
 class JudgedFinding:
     """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored)."""
@@ -168,6 +164,10 @@ class JudgedFinding:
     finding: Finding
     decision: str
     rule: str | None = None
+
+
+ProgressCallback = Callable[[str, "str | None"], None]
+"""``(state, scan_result_id)`` from the scanner client: ``running`` (each poll) and ``done``."""
 
 
 @dataclass

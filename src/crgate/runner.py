@@ -38,6 +38,7 @@ from crgate.model import (
     ImageOutcome,
     ImageRef,
     Policy,
+    ProgressCallback,
     ScanResult,
     ScanTracker,
     SeverityCounts,
@@ -45,8 +46,6 @@ from crgate.model import (
 from crgate.scanner.policies import Deadline
 
 log = logging.getLogger("crgate.runner")
-
-ProgressCallback = Callable[[str, "str | None"], None]
 
 
 class Scanner(Protocol):

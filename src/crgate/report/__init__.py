@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from crgate.model import RunReport
+if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: keep this module free of imports
+    from crgate.model import RunReport
 
-FORMATS: tuple[str, ...] = ("text", "json", "sarif", "gitlab", "junit", "markdown")
 _MODULES = {
     "text": "crgate.report.text",
     "json": "crgate.report.json_report",
@@ -15,6 +16,7 @@ _MODULES = {
     "junit": "crgate.report.junit",
     "markdown": "crgate.report.markdown",
 }
+FORMATS: tuple[str, ...] = tuple(_MODULES)
 
 
 def render(fmt: str, report: RunReport, *, sarif_location: str | None = None) -> str:

@@ -32,7 +32,7 @@ from crgate.errors import (
     ScanError,
     ScanTimeoutError,
 )
-from crgate.model import Finding, ImageRef, ScanResult, ScanTracker
+from crgate.model import Finding, ImageRef, ProgressCallback, ScanResult, ScanTracker
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.decode import (
     OperationState,
@@ -53,9 +53,6 @@ NOT_FOUND_AFTER_SCAN = 3
 MAX_PAGES = 1000
 PAGE_SIZE = 1000
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
-
-ProgressCallback = Callable[[str, "str | None"], None]
-"""``(state, scan_result_id)``: ``resolving``, ``starting``, ``running`` (each poll), ``done``."""
 
 
 class ScannerClient:
