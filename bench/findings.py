@@ -24,8 +24,8 @@ from crgate.progress import NullProgress
 from crgate.report import render
 from crgate.runner import Run, Target
 from crgate.scanner.client import ScannerClient
-from crgate.scanner.policies import Deadline
 from crgate.scanner.transport import Connection, ConnectionSettings
+from crgate.timing import Deadline
 from crgate.verdict import summarize
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")

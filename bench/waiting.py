@@ -22,8 +22,8 @@ from crgate.emulator.scenario import scenario_from_dict
 from crgate.emulator.server import Emulator
 from crgate.model import ScanTracker
 from crgate.scanner.client import ScannerClient
-from crgate.scanner.policies import Deadline
 from crgate.scanner.transport import Connection, ConnectionSettings
+from crgate.timing import Deadline
 
 
 def build_scenario(durations: list[float]) -> dict:

@@ -915,11 +915,11 @@ def test_error_details_and_trailing_request_ids_are_sanitized_and_bounded(server
 @pytest.fixture
 def short_calls(monkeypatch: pytest.MonkeyPatch) -> float:
     """Shrink the 20 s per-call deadline to 0.3 s so stalls beyond it stay fast to test."""
-    from crgate.scanner import policies
+    from crgate import timing
 
     per_call = 0.3
     monkeypatch.setattr(
-        policies.Deadline, "call_timeout", lambda self, cap: max(0.001, min(per_call, cap, self.remaining()))
+        timing.Deadline, "call_timeout", lambda self, cap: max(0.001, min(per_call, cap, self.remaining()))
     )
     return per_call
 

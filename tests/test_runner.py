@@ -9,7 +9,7 @@ from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanTimeou
 from crgate.images import parse_image_ref
 from crgate.model import Policy, ScanResult, ScanTracker, SeverityCounts
 from crgate.runner import Run, Target
-from crgate.scanner.policies import Deadline
+from crgate.timing import Deadline
 
 POLICY = Policy(version=1, thresholds={"critical": 0, "high": 0}, source="test")
 

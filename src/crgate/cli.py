@@ -393,7 +393,7 @@ def _run_check(
     from crgate.connect import open_session
     from crgate.runner import Run
     from crgate.scanner.client import ScannerClient
-    from crgate.scanner.policies import Deadline
+    from crgate.timing import Deadline
     from crgate.verdict import summarize
 
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -591,10 +591,10 @@ def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verb
     Shows which credential source crgate picks (never the secret), obtains a token, resolves the
     endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
     """
+    from crgate.doctor import run_doctor
     from crgate.errors import CrgateError, exit_code_for
     from crgate.images import parse_image_ref
-    from crgate.scanner.doctor import run_doctor
-    from crgate.scanner.policies import Deadline
+    from crgate.timing import Deadline
 
     masker = _masker()
     _configure_logging(verbose, masker)

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from crgate.scanner.credentials.choose import CredentialChoice, CredentialOptions
     from crgate.scanner.credentials.tokens import TokenObserver, TokenSource
     from crgate.scanner.endpoints import Endpoints
-    from crgate.scanner.policies import Deadline
     from crgate.scanner.transport import Connection
+    from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.connect")
 

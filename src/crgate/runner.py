@@ -43,7 +43,7 @@ from crgate.model import (
     ScanTracker,
     SeverityCounts,
 )
-from crgate.scanner.policies import Deadline
+from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.runner")
 

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 
 from crgate.errors import ScanTimeoutError
-from crgate.scanner.policies import Deadline, RetryPolicy
 from crgate.scanner.transport import Connection, RpcFailure
+from crgate.timing import Deadline, RetryPolicy
 
 log = logging.getLogger("crgate.scanner")
 

@@ -41,8 +41,8 @@ from crgate.scanner.decode import (
     decode_scan_result,
     decode_vulnerability,
 )
-from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
 from crgate.scanner.transport import Connection, RpcFailure, server_text
+from crgate.timing import Deadline, PollPolicy, RetryPolicy
 
 log = logging.getLogger("crgate.scanner")
 

@@ -10,8 +10,8 @@ from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service
 
 from crgate.errors import ConfigError, MalformedResponseError
 from crgate.scanner.calls import call_with_retries
-from crgate.scanner.policies import Deadline
 from crgate.scanner.transport import PRODUCTION_ENDPOINTS, Connection, ConnectionSettings, RpcFailure
+from crgate.timing import Deadline
 
 METHOD = "ApiEndpointService.List"
 # crgate's service name -> the endpoint id discovery returns for it.

@@ -10,8 +10,8 @@ from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grp
 from crgate.errors import MalformedResponseError
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.credentials.tokens import Token
-from crgate.scanner.policies import Deadline
 from crgate.scanner.transport import Connection, RpcFailure
+from crgate.timing import Deadline
 
 METHOD = "IamTokenService.Create"
 JWT_HINT = (

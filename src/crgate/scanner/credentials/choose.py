@@ -32,7 +32,7 @@ from crgate.scanner.credentials.tokens import (
     TokenObserver,
     TokenSource,
 )
-from crgate.scanner.policies import Deadline
+from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.credentials")
 

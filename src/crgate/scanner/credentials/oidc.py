@@ -10,7 +10,7 @@ from crgate.errors import ConfigError
 from crgate.scanner.credentials.http import HttpClient, HttpFailure, check_url, require_str
 from crgate.scanner.credentials.sources import HTTP_TIMEOUT, SubjectTokenProvider
 from crgate.scanner.credentials.tokens import TokenObserver
-from crgate.scanner.policies import Deadline
+from crgate.timing import Deadline
 
 DEFAULT_OIDC_TOKEN_ENV = "YC_OIDC_TOKEN"
 GITHUB_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"

@@ -13,7 +13,7 @@ from crgate.errors import ScanTimeoutError
 from crgate.scanner.credentials.http import HttpClient, HttpFailure, lifetime_of, require_str, safe_url
 from crgate.scanner.credentials.sakey import ServiceAccountKey
 from crgate.scanner.credentials.tokens import Token
-from crgate.scanner.policies import Deadline
+from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.credentials")
 

@@ -17,8 +17,8 @@ from crgate.errors import CrgateError
 from crgate.model import ImageRef
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.credentials.tokens import TokenObserver
-from crgate.scanner.policies import Deadline
 from crgate.scanner.transport import RpcFailure
+from crgate.timing import Deadline
 
 STAGES = ("credentials", "endpoints", "token", "reachable", "permission")
 CONNECT_TIMEOUT = 5.0

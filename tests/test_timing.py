@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from crgate.scanner.policies import Deadline, PollPolicy, RetryPolicy
+from crgate.timing import Deadline, PollPolicy, RetryPolicy
 
 
 def simulate_polls(policy: PollPolicy, scan_seconds: float, seed: int) -> tuple[int, float]:

@@ -1,4 +1,4 @@
-"""Pure timing policies for the client: the overall deadline, polling intervals and retry backoff.
+"""Pure timing: the overall deadline, polling intervals and retry backoff (no I/O, transport-neutral).
 
 Nothing here sleeps or reads a real clock unless given one, so tests drive it with a fake clock
 (google api-core's ``future/polling.py`` and ``retry/`` are the model).
