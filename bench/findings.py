@@ -11,22 +11,18 @@ Run: ``python bench/findings.py [--repeat 3]``. Prints a Markdown table; not a t
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
-import threading
 import time
 import tracemalloc
 
+from crgate import gate
 from crgate.emulator.scenario import scenario_from_dict
 from crgate.emulator.server import Emulator
-from crgate.model import IgnoreRule, Policy
-from crgate.progress import NullProgress
+from crgate.model import IgnoreRule, Policy, Target
 from crgate.report import render
-from crgate.runner import Run, Target
 from crgate.scanner.client import ScannerClient
 from crgate.scanner.transport import Connection, ConnectionSettings
 from crgate.timing import Deadline
-from crgate.verdict import summarize
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 
@@ -70,20 +66,9 @@ def one_run(address: str, image_id: str, gate_policy: Policy, trace: bool) -> tu
         if trace:
             tracemalloc.start()
         started = time.perf_counter()
-        run = Run(
-            [Target(label=f"cr.yandex/crpbench/app:{image_id}", image_id=image_id)],
-            ScannerClient(connection),
-            gate_policy,
-            Deadline(300),
-            concurrency=1,
-            progress=NullProgress(),
-            cancel=threading.Event(),
-            fetch_findings=True,
-        )
-        run.start()
-        outcomes = run.wait(poll=0.01)
-        now = dt.datetime.now(dt.timezone.utc)
-        report = summarize(gate_policy, outcomes, today=run.today, started_at=now, finished_at=now)
+        targets = [Target(label=f"cr.yandex/crpbench/app:{image_id}", image_id=image_id)]
+        report = gate.run(targets, ScannerClient(connection), gate_policy, Deadline(300), concurrency=1).report
+        outcomes = report.images
         size = len(render("text", report)) + len(render("json", report))
         elapsed = time.perf_counter() - started
         peak = 0

@@ -20,7 +20,6 @@ from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_
 
 from crgate.emulator.scenario import scenario_from_dict
 from crgate.emulator.server import Emulator
-from crgate.model import ScanTracker
 from crgate.scanner.client import ScannerClient
 from crgate.scanner.transport import Connection, ConnectionSettings
 from crgate.timing import Deadline
@@ -46,10 +45,11 @@ def crgate_wait(address: str, image_id: str) -> tuple[float, int]:
     connection = Connection(ConnectionSettings(endpoint=address, insecure=True))
     try:
         client = ScannerClient(connection)
-        tracker = ScanTracker()
         started = time.monotonic()
-        client.scan(image_id, Deadline(600), tracker=tracker)
-        return time.monotonic() - started, tracker.polls
+        deadline = Deadline(600)
+        handle = client.start_scan(image_id, deadline)
+        handle.result(deadline)
+        return time.monotonic() - started, handle.polls
     finally:
         connection.close()
 

@@ -6,7 +6,7 @@ import datetime as dt
 from types import MappingProxyType
 
 from crgate.exitcodes import ExitCode, worst
-from crgate.gate import evaluate, threshold_counts
+from crgate.judge import evaluate, threshold_counts
 from crgate.model import (
     SEVERITIES,
     ErrorInfo,

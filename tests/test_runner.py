@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
 from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanTimeoutError
 from crgate.images import parse_image_ref
-from crgate.model import Policy, ScanResult, ScanTracker, SeverityCounts
-from crgate.runner import Run, Target
-from crgate.timing import Deadline
+from crgate.model import Finding, Policy, ScanResult, SeverityCounts, Target
+from crgate.runner import Run
+from crgate.scanner.handle import ScanHandle, Snapshot
+from crgate.timing import Deadline, PollPolicy
 
 POLICY = Policy(version=1, thresholds={"critical": 0, "high": 0}, source="test")
 
@@ -39,28 +41,38 @@ class FakeScanner:
         return None
 
     def list_findings(self, scan_result_id, deadline, expected):
-        return ()
+        image_id = scan_result_id.removeprefix("sr-")
+        return tuple(Finding(f"CVE-2024-{n}", "critical", "openssl") for n in range(self.behaviour.get(image_id, 0)))
 
     def resolve_image(self, ref, deadline):
         if ref.tag == "missing":
             raise ImageNotFoundError("image not found")
         return ref.tag
 
-    def scan(self, image_id, deadline, *, tracker=None, on_progress=None):
+    def join(self, scan_result_id, image_id):
+        raise AssertionError("nothing is running: the fake never reports a running scan")
+
+    def start_scan(self, image_id, deadline):
+        """Scans in the call itself and hands out a handle that is already done (the real ScanHandle)."""
         with self.lock:
             self.scans.append(image_id)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
-            tracker = tracker or ScanTracker()
-            tracker.operation_id, tracker.scan_result_id = f"op-{image_id}", f"sr-{image_id}"
             time.sleep(0.05)
             action = self.behaviour.get(image_id, 0)
             if isinstance(action, BaseException):
                 raise action
-            tracker.finished = True
-            return ScanResult(
+            result = ScanResult(
                 id=f"sr-{image_id}", image_id=image_id, status="READY", counts=SeverityCounts(critical=action)
+            )
+            return ScanHandle(
+                image_id,
+                Snapshot(f"op-{image_id}", f"sr-{image_id}", result),
+                refresh=lambda handle, deadline: None,
+                sleep=time.sleep,
+                poll_policy=PollPolicy(),
+                rng=random.Random(0),
             )
         finally:
             with self.lock:

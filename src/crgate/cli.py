@@ -1,4 +1,7 @@
-"""The command line: the only place that picks concrete parts and turns errors into exit codes.
+"""The command line: options, printing, and the one place that turns outcomes and errors into exit codes.
+
+Commands return an ``ExitCode``; ``main`` maps every error (crgate's, click's, Ctrl-C, a broken pipe)
+through ``_exit_status`` and exits once. The work itself is the core's (``crgate.gate``).
 
 Start-up stays light: only click and crgate's tiny modules are imported at module level, so
 ``crgate --help`` and ``crgate --version`` never load gRPC or the Yandex stubs.
@@ -6,16 +9,18 @@ Start-up stays light: only click and crgate's tiny modules are imported at modul
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from crgate import __version__
+from crgate.defaults import DEFAULT_CONCURRENCY, DEFAULT_SARIF_LOCATION, DEFAULT_TIMEOUT, MAX_TIMEOUT
 from crgate.exitcodes import ExitCode
 from crgate.report import FORMATS
 
@@ -24,15 +29,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from crgate.connect import ConnectOptions
+    from crgate.gate import GateResult
     from crgate.masking import SecretMasker
     from crgate.model import Policy, RunReport
-    from crgate.runner import Run, Target
+    from crgate.targets import Selection
 
-DEFAULT_SARIF_LOCATION = "Dockerfile"
-FORMAT_CHOICES = FORMATS
-DEFAULT_TIMEOUT = 900.0
-MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and infinity would never end
-DEFAULT_CONCURRENCY = 10  # Yandex's quota: 10 concurrent scans per cloud
+
+# -- parameter types --------------------------------------------------------------------------------
 
 
 class _Seconds(click.FloatRange):
@@ -50,12 +53,163 @@ class _Seconds(click.FloatRange):
         return seconds
 
 
-def _fail(error: BaseException) -> NoReturn:
-    """Print a crgate error the one way errors are printed, and exit with its code."""
-    from crgate.errors import exit_code_for
+@dataclass(frozen=True)
+class OutputSpec:
+    """``--output FORMAT=PATH``: one report format written to one file."""
 
-    click.echo(f"crgate: error: {error}", err=True)
-    sys.exit(int(exit_code_for(error)))
+    fmt: str
+    path: Path
+
+
+class _Output(click.ParamType):
+    """``FORMAT=PATH`` with a known format and a path whose directory exists."""
+
+    name = "FORMAT=PATH"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> OutputSpec:
+        from pathlib import Path
+
+        if isinstance(value, OutputSpec):
+            return value
+        fmt, sep, path = str(value).partition("=")
+        if not sep or not path:
+            self.fail(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)", param, ctx)
+        if fmt not in FORMATS:
+            self.fail(f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(FORMATS)}", param, ctx)
+        target = Path(path)
+        parent = target.parent if str(target.parent) else Path(".")
+        if not parent.is_dir():
+            self.fail(f"directory '{parent}' for '{value}' does not exist", param, ctx)
+        if target.is_dir():
+            self.fail(f"'{path}' is a directory; give a file path", param, ctx)
+        return OutputSpec(fmt, target)
+
+
+def _options(table: Sequence[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Apply a table of click options to a command, in the table's order."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(table):
+            command = option(command)
+        return command
+
+    return apply
+
+
+# -- option tables ----------------------------------------------------------------------------------
+
+
+def _text_option(name: str, metavar: str, help: str) -> Callable[[Any], Any]:
+    return click.option(name, metavar=metavar, help=help)
+
+
+_CONNECTION_OPTIONS = (
+    _text_option("--endpoint", "HOST:PORT", "One address for every API service (an emulator or a proxy). "
+                 "Default: Yandex Cloud production endpoints over TLS."),
+    _text_option("--api-endpoint", "HOST:PORT", "API root whose endpoint discovery names each service's address, "
+                 "e.g. api.yandexcloud.kz:443 (env YC_ENDPOINT)."),
+    click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses."),
+    _text_option("--ca-file", "PEM", "Trust these CA certificates instead of the system roots (gRPC and the "
+                 "token endpoint)."),
+    _text_option("--iam-token", "TOKEN", "IAM token (env YC_IAM_TOKEN). Never printed."),
+    _text_option("--sa-key", "FILE|JSON", "Service account authorized key, a path or inline JSON "
+                 "(env YC_SERVICE_ACCOUNT_KEY_FILE)."),
+    _text_option("--federation-sa-id", "ID", "Keyless CI: exchange the job's OIDC token for this service "
+                 "account's token (env YC_SA_ID)."),
+    _text_option("--oidc-token-env", "NAME", "Variable holding the job's OIDC token (GitLab id_tokens). "
+                 "Default: YC_OIDC_TOKEN, else GitHub Actions' token."),
+    _text_option("--oidc-audience", "AUD", "Audience of the GitHub Actions OIDC token to request."),
+    _text_option("--token-endpoint", "URL", "Federation token exchange URL (env YC_TOKEN_ENDPOINT). "
+                 "Default: https://auth.yandex.cloud/oauth/token."),
+    click.option("--metadata", is_flag=True, help="Use this Yandex Cloud VM's service account (metadata service; "
+                 "env YC_METADATA_ADDR: its address)."),
+)  # fmt: skip
+_CREDENTIAL_KEYS = ("iam_token", "sa_key", "federation_sa_id", "oidc_token_env", "oidc_audience", "token_endpoint")
+_VERBOSE = click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are "
+                        "never logged.")  # fmt: skip
+
+
+def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the endpoint, TLS and credential options; the command receives them as ``connect``."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        from crgate.connect import ConnectOptions
+        from crgate.scanner.credentials.choose import CredentialOptions
+
+        credentials = CredentialOptions(
+            **{key: kwargs.pop(key) for key in _CREDENTIAL_KEYS}, metadata=kwargs.pop("metadata")
+        )
+        kwargs["connect"] = ConnectOptions(
+            credentials=credentials,
+            endpoint=kwargs.pop("endpoint"),
+            api_endpoint=kwargs.pop("api_endpoint"),
+            insecure=kwargs.pop("insecure"),
+            ca_file=kwargs.pop("ca_file"),
+        )
+        return command(**kwargs)
+
+    return _options(_CONNECTION_OPTIONS)(wrapper)
+
+
+_POLICY_OPTION = click.option(
+    "--policy",
+    "policy_path",
+    metavar="FILE",
+    help="Policy file. Default: ./.crgate.yaml, ./crgate.yaml, else built-in (critical: 0, high: 0).",
+)
+_TODAY_OPTION = click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Judge ignore-rule expiry as of this date (preview what fails after a rule expires). Default: today.",
+)
+_REPORT_OPTIONS = (
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+        help="Report format on stdout.",
+    ),
+    click.option(
+        "--output",
+        "outputs",
+        type=_Output(),
+        multiple=True,
+        metavar="FORMAT=PATH",
+        help="Also write a report to PATH. Repeatable (e.g. --output json=report.json).",
+    ),
+)
+_CHECK_OPTIONS = (
+    click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1),
+    click.option("--image-id", "image_ids", multiple=True, metavar="ID",
+                 help="Scan an image by its id (skips resolution). Repeatable."),
+    _POLICY_OPTION,
+    _connection_options,
+    click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
+                 help="Overall deadline for the whole run."),
+    click.option("--concurrency", type=click.IntRange(1, 100), default=DEFAULT_CONCURRENCY, show_default=True,
+                 help="Images scanned at once (Yandex allows 10 concurrent scans per cloud)."),
+    *_REPORT_OPTIONS,
+    click.option("--progress", type=click.Choice(("auto", "live", "lines", "none")), default="auto",
+                 show_default=True, help="Progress on stderr: live table on a terminal, lines in logs."),
+    click.option("--emulator", "use_emulator", is_flag=True, help="Start the built-in emulator with its demo data "
+                 "and check against it (no account needed)."),
+    click.option("--emulator-data", metavar="FILE", help="Scenario file for --emulator instead of the demo data."),
+    _TODAY_OPTION,
+    click.option("--from-manifest", "manifests", multiple=True, metavar="FILE|-",
+                 help="Also gate every image in Kubernetes manifests (multi-document YAML, helm template output) "
+                 "or a docker-compose file; - reads stdin. Repeatable. Images outside Yandex Container Registry "
+                 "follow the policy's 'unscannable' (warn, fail or skip)."),
+    click.option("--sarif-location", default=DEFAULT_SARIF_LOCATION, show_default=True, metavar="PATH",
+                 help="Repository path that SARIF results point at (line 1)."),
+    _VERBOSE,
+)  # fmt: skip
+
+
+# -- commands ---------------------------------------------------------------------------------------
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -74,207 +228,8 @@ def cli() -> None:
     """
 
 
-def _parse_outputs(values: Sequence[str]) -> list[tuple[str, Path]]:
-    from pathlib import Path
-
-    outputs = []
-    for value in values:
-        fmt, sep, path = value.partition("=")
-        if not sep or not path:
-            raise click.BadParameter(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)", param_hint="--output")
-        if fmt not in FORMAT_CHOICES:
-            raise click.BadParameter(
-                f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(FORMAT_CHOICES)}",
-                param_hint="--output",
-            )
-        target = Path(path)
-        parent = target.parent if str(target.parent) else Path(".")
-        if not parent.is_dir():
-            raise click.BadParameter(f"directory '{parent}' for '{value}' does not exist", param_hint="--output")
-        if target.is_dir():
-            raise click.BadParameter(f"'{path}' is a directory; give a file path", param_hint="--output")
-        outputs.append((fmt, target))
-    return outputs
-
-
-_CONNECTION_OPTIONS = (
-    click.option(
-        "--endpoint",
-        metavar="HOST:PORT",
-        help="One address for every API service (an emulator or a proxy). "
-        "Default: Yandex Cloud production endpoints over TLS.",
-    ),
-    click.option(
-        "--api-endpoint",
-        metavar="HOST:PORT",
-        help="API root whose endpoint discovery names each service's address, e.g. api.yandexcloud.kz:443 "
-        "(env YC_ENDPOINT).",
-    ),
-    click.option("--insecure", is_flag=True, help="Plaintext gRPC; allowed only to loopback addresses."),
-    click.option(
-        "--ca-file",
-        metavar="PEM",
-        help="Trust these CA certificates instead of the system roots (gRPC and the token endpoint).",
-    ),
-    click.option("--iam-token", metavar="TOKEN", help="IAM token (env YC_IAM_TOKEN). Never printed."),
-    click.option(
-        "--sa-key",
-        metavar="FILE|JSON",
-        help="Service account authorized key, a path or inline JSON (env YC_SERVICE_ACCOUNT_KEY_FILE).",
-    ),
-    click.option(
-        "--federation-sa-id",
-        metavar="ID",
-        help="Keyless CI: exchange the job's OIDC token for this service account's token (env YC_SA_ID).",
-    ),
-    click.option(
-        "--oidc-token-env",
-        metavar="NAME",
-        help="Variable holding the job's OIDC token (GitLab id_tokens). Default: YC_OIDC_TOKEN, else GitHub "
-        "Actions' token.",
-    ),
-    click.option("--oidc-audience", metavar="AUD", help="Audience of the GitHub Actions OIDC token to request."),
-    click.option(
-        "--token-endpoint",
-        metavar="URL",
-        help="Federation token exchange URL (env YC_TOKEN_ENDPOINT). Default: https://auth.yandex.cloud/oauth/token.",
-    ),
-    click.option(
-        "--metadata",
-        is_flag=True,
-        help="Use this Yandex Cloud VM's service account (metadata service; env YC_METADATA_ADDR: its address).",
-    ),
-)
-_CONNECTION_KEYS = (
-    "endpoint",
-    "api_endpoint",
-    "insecure",
-    "ca_file",
-    "iam_token",
-    "sa_key",
-    "federation_sa_id",
-    "oidc_token_env",
-    "oidc_audience",
-    "token_endpoint",
-    "metadata",
-)
-
-
-def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the endpoint, TLS and credential options; the command receives them as ``connect``."""
-
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        from crgate.connect import ConnectOptions
-        from crgate.scanner.credentials.choose import CredentialOptions
-
-        values = {key: kwargs.pop(key) for key in _CONNECTION_KEYS}
-        credentials = CredentialOptions(
-            iam_token=values["iam_token"],
-            sa_key=values["sa_key"],
-            federation_sa_id=values["federation_sa_id"],
-            oidc_token_env=values["oidc_token_env"],
-            oidc_audience=values["oidc_audience"],
-            token_endpoint=values["token_endpoint"],
-            metadata=values["metadata"],
-        )
-        kwargs["connect"] = ConnectOptions(
-            credentials=credentials,
-            endpoint=values["endpoint"],
-            api_endpoint=values["api_endpoint"],
-            insecure=values["insecure"],
-            ca_file=values["ca_file"],
-        )
-        return command(**kwargs)
-
-    for option in reversed(_CONNECTION_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
-
-
 @cli.command()
-@click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1)
-@click.option(
-    "--image-id",
-    "image_ids",
-    multiple=True,
-    metavar="ID",
-    help="Scan an image by its id (skips resolution). Repeatable.",
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    metavar="FILE",
-    help="Policy file. Default: ./.crgate.yaml, ./crgate.yaml, else built-in (critical: 0, high: 0).",
-)
-@_connection_options
-@click.option(
-    "--timeout",
-    type=_Seconds(),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    metavar="SECONDS",
-    help="Overall deadline for the whole run.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 100),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Images scanned at once (Yandex allows 10 concurrent scans per cloud).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMAT_CHOICES),
-    default="text",
-    show_default=True,
-    help="Report format on stdout.",
-)
-@click.option(
-    "--output",
-    "outputs",
-    multiple=True,
-    metavar="FORMAT=PATH",
-    help="Also write a report to PATH. Repeatable (e.g. --output json=report.json).",
-)
-@click.option(
-    "--progress",
-    type=click.Choice(("auto", "live", "lines", "none")),
-    default="auto",
-    show_default=True,
-    help="Progress on stderr: live table on a terminal, lines in logs.",
-)
-@click.option(
-    "--emulator",
-    "use_emulator",
-    is_flag=True,
-    help="Start the built-in emulator with its demo data and check against it (no account needed).",
-)
-@click.option("--emulator-data", metavar="FILE", help="Scenario file for --emulator instead of the demo data.")
-@click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    metavar="YYYY-MM-DD",
-    help="Judge ignore-rule expiry as of this date (preview what fails after a rule expires). Default: today.",
-)
-@click.option(
-    "--from-manifest",
-    "manifests",
-    multiple=True,
-    metavar="FILE|-",
-    help="Also gate every image in Kubernetes manifests (multi-document YAML, helm template output) or a "
-    "docker-compose file; - reads stdin. Repeatable. Images outside Yandex Container Registry follow the "
-    "policy's 'unscannable' (warn, fail or skip).",
-)
-@click.option(
-    "--sarif-location",
-    default=DEFAULT_SARIF_LOCATION,
-    show_default=True,
-    metavar="PATH",
-    help="Repository path that SARIF results point at (line 1).",
-)
-@click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
+@_options(_CHECK_OPTIONS)
 def check(
     image_refs: tuple[str, ...],
     image_ids: tuple[str, ...],
@@ -283,7 +238,7 @@ def check(
     timeout: float,
     concurrency: int,
     fmt: str,
-    outputs: tuple[str, ...],
+    outputs: tuple[OutputSpec, ...],
     progress: str,
     use_emulator: bool,
     emulator_data: str | None,
@@ -291,21 +246,18 @@ def check(
     manifests: tuple[str, ...],
     sarif_location: str,
     verbose: int,
-) -> None:
+) -> ExitCode:
     """Scan images and judge them against the policy; the exit code is the verdict.
 
     IMAGE_REF is cr.yandex/<registry-id>/<repo>:<tag> or cr.yandex/<registry-id>/<repo>@sha256:<digest>
     (also cr.cloud.yandex.net, container-registry.cloud.yandex.net, cr.yandexcloud.kz).
     Several images are scanned concurrently; the exit code is the worst of them.
     """
-    from crgate.errors import ConfigError, CrgateError
-    from crgate.images import parse_image_ref
     from crgate.policy import discover_policy
-    from crgate.runner import Target
+    from crgate.targets import select_targets
 
     masker = _masker()
     _configure_logging(verbose, masker)
-    parsed_outputs = _parse_outputs(outputs)
     if not image_refs and not image_ids and not manifests:
         raise click.UsageError("no images given: pass IMAGE_REF arguments, --image-id ID or --from-manifest FILE")
     if not sarif_location.strip() or any(ch in sarif_location for ch in "\r\n"):
@@ -314,70 +266,31 @@ def check(
         raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
-    try:
-        targets = [Target(label=raw, ref=parse_image_ref(raw)) for raw in image_refs]
-        for image_id in image_ids:
-            if not image_id.strip() or any(ch.isspace() for ch in image_id):
-                raise ConfigError(f"invalid --image-id '{image_id}': an image id has no whitespace")
-            targets.append(Target(label=image_id, image_id=image_id))
-        policy = discover_policy(policy_path)
-        unscannable: list[str] = []
-        if manifests:
-            added, unscannable = _manifest_targets(manifests, policy, {t.label for t in targets})
-            targets.extend(added)
-    except CrgateError as error:
-        _fail(error)
-
-    emulator = None
-    try:
-        if use_emulator and targets:
+    selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
+    policy = discover_policy(policy_path)
+    if manifests:
+        _note(
+            f"manifests name {selection.manifest_images} image(s); {len(selection.unscannable)} outside Yandex "
+            f"Container Registry (policy unscannable: {policy.unscannable})"
+        )
+        for image in selection.unscannable:
+            _note(f"  not scanned: {image}", prefix=False)
+    with contextlib.ExitStack() as stack:
+        if use_emulator and selection.targets:
             import dataclasses
 
-            emulator = _start_emulator(emulator_data)
+            emulator = stack.enter_context(_emulator(emulator_data))
             connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-        report = _run_check(targets, policy, connect, masker, timeout, concurrency, progress, today, unscannable)
-    except CrgateError as error:
-        _fail(error)
-    finally:
-        if emulator is not None:
-            emulator.stop()
-
-    _emit(report, fmt, parsed_outputs, sarif_location)
-    sys.exit(report.exit_code)
+        result = _run_gate(stack, selection, policy, connect, masker, timeout, concurrency, progress, today)
+    if result.interrupted:
+        _say_left_running(result)
+    _emit(result.report, fmt, outputs, sarif_location)
+    return result.report.exit_code
 
 
-def _manifest_targets(paths: tuple[str, ...], policy: Policy, given: set[str]) -> tuple[list[Target], list[str]]:
-    """The images of manifests ``paths`` not already ``given``, and those crgate cannot scan (outside
-    Yandex Container Registry) as ``image (location)``; the policy's ``unscannable`` decides their fate."""
-    from crgate.errors import ConfigError
-    from crgate.manifests import read_manifests, unique
-    from crgate.runner import Target
-
-    uses = unique(read_manifests(paths, sys.stdin.buffer))
-    if not uses:
-        raise ConfigError(f"no container images found in {', '.join(paths)}: nothing would be gated")
-    added = [Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given]
-    outside = [use for use in uses if use.ref is None]
-    click.echo(
-        f"crgate: manifests name {len(uses)} image(s); {len(outside)} outside Yandex Container Registry "
-        f"(policy unscannable: {policy.unscannable})",
-        err=True,
-    )
-    for use in outside:
-        click.echo(f"  not scanned: {use.image} ({use.location})", err=True)
-    return added, [f"{use.image} ({use.location})" for use in outside]
-
-
-def _start_emulator(data: str | None) -> Any:
-    from crgate.emulator.scenario import demo_scenario, load_scenario
-    from crgate.emulator.server import Emulator
-
-    scenario = load_scenario(data) if data else demo_scenario()
-    return Emulator(scenario, host="127.0.0.1", port=0).start()
-
-
-def _run_check(
-    targets: list[Any],
+def _run_gate(
+    stack: contextlib.ExitStack[bool | None],
+    selection: Selection,
     policy: Policy,
     connect: ConnectOptions,
     masker: SecretMasker,
@@ -385,118 +298,104 @@ def _run_check(
     concurrency: int,
     progress_mode: str,
     today: dt.datetime | None,
-    unscannable: list[str],
-) -> RunReport:
-    import datetime as dt
+) -> GateResult:
+    """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C."""
+    import signal
     import threading
 
-    from crgate.connect import open_session
-    from crgate.runner import Run
-    from crgate.scanner.client import ScannerClient
+    from crgate import gate
+    from crgate.progress import progress_for
     from crgate.timing import Deadline
-    from crgate.verdict import summarize
 
-    started_at = dt.datetime.now(dt.timezone.utc)
-    if not targets:  # every image came from manifests and lies outside Yandex Container Registry
-        day = today.date() if today else dt.date.today()
-        return summarize(policy, [], today=day, started_at=started_at, finished_at=started_at, unscannable=unscannable)
     deadline = Deadline(timeout)
     cancel = threading.Event()
-    # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
-    # the token is masked before anything else is printed.
-    session = open_session(connect, os.environ, deadline, observer=masker)
-    connection = session.connection
-    sink = _progress_sink(progress_mode)
-    click.echo(f"crgate {__version__}: policy {policy.source}; {len(targets)} image(s)", err=True)
-    if session.token_source is not None:
-        click.echo(f"crgate: credentials: {session.token_source.description}", err=True)
-    for note in session.notes:
-        click.echo(f"crgate: warning: {note}", err=True)
-    run = Run(
-        targets,
-        ScannerClient(connection, cancel=cancel),
-        policy,
-        deadline,
-        concurrency=concurrency,
-        progress=sink,
-        cancel=cancel,
-        # Every report explains which findings made an image fail, and the listed findings are checked
-        # against the scan's own statistics: one more fail-closed check for a few unbilled calls.
-        fetch_findings=True,
-        today=today.date() if today else None,
-    )
+    scanner = None
+    if selection.targets:
+        from crgate.connect import open_session
+        from crgate.scanner.client import ScannerClient
+
+        # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
+        # the token is masked before anything else is printed.
+        session = stack.enter_context(contextlib.closing(open_session(connect, os.environ, deadline, observer=masker)))
+        _note(f"crgate {__version__}: policy {policy.source}; {len(selection.targets)} image(s)", prefix=False)
+        if session.token_source is not None:
+            _note(f"credentials: {session.token_source.description}")
+        for warning in session.notes:
+            _note(f"warning: {warning}")
+        scanner = ScannerClient(session.connection, cancel=cancel)
+    sink = progress_for(progress_mode, sys.stderr)
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    interrupted = False
     try:
-        run.start()
-        outcomes = run.wait()
-    except KeyboardInterrupt:
-        interrupted = True
-        cancel.set()
-        outcomes = run.outcomes()
+        return gate.run(
+            selection.targets,
+            scanner,
+            policy,
+            deadline,
+            concurrency=concurrency,
+            progress=sink,
+            cancel=cancel,
+            today=today.date() if today else None,
+            unscannable=selection.unscannable,
+        )
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
-        connection.close()
-    if interrupted:
-        _say_left_running(run)
-    return summarize(
-        policy,
-        outcomes,
-        today=run.today,
-        started_at=started_at,
-        finished_at=dt.datetime.now(dt.timezone.utc),
-        stale_ignores=() if interrupted else run.stale_ignore_rules(),
-        baseline=run.baseline_info,
-        interrupted=interrupted,
-        unscannable=unscannable,
-    )
+
+
+@contextlib.contextmanager
+def _emulator(data: str | None) -> Iterator[Any]:
+    """The built-in emulator on a free loopback port, stopped when the run is over."""
+    from crgate.emulator.scenario import demo_scenario, load_scenario
+    from crgate.emulator.server import Emulator
+
+    scenario = load_scenario(data) if data else demo_scenario()
+    server = Emulator(scenario, host="127.0.0.1", port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _say_left_running(run: Run) -> None:
-    left = run.left_running()
-    if not left:
-        click.echo("crgate: interrupted; no scan was left running", err=True)
+def _say_left_running(result: GateResult) -> None:
+    """After an interruption: exactly which scans may still run (and bill) in Yandex Cloud."""
+    if not result.left_running:
+        _note("interrupted; no scan was left running")
         return
-    click.echo("crgate: interrupted; these scans were left running in Yandex Cloud:", err=True)
-    for label, tracker in left:
-        click.echo(
-            f"  {label}: image {tracker.image_id}, scan result {tracker.scan_result_id or '(unknown)'}, "
-            f"operation {tracker.operation_id}",
-            err=True,
-        )
-
-
-def _progress_sink(mode: str) -> Any:
-    from crgate.progress import LineProgress, LiveProgress, NullProgress
-
-    if mode == "auto":
-        mode = "live" if sys.stderr.isatty() else "lines"
-    if mode == "live":
-        return LiveProgress(sys.stderr)
-    if mode == "lines":
-        return LineProgress(sys.stderr)
-    return NullProgress()
+    confirmed = [left for left in result.left_running if left.scan.confirmed]
+    if confirmed:
+        _note("interrupted; these scans were left running in Yandex Cloud:")
+    for left in confirmed:
+        _note(f"  {left.describe()}", prefix=False)
+    for left in result.left_running:
+        if not left.scan.confirmed:
+            _note(f"interrupted while asking for a scan: {left.describe()}")
 
 
 def _emit(
-    report: RunReport, fmt: str, outputs: list[tuple[str, Path]], sarif_location: str = DEFAULT_SARIF_LOCATION
+    report: RunReport, fmt: str, outputs: Sequence[OutputSpec], sarif_location: str = DEFAULT_SARIF_LOCATION
 ) -> None:
+    from crgate.errors import ConfigError
     from crgate.report import render
 
     click.echo(render(fmt, report, sarif_location=sarif_location), nl=False)
     if fmt != "text":  # humans still read the table when a machine format takes stdout
         click.echo(render("text", report), nl=False, err=True)
-    for out_fmt, path in outputs:
+    for output in outputs:
         try:
-            path.write_text(render(out_fmt, report, sarif_location=sarif_location), encoding="utf-8")
+            output.path.write_text(render(output.fmt, report, sarif_location=sarif_location), encoding="utf-8")
         except OSError as error:
-            click.echo(f"crgate: error: could not write {out_fmt} report to {path}: {error.strerror}", err=True)
-            sys.exit(int(ExitCode.USAGE))
+            raise ConfigError(
+                f"could not write {output.fmt} report to {output.path}: {error.strerror or error}"
+            ) from None
+
+
+def _note(message: str, *, prefix: bool = True) -> None:
+    """One line for people on stderr (stdout stays clean for machine formats)."""
+    click.echo(f"crgate: {message}" if prefix else message, err=True)
 
 
 def _masker() -> SecretMasker:
@@ -523,39 +422,33 @@ def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None
     metavar="FILE",
     help="Scenario YAML (registries, images, findings, scan behaviour). Default: the demo data.",
 )
-@click.option(
-    "--tls",
-    is_flag=True,
-    help="Serve TLS with a certificate of a CA generated at start; its path is the second line of stdout.",
-)
-def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
+@click.option("--tls", is_flag=True, help="Serve TLS with a certificate of a CA generated at start; its path is the "
+              "second line of stdout.")  # fmt: skip
+def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     """Run a local Yandex Container Registry scanner emulator (gRPC) until Ctrl-C.
 
     Prints the address it listens on as the first line of stdout. Use it with
     `crgate check --endpoint ADDRESS --insecure ...`, or with --tls:
     `crgate check --endpoint ADDRESS --ca-file CA ...`.
     """
+    import signal
     import threading
 
     from crgate.emulator.scenario import demo_scenario, load_scenario
     from crgate.emulator.server import Emulator
-    from crgate.errors import CrgateError
 
-    try:
-        scenario = load_scenario(data) if data else demo_scenario()
-        server = Emulator(scenario, host=host, port=port, tls=tls).start()
-    except CrgateError as error:
-        _fail(error)
+    scenario = load_scenario(data) if data else demo_scenario()
+    server = Emulator(scenario, host=host, port=port, tls=tls).start()
     click.echo(server.address)
     if tls:
         click.echo(server.ca_file)
     mode = f"TLS, CA certificate {server.ca_file}" if tls else "plaintext gRPC"
-    click.echo(f"crgate emulator listening on {server.address} ({mode}); Ctrl-C stops it", err=True)
+    _note(f"emulator listening on {server.address} ({mode}); Ctrl-C stops it", prefix=False)
     if server.http is not None:
-        click.echo(
+        _note(
             f"  token exchange {server.token_url}, metadata service {server.metadata_address} "
             f"(YC_METADATA_ADDR), GitHub OIDC {server.github_request_url}",
-            err=True,
+            prefix=False,
         )
     stop = threading.Event()
     previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -567,6 +460,7 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         server.stop()
+    return ExitCode.PASS
 
 
 @cli.command()
@@ -584,46 +478,42 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> None:
     metavar="SECONDS",
     help="Overall deadline for all checks.",
 )
-@click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are never logged.")
-def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verbose: int) -> None:
+@_VERBOSE  # fmt: skip
+def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verbose: int) -> ExitCode:
     """Check credentials, endpoints, reachability and permissions; never starts a scan.
 
     Shows which credential source crgate picks (never the secret), obtains a token, resolves the
     endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
     """
     from crgate.doctor import run_doctor
-    from crgate.errors import CrgateError, exit_code_for
+    from crgate.errors import exit_code_for
     from crgate.images import parse_image_ref
     from crgate.timing import Deadline
 
     masker = _masker()
     _configure_logging(verbose, masker)
-    try:
-        ref = parse_image_ref(repository) if repository is not None else None
-        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
-    except CrgateError as error:
-        _fail(error)
+    ref = parse_image_ref(repository) if repository is not None else None
+    steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
     for step in steps:
         click.echo(f"{step.stage:<12} {step.status:<5} {step.detail}")
     failed = next((step for step in steps if step.error is not None), None)
     if failed is None or failed.error is None:
         click.echo("doctor: all checks passed (exit 0)")
-        sys.exit(int(ExitCode.PASS))
+        return ExitCode.PASS
     code = exit_code_for(failed.error)
     click.echo(f"doctor: {failed.stage} check failed (exit {int(code)})")
-    sys.exit(int(code))
+    return code
 
 
 @cli.command()
 @click.argument("report_file", metavar="RESULT.json")
 @click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="text", show_default=True)
-@click.option("--output", "outputs", multiple=True, metavar="FORMAT=PATH", help="Also write a report. Repeatable.")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="Judge expiry as of.")
+@_options(_REPORT_OPTIONS)
+@_TODAY_OPTION
 def evaluate(
-    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[str, ...], today: dt.datetime | None
-) -> None:
+    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[OutputSpec, ...], today: dt.datetime | None
+) -> ExitCode:
     """Re-judge a saved JSON report under a policy, offline (no API call, no scan).
 
     The way to try a policy change before committing it: save a run with
@@ -631,31 +521,15 @@ def evaluate(
     """
     import datetime as dt
 
-    from crgate.errors import CrgateError
+    from crgate.gate import evaluate_saved
     from crgate.policy import discover_policy
-    from crgate.saved_report import load_saved_report, rejudge
-    from crgate.verdict import summarize
+    from crgate.saved_report import load_saved_report
 
-    parsed_outputs = _parse_outputs(outputs)
-    started_at = dt.datetime.now(dt.timezone.utc)
-    day = today.date() if today else dt.date.today()
-    try:
-        policy = discover_policy(policy_path)
-        saved = load_saved_report(report_file)
-        outcomes, stale = rejudge(policy, saved, today=day)
-    except CrgateError as error:
-        _fail(error)
-    report = summarize(
-        policy,
-        outcomes,
-        today=day,
-        started_at=started_at,
-        finished_at=dt.datetime.now(dt.timezone.utc),
-        stale_ignores=stale,
-        baseline=saved.baseline_info if policy.baseline else None,
-    )
-    _emit(report, fmt, parsed_outputs)
-    sys.exit(report.exit_code)
+    policy = discover_policy(policy_path)
+    saved = load_saved_report(report_file)
+    report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
+    _emit(report, fmt, outputs)
+    return report.exit_code
 
 
 @cli.group("policy")
@@ -665,36 +539,60 @@ def policy_group() -> None:
 
 @policy_group.command("validate")
 @click.argument("file", metavar="FILE")
-def policy_validate(file: str) -> None:
+def policy_validate(file: str) -> ExitCode:
     """Check a policy file strictly; exit 0 when valid, 2 with file, line and key when not."""
-    from crgate.errors import CrgateError
     from crgate.policy import describe_policy, load_policy
 
-    try:
-        policy = load_policy(file)
-    except CrgateError as error:
-        _fail(error)
+    policy = load_policy(file)
     click.echo(f"{file}: valid crgate policy, version {policy.version}: {describe_policy(policy)}")
+    return ExitCode.PASS
+
+
+# -- the one exit path ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Status:
+    code: int = ExitCode.PASS
+
+
+@contextlib.contextmanager
+def _exit_status() -> Iterator[_Status]:
+    """Map whatever ends a command to its exit code; click's own mapping would make Ctrl-C exit 1."""
+    status = _Status()
+    try:
+        yield status
+    except click.exceptions.Exit as done:  # --help, --version
+        status.code = done.exit_code
+    except click.ClickException as error:
+        error.show()
+        status.code = ExitCode.USAGE
+    except (click.Abort, KeyboardInterrupt):
+        _note("interrupted")
+        status.code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): the report was not delivered, so never exit 0; point
+        # stdout at /dev/null so that flushing it at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status.code = ExitCode.SCAN_ERROR
+    except Exception as error:
+        from crgate.errors import CrgateError
+
+        if isinstance(error, CrgateError):
+            _note(f"error: {error}")
+            status.code = error.exit_code
+        else:  # a bug must still fail closed, without a traceback for the user
+            _note(f"internal error ({type(error).__name__}): {error}; please report it")
+            status.code = ExitCode.SCAN_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point: click parses, crgate decides every exit code (click's own would map Ctrl-C to 1)."""
-    try:
+    """Entry point: click parses, the command returns its exit code, and crgate exits once."""
+    with _exit_status() as status:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="crgate", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(int(ExitCode.USAGE))
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("crgate: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except BrokenPipeError:
-        os._exit(int(ExitCode.SCAN_ERROR))
-    except Exception as error:  # a bug must still fail closed, without a traceback for the user
-        click.echo(f"crgate: internal error ({type(error).__name__}): {error}; please report it", err=True)
-        sys.exit(int(ExitCode.SCAN_ERROR))
-    sys.exit(code if isinstance(code, int) else 0)
+        status.code = code if isinstance(code, int) else ExitCode.PASS
+    sys.exit(int(status.code))
 
 
 if __name__ == "__main__":

@@ -6,18 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crgate.exitcodes import ExitCode
+from crgate.model import ErrorInfo, ErrorKind
 
 
 class CrgateError(Exception):
-    """Base class. ``str(err)`` is a complete, user-facing message (never a secret)."""
+    """Base class. ``str(err)`` is a complete, user-facing message (never a secret).
+
+    Each class names its exit code and the ``kind`` reports show; subclasses override both.
+    """
 
     exit_code: ExitCode = ExitCode.SCAN_ERROR
+    kind: ErrorKind = ErrorKind.SCAN
 
 
 class ConfigError(CrgateError):
     """Bad flag, bad configuration, bad input file: the user must change something (exit 2)."""
 
     exit_code = ExitCode.USAGE
+    kind = ErrorKind.CONFIG
 
 
 class PolicyError(ConfigError):
@@ -74,18 +80,27 @@ class ScanError(CrgateError):
         return " ".join(parts)
 
 
+class ScanFailedError(ScanError):
+    """The scanner says the scan itself failed: the operation ended in an error, or status ERROR."""
+
+
 class ImageNotFoundError(ScanError):
     """The image (or its repository) does not exist in the registry."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 class MalformedResponseError(ScanError):
     """The API answered, but the answer is malformed, inconsistent or not a usable result."""
+
+    kind = ErrorKind.MALFORMED
 
 
 class ScanTimeoutError(CrgateError):
     """The overall deadline passed before the scan finished (exit 4)."""
 
     exit_code = ExitCode.TIMEOUT
+    kind = ErrorKind.TIMEOUT
 
     def __init__(self, message: str, *, scan_result_id: str | None = None, operation_id: str | None = None):
         self.scan_result_id = scan_result_id
@@ -97,6 +112,7 @@ class InterruptedRunError(CrgateError):
     """The run was interrupted (Ctrl-C / SIGTERM) while this work was in flight (exit 130)."""
 
     exit_code = ExitCode.INTERRUPTED
+    kind = ErrorKind.INTERRUPTED
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
@@ -104,3 +120,18 @@ def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, CrgateError):
         return error.exit_code
     return ExitCode.SCAN_ERROR
+
+
+def error_info(error: BaseException) -> ErrorInfo:
+    """The plain description of an image's error that reports carry (an unexpected one fails closed)."""
+    if not isinstance(error, CrgateError):
+        return ErrorInfo(ErrorKind.SCAN, f"internal error: {type(error).__name__}: {error}", ExitCode.SCAN_ERROR)
+    scan = error if isinstance(error, ScanError) else None
+    return ErrorInfo(
+        kind=error.kind,
+        message=str(error),
+        exit_code=error.exit_code,
+        code=scan.code if scan else None,
+        method=scan.method if scan else None,
+        request_ids=scan.request_ids if scan else (),
+    )

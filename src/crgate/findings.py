@@ -20,6 +20,7 @@ from crgate.model import (
     SEVERITIES,
     THRESHOLD_KEYS,
     Finding,
+    FindingDecision,
     IgnoreRule,
     JudgedFinding,
     Policy,
@@ -103,15 +104,15 @@ def judge(
     for finding in findings:
         rule = index.match(finding) if index.by_cve else None
         if rule is not None:
-            judged.append(JudgedFinding(finding, "ignored", rule.label))
+            judged.append(JudgedFinding(finding, FindingDecision.IGNORED, rule.label))
             continue
         if baseline is not None and finding_key(finding) in baseline:
-            judged.append(JudgedFinding(finding, "in_baseline"))
+            judged.append(JudgedFinding(finding, FindingDecision.IN_BASELINE))
             continue
         if policy.counts_fixable_only(finding.severity) and not finding.fixable:
-            judged.append(JudgedFinding(finding, "not_fixable"))
+            judged.append(JudgedFinding(finding, FindingDecision.NOT_FIXABLE))
         else:
-            judged.append(JudgedFinding(finding, "counted"))
+            judged.append(JudgedFinding(finding, FindingDecision.COUNTED))
             counts[finding.severity] += 1
         if finding.fixable or not total_fixable_only:
             counts["total"] += 1

@@ -1,65 +1,113 @@
-"""The decision: pure functions from (policy, scan result, findings) to the limits exceeded.
+"""crgate's core entry points, usable without the CLI: gate images, or re-judge a saved report.
 
-Shared by the live run (``runner``) and the offline re-judgement of a saved report (``evaluate``),
-so both reach the same verdict from the same data.
+``run`` starts a run, waits for it, turns Ctrl-C (or a set ``cancel``) into an orderly stop, and
+returns the finished ``RunReport`` with the scans that may still be running. The CLI only parses
+options, opens the connection, installs signal handlers and prints (pip-audit's ``Auditor.audit``
+and pypa/build's ``ProjectBuilder`` are the model).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from crgate.findings import BaselineKeys, judge
-from crgate.model import THRESHOLD_KEYS, Finding, JudgedFinding, Policy, ScanResult, SeverityCounts, Violation
+from crgate.defaults import DEFAULT_CONCURRENCY
+from crgate.interface import ProgressSink, Scanner
+from crgate.model import Policy, RunReport, Target
+from crgate.progress import NullProgress
+from crgate.runner import LeftRunning, Run
+from crgate.saved_report import SavedReport, rejudge
+from crgate.timing import Deadline
+from crgate.verdict import summarize
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What the policy made of one READY result."""
+class GateResult:
+    """A finished run: the report every format renders, and what an interruption left behind."""
 
-    violations: tuple[Violation, ...]
-    counted: dict[str, int]
-    """The count each threshold key was checked against (all of THRESHOLD_KEYS)."""
-    findings: tuple[JudgedFinding, ...] | None
+    report: RunReport
+    interrupted: bool = False
+    left_running: tuple[LeftRunning, ...] = ()
+    """Scans that may still be running in Yandex Cloud (only when interrupted)."""
 
 
-def decide(
+def run(
+    targets: Sequence[Target],
+    scanner: Scanner | None,
     policy: Policy,
-    image_ref: str,
-    result: ScanResult,
-    findings: Sequence[Finding] | None,
+    deadline: Deadline,
     *,
-    today: dt.date,
-    baseline: BaselineKeys | None = None,
-) -> Decision:
-    """Judge one result: by its counts alone, or finding by finding when findings are given."""
-    if findings is None:
-        if policy.uses_findings:  # callers must fetch findings for such a policy; never judge without
-            raise ValueError("this policy needs the findings of every image")
-        counts = threshold_counts(result.counts)
-        return Decision(evaluate(policy, counts), counts, None)
-    judged, counts = judge(policy, image_ref, findings, today=today, baseline=baseline)
-    return Decision(evaluate(policy, counts), counts, judged)
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: ProgressSink | None = None,
+    cancel: threading.Event | None = None,
+    today: dt.date | None = None,
+    unscannable: Sequence[str] = (),
+    now: Callable[[], dt.datetime] = _utc_now,
+) -> GateResult:
+    """Gate ``targets`` with ``scanner`` under ``policy``, all within ``deadline``.
+
+    ``scanner`` may be None only when there is nothing to scan (every image of the manifests lies
+    outside Yandex Container Registry). ``unscannable`` names those images (``image (where)``); the
+    policy's ``unscannable`` decides whether they fail the run. Setting ``cancel`` (or Ctrl-C in the
+    calling thread) stops the run: unfinished images become ``interrupted`` and the run exits 130.
+    """
+    day = today or now().date()
+    started_at = now()
+    if not targets:
+        report = summarize(policy, [], today=day, started_at=started_at, finished_at=now(), unscannable=unscannable)
+        return GateResult(report)
+    if scanner is None:
+        raise ValueError("a scanner is needed to gate images")
+    cancel = cancel or threading.Event()
+    gate = Run(
+        targets,
+        scanner,
+        policy,
+        deadline,
+        concurrency=concurrency,
+        progress=progress or NullProgress(),
+        cancel=cancel,
+        today=day,
+        now=now,
+    )
+    try:
+        gate.start()
+        gate.wait()
+    except KeyboardInterrupt:
+        cancel.set()
+    interrupted = cancel.is_set()
+    report = summarize(
+        policy,
+        gate.outcomes(),
+        today=day,
+        started_at=started_at,
+        finished_at=now(),
+        stale_ignores=() if interrupted else gate.stale_ignore_rules(),
+        baseline=gate.baseline,
+        interrupted=interrupted,
+        unscannable=unscannable,
+    )
+    return GateResult(report, interrupted, tuple(gate.left_running()) if interrupted else ())
 
 
-def threshold_counts(counts: SeverityCounts) -> dict[str, int]:
-    """A scan's counts keyed like the policy's thresholds (every severity plus ``total``)."""
-    return {key: counts.get(key) for key in THRESHOLD_KEYS}
-
-
-def evaluate(policy: Policy, counts: SeverityCounts | Mapping[str, int]) -> tuple[Violation, ...]:
-    """Every limit of ``policy`` that ``counts`` exceed (count > limit), in THRESHOLD_KEYS order."""
-    unknown = set(policy.thresholds) - set(THRESHOLD_KEYS)
-    if unknown:  # the loader rejects these; refuse rather than silently ignore a limit
-        raise ValueError(f"policy has limits crgate does not know: {sorted(unknown)}")
-    values = threshold_counts(counts) if isinstance(counts, SeverityCounts) else counts
-    violations = []
-    for key in THRESHOLD_KEYS:
-        limit = policy.thresholds.get(key)
-        if limit is None:
-            continue
-        count = values[key]  # a missing key is a bug: KeyError, never "no findings"
-        if count > limit:
-            violations.append(Violation(severity=key, count=count, limit=limit))
-    return tuple(violations)
+def evaluate_saved(
+    saved: SavedReport, policy: Policy, *, today: dt.date, now: Callable[[], dt.datetime] = _utc_now
+) -> RunReport:
+    """Judge a saved report's results again under ``policy``: offline, no API call, no scan."""
+    started_at = now()
+    outcomes, stale = rejudge(policy, saved, today=today)
+    return summarize(
+        policy,
+        outcomes,
+        today=today,
+        started_at=started_at,
+        finished_at=now(),
+        stale_ignores=stale,
+        baseline=saved.baseline if policy.baseline else None,
+    )

@@ -25,6 +25,10 @@ _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 
+# What an identifier may look like before crgate sends it or prints it (image, scan result and operation
+# ids): Yandex ids are 20 lowercase letters and digits; control characters or any length are refused.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
 _FORM = "cr.yandex/<registry-id>/<repository>:<tag> or cr.yandex/<registry-id>/<repository>@sha256:<digest>"
 
 
@@ -66,3 +70,18 @@ def parse_image_ref(raw: str) -> ImageRef:
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return ImageRef(raw=raw, host=host.lower(), registry_id=registry_id, repository=repository, tag=tag, digest=digest)
+
+
+def check_image_id(value: str, where: str) -> str:
+    """``value`` when it is a well-formed image id; ImageRefError naming ``where`` it came from otherwise."""
+    if ID_PATTERN.fullmatch(value):
+        return value
+    problem = (
+        "it is empty"
+        if not value.strip()
+        else "an image id has no whitespace"
+        if any(ch.isspace() for ch in value)
+        else "an image id is letters, digits, '.', '_' and '-' (at most 128)"
+    )
+    shown = value if value.isprintable() and len(value) <= 64 else ascii(value[:64])
+    raise ImageRefError(f"invalid {where} '{shown}': {problem}; find ids with: yc container image list")

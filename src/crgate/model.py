@@ -3,14 +3,95 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from crgate.exitcodes import ExitCode
 
 # The six severities of Yandex's VulnerabilityStats, in the order users read them. "undefined" is what
 # Yandex's docs call "other" vulnerabilities.
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "negligible", "undefined")
 # Policy threshold keys: every severity plus the sum of all of them.
 THRESHOLD_KEYS: tuple[str, ...] = (*SEVERITIES, "total")
+
+
+class Word(str, enum.Enum):
+    """A word of crgate's vocabulary: compares, formats and serializes (JSON) as its plain value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class FindingDecision(Word):
+    """What the policy made of one finding (precedence: ignored, in_baseline, not_fixable, counted)."""
+
+    COUNTED = "counted"
+    IGNORED = "ignored"
+    IN_BASELINE = "in_baseline"
+    NOT_FIXABLE = "not_fixable"
+
+
+class Origin(Word):
+    """How an image's READY result was obtained."""
+
+    SCANNED = "scanned"
+    """A new scan, started by this run."""
+    REUSED = "reused"
+    """The image's last READY result, young enough for ``reuse.max_age``."""
+    JOINED = "joined"
+    """A scan someone else had already started (scan-on-push, another pipeline)."""
+
+
+class Verdict(Word):
+    """The verdict on one image or a whole run."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+
+    @classmethod
+    def of(cls, code: ExitCode) -> Verdict:
+        """``pass`` for exit 0, ``fail`` for a violation, ``error`` for anything else."""
+        return cls.PASS if code == ExitCode.PASS else cls.FAIL if code == ExitCode.VIOLATION else cls.ERROR
+
+
+class ErrorKind(Word):
+    """Why an image has no verdict; each crgate error class names its kind (``CrgateError.kind``)."""
+
+    CONFIG = "config"
+    SCAN = "scan"
+    NOT_FOUND = "not_found"
+    MALFORMED = "malformed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+class ImageState(Word):
+    """The states progress shows for one image, in the order a run goes through them."""
+
+    QUEUED = "queued"
+    RESOLVING = "resolving"
+    STARTING = "starting"
+    SCANNING = "scanning"
+    FETCHING_FINDINGS = "fetching findings"
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset(
+    {ImageState.PASS, ImageState.FAIL, ImageState.ERROR, ImageState.TIMEOUT, ImageState.INTERRUPTED}
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +144,16 @@ class ImageRef:
     def repository_name(self) -> str:
         """The name ``ImageService.List(repository_name=...)`` expects: ``<registry-id>/<repo>``."""
         return f"{self.registry_id}/{self.repository}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to gate: a parsed reference, or a bare image id (``--image-id``)."""
+
+    label: str
+    """How reports and progress name it: the reference as given, or the image id."""
+    ref: ImageRef | None = None
+    image_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,34 +253,21 @@ class JudgedFinding:
     """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored)."""
 
     finding: Finding
-    decision: str
+    decision: FindingDecision
     rule: str | None = None
 
 
-ProgressCallback = Callable[[str, "str | None"], None]
-"""``(state, scan_result_id)`` from the scanner client: ``running`` (each poll) and ``done``."""
-
-
-@dataclass
-class ScanTracker:
-    """What one image's scan has revealed so far (mutable, filled in by the scanner client while it
-    works); read by the CLI to say which scans were left running when a run is interrupted."""
-
-    image_id: str | None = None
-    operation_id: str | None = None
-    scan_result_id: str | None = None
-    polls: int = 0
-    finished: bool = False
+ProgressCallback = Callable[[ImageState, "str | None"], None]
+"""``(state, scan_result_id)``: what the scanner client reports while it obtains one image's result."""
 
 
 @dataclass(frozen=True)
 class ErrorInfo:
     """Why an image has no verdict: the user-facing message and what identifies the failing call."""
 
-    kind: str
-    """``config``, ``scan``, ``not_found``, ``malformed``, ``timeout`` or ``interrupted``."""
+    kind: ErrorKind
     message: str
-    exit_code: int
+    exit_code: ExitCode
     code: str | None = None
     method: str | None = None
     request_ids: tuple[str, ...] = ()
@@ -211,21 +289,37 @@ class ImageOutcome:
     """Every finding with its decision; None when findings were not fetched (counts-only policy)."""
     counted: Mapping[str, int] | None = None
     """Per threshold key, the count its limit was checked against (after ignore/fixable/baseline rules)."""
-    origin: str = "scanned"
-    """How the result was obtained: ``scanned`` (a new scan), ``reused`` or ``joined``."""
+    origin: Origin = Origin.SCANNED
     warnings: tuple[str, ...] = ()
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.error is not None:
             return self.error.exit_code
         if self.result is None:  # no result and no error cannot happen; never let it pass
-            return 3
-        return 1 if self.violations else 0
+            return ExitCode.SCAN_ERROR
+        return ExitCode.VIOLATION if self.violations else ExitCode.PASS
 
     @property
-    def verdict(self) -> str:
-        return {0: "pass", 1: "fail"}.get(self.exit_code, "error")
+    def verdict(self) -> Verdict:
+        return Verdict.of(self.exit_code)
+
+
+@dataclass(frozen=True)
+class BaselineInfo:
+    """The baseline a run judged against (``baseline:`` in the policy): which image, which result."""
+
+    ref: str
+    image_id: str
+    scan_result_id: str
+    origin: str
+    """``last READY result`` or how a new result was obtained (``scanned``, ``joined``)."""
+    pairs: tuple[tuple[str, str], ...]
+    """Its (CVE id, package) pairs, sorted: a finding in one of them is ``in_baseline``."""
+
+    @property
+    def keys(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.pairs)
 
 
 @dataclass(frozen=True)
@@ -234,7 +328,7 @@ class RunReport:
 
     policy: Policy
     images: tuple[ImageOutcome, ...]
-    exit_code: int
+    exit_code: ExitCode
     tool_version: str
     started_at: dt.datetime
     finished_at: dt.datetime
@@ -242,11 +336,10 @@ class RunReport:
     """Run-wide warnings: expiring/expired/stale ignore rules, a baseline judged without, ..."""
     stale_ignores: tuple[str, ...] = ()
     """Ignore rules that matched no finding of any image (a violation with fail_on_stale_ignores)."""
-    baseline: Mapping[str, object] | None = None
-    """The baseline used: ref, image_id, scan_result_id, origin and its (CVE, package) pairs."""
+    baseline: BaselineInfo | None = None
     unscannable: tuple[str, ...] = ()
     """Images named by manifests that lie outside Yandex Container Registry (``image (where)``)."""
 
     @property
-    def verdict(self) -> str:
-        return {0: "pass", 1: "fail"}.get(self.exit_code, "error")
+    def verdict(self) -> Verdict:
+        return Verdict.of(self.exit_code)

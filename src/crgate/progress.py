@@ -99,3 +99,14 @@ class LiveProgress:
         self._stop.set()
         with self._lock:
             self._draw()
+
+
+def progress_for(mode: str, stream: TextIO) -> NullProgress | LineProgress | LiveProgress:
+    """The sink of ``--progress MODE``: ``auto`` draws a live table on a terminal and lines in logs."""
+    if mode == "auto":
+        mode = "live" if stream.isatty() else "lines"
+    if mode == "live":
+        return LiveProgress(stream)
+    if mode == "lines":
+        return LineProgress(stream)
+    return NullProgress()

@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from crgate.errors import ConfigError
-from crgate.findings import BaselineKeys, recount, stale_rules
-from crgate.gate import decide
-from crgate.model import SEVERITIES, ErrorInfo, Finding, ImageOutcome, Policy, ScanResult, SeverityCounts
+from crgate.exitcodes import ExitCode
+from crgate.findings import recount, stale_rules
+from crgate.judge import decide, judged_outcome
+from crgate.model import (
+    SEVERITIES,
+    BaselineInfo,
+    ErrorInfo,
+    ErrorKind,
+    Finding,
+    ImageOutcome,
+    Origin,
+    Policy,
+    ScanResult,
+    SeverityCounts,
+)
 
 
 @dataclass(frozen=True)
@@ -29,16 +41,14 @@ class SavedImage:
     result: ScanResult | None
     findings: tuple[Finding, ...] | None
     error: ErrorInfo | None
-    origin: str
+    origin: Origin
 
 
 @dataclass(frozen=True)
 class SavedReport:
     source: str
     images: tuple[SavedImage, ...]
-    baseline_ref: str | None
-    baseline: BaselineKeys | None
-    baseline_info: dict[str, Any] | None
+    baseline: BaselineInfo | None
 
 
 class _Reader:
@@ -91,21 +101,32 @@ def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
         _image(reader, item, f"$.images[{index}]")
         for index, item in enumerate(reader.get(data, "images", "$", (list,)))
     )
-    baseline_data = data.get("baseline")
-    baseline = None
-    baseline_ref = None
-    if baseline_data is not None:
-        if not isinstance(baseline_data, dict):
-            raise reader.fail("$.baseline", "expected an object or null")
-        baseline_ref = reader.get(baseline_data, "ref", "$.baseline", (str,))
-        pairs = reader.get(baseline_data, "pairs", "$.baseline", (list,))
-        keys = set()
-        for index, pair in enumerate(pairs):
-            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-                raise reader.fail(f"$.baseline.pairs[{index}]", "expected [CVE, package]")
-            keys.add((pair[0].upper(), pair[1]))
-        baseline = frozenset(keys)
-    return SavedReport(source, images, baseline_ref, baseline, baseline_data)
+    return SavedReport(source, images, _baseline(reader, data.get("baseline")))
+
+
+def _baseline(reader: _Reader, data: Any) -> BaselineInfo | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise reader.fail("$.baseline", "expected an object or null")
+    pairs = reader.get(data, "pairs", "$.baseline", (list,))
+    keys = set()
+    for index, pair in enumerate(pairs):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            raise reader.fail(f"$.baseline.pairs[{index}]", "expected [CVE, package]")
+        keys.add((pair[0].upper(), pair[1]))
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        return value if isinstance(value, str) else ""
+
+    return BaselineInfo(
+        ref=reader.get(data, "ref", "$.baseline", (str,)),
+        image_id=text("image_id"),
+        scan_result_id=text("scan_result_id"),
+        origin=text("origin"),
+        pairs=tuple(sorted(keys)),
+    )
 
 
 def _image(reader: _Reader, item: Any, path: str) -> SavedImage:
@@ -114,19 +135,20 @@ def _image(reader: _Reader, item: Any, path: str) -> SavedImage:
     ref = reader.get(item, "ref", path, (str,))
     image_id = reader.get(item, "image_id", path, (str, type(None)))
     scan_result_id = reader.get(item, "scan_result_id", path, (str, type(None)))
-    origin = item.get("origin", "scanned") if isinstance(item.get("origin", "scanned"), str) else "scanned"
+    origin = _ORIGINS.get(str(item.get("origin", "scanned")), Origin.SCANNED)
     error_data = reader.get(item, "error", path, (dict, type(None)))
     if error_data is not None:
+        exit_code = reader.count(error_data, "exit_code", f"{path}.error")
+        if exit_code not in _ERROR_CODES:
+            raise reader.fail(f"{path}.error.exit_code", f"an error has exit code 2, 3, 4 or 130, not {exit_code}")
         error = ErrorInfo(
-            kind=str(error_data.get("kind", "scan")),
+            kind=_KINDS.get(str(error_data.get("kind", "scan")), ErrorKind.SCAN),
             message=str(reader.get(error_data, "message", f"{path}.error", (str,))),
-            exit_code=reader.count(error_data, "exit_code", f"{path}.error"),
+            exit_code=ExitCode(exit_code),
             code=error_data.get("code") if isinstance(error_data.get("code"), str) else None,
             method=error_data.get("method") if isinstance(error_data.get("method"), str) else None,
             request_ids=tuple(r for r in error_data.get("request_ids", ()) if isinstance(r, str)),
         )
-        if error.exit_code in (0, 1):
-            raise reader.fail(f"{path}.error.exit_code", "an error cannot have exit code 0 or 1")
         return SavedImage(ref, image_id, scan_result_id, None, None, error, origin)
     if item.get("status") != "READY":
         raise reader.fail(
@@ -180,12 +202,13 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
     """
     baseline = None
     if policy.baseline is not None:
-        if saved.baseline is None or saved.baseline_ref != policy.baseline.image:
+        if saved.baseline is None or saved.baseline.ref != policy.baseline.image:
             raise ConfigError(
                 f"the policy's baseline {policy.baseline.image} is not in saved report {saved.source} "
-                f"(it has {saved.baseline_ref or 'none'}); run 'crgate check' with this policy instead"
+                f"(it has {saved.baseline.ref if saved.baseline else 'none'}); run 'crgate check' with this "
+                "policy instead"
             )
-        baseline = saved.baseline
+        baseline = saved.baseline.keys
     outcomes = []
     for image in saved.images:
         if image.result is None:
@@ -206,16 +229,10 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                 "save reports with 'crgate check --format json' (it lists findings)"
             )
         decision = decide(policy, image.ref, image.result, image.findings, today=today, baseline=baseline)
-        outcomes.append(
-            ImageOutcome(
-                ref=image.ref,
-                image_id=image.image_id,
-                scan_result_id=image.scan_result_id,
-                result=image.result,
-                violations=decision.violations,
-                findings=decision.findings,
-                counted=decision.counted,
-                origin=image.origin,
-            )
-        )
+        outcomes.append(judged_outcome(image.ref, image.result, decision, origin=image.origin))
     return outcomes, stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)
+
+
+_ORIGINS = {origin.value: origin for origin in Origin}
+_KINDS = {kind.value: kind for kind in ErrorKind}
+_ERROR_CODES = frozenset(code for code in ExitCode if code not in (ExitCode.PASS, ExitCode.VIOLATION))

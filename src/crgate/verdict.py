@@ -8,12 +8,12 @@ outside Yandex Container Registry) one when it says ``unscannable: fail``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from crgate import __version__
 from crgate.exitcodes import ExitCode, worst
 from crgate.findings import rule_warnings
-from crgate.model import ImageOutcome, Policy, RunReport
+from crgate.model import BaselineInfo, ImageOutcome, Policy, RunReport
 
 
 def summarize(
@@ -24,7 +24,7 @@ def summarize(
     started_at: dt.datetime,
     finished_at: dt.datetime,
     stale_ignores: Sequence[str] = (),
-    baseline: Mapping[str, object] | None = None,
+    baseline: BaselineInfo | None = None,
     interrupted: bool = False,
     unscannable: Sequence[str] = (),
 ) -> RunReport:
@@ -39,7 +39,7 @@ def summarize(
     for label in stale_ignores:
         consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
         warnings.append(f"ignore rule {label} matched no finding in this run (stale): {consequence}")
-    codes = [ExitCode(outcome.exit_code) for outcome in outcomes]
+    codes = [outcome.exit_code for outcome in outcomes]
     if stale_ignores and policy.fail_on_stale_ignores:
         codes.append(ExitCode.VIOLATION)
     if unscannable and policy.unscannable not in ("warn", "skip"):  # "fail", and anything unknown
@@ -48,7 +48,7 @@ def summarize(
     return RunReport(
         policy=policy,
         images=tuple(outcomes),
-        exit_code=int(code),
+        exit_code=code,
         tool_version=__version__,
         started_at=started_at,
         finished_at=finished_at,

@@ -97,11 +97,16 @@ def document(report: RunReport) -> dict[str, Any]:
 
 
 def _baseline(report: RunReport) -> dict[str, Any] | None:
-    if report.baseline is None:
+    baseline = report.baseline
+    if baseline is None:
         return None
-    info = dict(report.baseline)
-    info["pairs"] = [list(pair) for pair in info.get("pairs", ())]  # type: ignore[attr-defined]
-    return info
+    return {
+        "ref": baseline.ref,
+        "image_id": baseline.image_id,
+        "scan_result_id": baseline.scan_result_id,
+        "origin": baseline.origin,
+        "pairs": [list(pair) for pair in baseline.pairs],
+    }
 
 
 def render(report: RunReport) -> str:

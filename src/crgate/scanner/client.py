@@ -1,8 +1,7 @@
-"""The scanner client: resolve image references, start scans and wait for their results.
+"""The scanner client: resolve image references, start or join scans, list findings.
 
-Hands out only plain dataclasses (``crgate.model``) and crgate errors. Waiting follows google
-api-core's shape: a pure decoder of each snapshot (``decode.py``), an immutable polling policy and an
-injected clock/sleep, with the overall deadline checked before every sleep.
+Hands out only plain dataclasses (``crgate.model``), scan handles (``handle.py``: the waiting) and
+crgate errors. Each snapshot is decoded by the pure, fail-closed ``decode.py``.
 """
 
 from __future__ import annotations
@@ -25,22 +24,16 @@ from yandex.cloud.containerregistry.v1 import (
 )
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
-from crgate.errors import (
-    ImageNotFoundError,
-    InterruptedRunError,
-    MalformedResponseError,
-    ScanError,
-    ScanTimeoutError,
-)
-from crgate.model import Finding, ImageRef, ProgressCallback, ScanResult, ScanTracker
+from crgate.errors import ImageNotFoundError, InterruptedRunError, MalformedResponseError
+from crgate.model import Finding, ImageRef, ScanResult
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.decode import (
-    OperationState,
     checked_id,
     decode_operation,
     decode_scan_result,
     decode_vulnerability,
 )
+from crgate.scanner.handle import Refresh, ScanHandle, Snapshot
 from crgate.scanner.transport import Connection, RpcFailure, server_text
 from crgate.timing import Deadline, PollPolicy, RetryPolicy
 
@@ -236,143 +229,91 @@ class ScannerClient:
 
     # -- scanning -----------------------------------------------------------------------------
 
-    def scan(
-        self,
-        image_id: str,
-        deadline: Deadline,
-        *,
-        tracker: ScanTracker | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> ScanResult:
-        """Start one scan of ``image_id`` and wait for its READY result (fail closed otherwise)."""
-        tracker = tracker if tracker is not None else ScanTracker()
-        tracker.image_id = image_id
-        notify = on_progress or (lambda state, scan_result_id: None)
-        state = self._start_scan(image_id, deadline, tracker)
-        notify("running", tracker.scan_result_id)
-        result = self._wait(state, image_id, deadline, tracker, notify)
-        tracker.finished = True
-        notify("done", result.id)
-        return result
-
-    def _start_scan(self, image_id: str, deadline: Deadline, tracker: ScanTracker) -> OperationState:
+    def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:
+        """Start one scan of ``image_id`` (``ScannerService.Scan``) and hand out its handle."""
         # One key per logical scan, reused by every retry: the server then returns the scan it already
         # started instead of starting (and billing) a second one.
         idempotency_key = str(uuid.uuid4())
+        method = "ScannerService.Scan"
         request = scanner_service_pb2.ScanRequest(image_id=image_id)
         try:
             op, headers = self._call(
-                "ScannerService.Scan",
-                self._scanner.Scan,
-                request,
-                deadline,
-                extra_metadata=(("idempotency-key", idempotency_key),),
+                method, self._scanner.Scan, request, deadline, extra_metadata=(("idempotency-key", idempotency_key),)
             )
         except RpcFailure as failure:
             raise failure.to_scan_error(f"could not start a scan of image {image_id}") from None
-        state = self._decode(op, image_id, "ScannerService.Scan", headers, tracker)
-        log.debug("scan of %s started: operation %s, scan result %s", image_id, op.id, state.scan_result_id)
-        return state
+        first = self._operation_snapshot(op, image_id, method, headers)
+        log.debug("scan of %s started: operation %s, scan result %s", image_id, op.id, first.scan_result_id)
+        return self._handle(image_id, first, self._follow_operation())
 
-    def _decode(
-        self, op: operation_pb2.Operation, image_id: str, method: str, headers: dict[str, str], tracker: ScanTracker
-    ) -> OperationState:
+    def join(self, scan_result_id: str, image_id: str) -> ScanHandle:
+        """A handle on a scan someone else started, followed with ``ScannerService.Get`` (no call yet)."""
+        return self._handle(image_id, Snapshot(None, scan_result_id), self._follow_scan_result)
+
+    def _handle(self, image_id: str, first: Snapshot, refresh: Refresh) -> ScanHandle:
+        return ScanHandle(
+            image_id, first, refresh=refresh, sleep=self._sleep, poll_policy=self._poll_policy, rng=self._rng
+        )
+
+    def _operation_snapshot(
+        self, op: operation_pb2.Operation, image_id: str, method: str, headers: dict[str, str]
+    ) -> Snapshot:
         request_ids = _request_ids(headers)
-        try:
-            state = decode_operation(op, image_id=image_id, method=method, request_ids=request_ids)
-        except ScanError as error:
-            if error.scan_result_id:
-                tracker.scan_result_id = error.scan_result_id
-            raise
-        if tracker.operation_id and state.operation_id != tracker.operation_id:
-            raise MalformedResponseError(
-                f"asked for operation {tracker.operation_id} but got operation {state.operation_id}",
-                method=method,
-                request_ids=request_ids,
-                scan_result_id=tracker.scan_result_id,
-            )
-        if tracker.scan_result_id and state.scan_result_id and state.scan_result_id != tracker.scan_result_id:
-            raise MalformedResponseError(
-                f"operation {state.operation_id} changed its scan result from {tracker.scan_result_id} "
-                f"to {state.scan_result_id}",
-                method=method,
-                request_ids=request_ids,
-                scan_result_id=tracker.scan_result_id,
-            )
-        tracker.operation_id = state.operation_id
-        tracker.scan_result_id = state.scan_result_id or tracker.scan_result_id
-        return state
+        state = decode_operation(op, image_id=image_id, method=method, request_ids=request_ids)
+        return Snapshot(
+            state.operation_id,
+            state.scan_result_id,
+            state.result,
+            poll_hint=_poll_hint(headers),
+            method=method,
+            request_ids=tuple(request_ids),
+        )
 
-    def _wait(
-        self,
-        state: OperationState,
-        image_id: str,
-        deadline: Deadline,
-        tracker: ScanTracker,
-        notify: ProgressCallback,
-    ) -> ScanResult:
-        """Poll ``OperationService.Get`` until the scan operation is done."""
-        if state.result is not None:
-            return state.result
+    def _follow_operation(self) -> Refresh:
+        """Polls of ``OperationService.Get`` for a scan crgate started."""
+        method = "OperationService.Get"
+        # OperationService.Get may not know a fresh operation yet (eventual consistency right after Scan).
         not_found_left = NOT_FOUND_AFTER_SCAN
         seen_by_get = False
-        operation_id = state.operation_id
 
-        def fetch() -> tuple[ScanResult | None, float | None]:
+        def refresh(handle: ScanHandle, deadline: Deadline) -> Snapshot | None:
             nonlocal not_found_left, seen_by_get
-            request = operation_service_pb2.GetOperationRequest(operation_id=operation_id)
+            request = operation_service_pb2.GetOperationRequest(operation_id=handle.operation_id or "")
             try:
-                op, headers = self._call("OperationService.Get", self._operations.Get, request, deadline)
+                op, headers = self._call(method, self._operations.Get, request, deadline)
             except RpcFailure as failure:
                 if failure.code == _C.NOT_FOUND and not seen_by_get and not_found_left > 0:
                     not_found_left -= 1
-                    log.info("operation %s not found yet; polling again", operation_id)
-                    return None, None
+                    log.info("operation %s not found yet; polling again", handle.operation_id)
+                    return None
                 raise failure.to_scan_error(
-                    f"could not follow scan operation {operation_id} of image {image_id}",
-                    scan_result_id=tracker.scan_result_id,
+                    f"could not follow scan operation {handle.operation_id} of image {handle.image_id}",
+                    scan_result_id=handle.scan_result_id,
                 ) from None
             seen_by_get = True
-            return self._decode(op, image_id, "OperationService.Get", headers, tracker).result, _poll_hint(headers)
+            return self._operation_snapshot(op, handle.image_id, method, headers)
 
-        return self._poll(fetch, f"operation {operation_id}", image_id, deadline, tracker, notify)
+        return refresh
 
-    def _poll(
-        self,
-        fetch: Callable[[], tuple[ScanResult | None, float | None]],
-        what: str,
-        image_id: str,
-        deadline: Deadline,
-        tracker: ScanTracker,
-        notify: ProgressCallback,
-    ) -> ScanResult:
-        """The waiting loop: sleep by the poll policy (deadline checked first), fetch, until a result."""
-        waited_from = deadline.elapsed()
-        server_hint: float | None = None
-        while True:
-            remaining = deadline.remaining()
-            if remaining > 0:
-                waited = deadline.elapsed() - waited_from
-                self._sleep(
-                    min(self._poll_policy.interval(tracker.polls + 1, waited, self._rng, server_hint), remaining)
-                )
-            if deadline.expired():
-                raise self._still_running(deadline, image_id, what, tracker)
-            tracker.polls += 1
-            try:
-                result, server_hint = fetch()
-            except ScanTimeoutError:
-                raise self._still_running(deadline, image_id, what, tracker) from None
-            notify("running", tracker.scan_result_id)
-            if result is not None:
-                return result
-
-    @staticmethod
-    def _still_running(deadline: Deadline, image_id: str, what: str, tracker: ScanTracker) -> ScanTimeoutError:
-        return _timeout(
-            f"timed out after {deadline.seconds:g}s waiting for the scan of image {image_id}: {what} was still running",
-            tracker,
+    def _follow_scan_result(self, handle: ScanHandle, deadline: Deadline) -> Snapshot:
+        """One poll of ``ScannerService.Get`` for a joined scan (there is no operation to follow)."""
+        method = "ScannerService.Get"
+        scan_result_id = handle.scan_result_id or ""
+        request = scanner_service_pb2.GetScanResultRequest(scan_result_id=scan_result_id)
+        try:
+            message, headers = self._call(method, self._scanner.Get, request, deadline)
+        except RpcFailure as failure:
+            raise failure.to_scan_error(
+                f"could not follow running scan {scan_result_id} of image {handle.image_id}",
+                scan_result_id=scan_result_id,
+            ) from None
+        request_ids = tuple(_request_ids(headers))
+        if message.status == scanner_pb2.ScanResult.RUNNING and message.image_id == handle.image_id:
+            return Snapshot(None, scan_result_id, poll_hint=_poll_hint(headers), method=method, request_ids=request_ids)
+        result = decode_scan_result(
+            message, image_id=handle.image_id, expected_id=scan_result_id, request_ids=request_ids, method=method
         )
+        return Snapshot(None, scan_result_id, result, method=method, request_ids=request_ids)
 
     # -- reuse: earlier and running scans ------------------------------------------------------
 
@@ -411,47 +352,6 @@ class ScannerClient:
             raise failure.to_scan_error(f"could not list running scans of image {image_id}") from None
         return None
 
-    def join_scan(
-        self,
-        scan_result_id: str,
-        image_id: str,
-        deadline: Deadline,
-        *,
-        tracker: ScanTracker | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> ScanResult:
-        """Wait for a scan someone else started, polling ``ScannerService.Get`` (no operation to follow)."""
-        tracker = tracker if tracker is not None else ScanTracker()
-        tracker.image_id, tracker.scan_result_id = image_id, scan_result_id
-        notify = on_progress or (lambda state, scan_result_id: None)
-        method = "ScannerService.Get"
-
-        def fetch() -> tuple[ScanResult | None, float | None]:
-            request = scanner_service_pb2.GetScanResultRequest(scan_result_id=scan_result_id)
-            try:
-                message, headers = self._call(method, self._scanner.Get, request, deadline)
-            except RpcFailure as failure:
-                raise failure.to_scan_error(
-                    f"could not follow running scan {scan_result_id} of image {image_id}",
-                    scan_result_id=scan_result_id,
-                ) from None
-            if message.status == scanner_pb2.ScanResult.RUNNING and message.image_id == image_id:
-                return None, _poll_hint(headers)
-            result = decode_scan_result(
-                message,
-                image_id=image_id,
-                expected_id=scan_result_id,
-                request_ids=_request_ids(headers),
-                method=method,
-            )
-            return result, None
-
-        notify("running", scan_result_id)
-        result = self._poll(fetch, f"scan {scan_result_id}", image_id, deadline, tracker, notify)
-        tracker.finished = True
-        notify("done", result.id)
-        return result
-
 
 def _request_ids(headers: dict[str, str]) -> list[str]:
     return [server_text(headers[h])[:128] for h in ("x-request-id", "x-server-trace-id") if h in headers]
@@ -467,13 +367,3 @@ def _poll_hint(headers: dict[str, str]) -> float | None:
         log.debug("ignoring unparsable %s header %r", POLL_INTERVAL_HEADER, value)
         return None
     return seconds if seconds == seconds else None  # NaN is not a hint
-
-
-def _timeout(message: str, tracker: ScanTracker | None = None) -> ScanTimeoutError:
-    if tracker is not None and tracker.scan_result_id:
-        message += f"; scan result id {tracker.scan_result_id} (it may still finish: look it up later)"
-    return ScanTimeoutError(
-        message,
-        scan_result_id=tracker.scan_result_id if tracker else None,
-        operation_id=tracker.operation_id if tracker else None,
-    )

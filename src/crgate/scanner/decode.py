@@ -9,7 +9,6 @@ malformed answer (exit 3), never treated as "no vulnerabilities".
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,19 +17,17 @@ import grpc
 from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
 from yandex.cloud.operation import operation_pb2
 
-from crgate.errors import MalformedResponseError, ScanError
+from crgate.errors import MalformedResponseError, ScanFailedError
+from crgate.images import ID_PATTERN
 from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
 from crgate.scanner.transport import server_text
 
 _METHOD = "OperationService.Get"
-# What an identifier from the server may look like before crgate prints it or sends it back: Yandex ids
-# are 20 lowercase letters and digits; anything with control characters or of any length is refused.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def checked_id(value: str, what: str, *, method: str | None = None, request_ids: Sequence[str] = ()) -> str:
     """``value`` when it looks like an identifier; MalformedResponseError (it is never printed raw) otherwise."""
-    if not _ID.fullmatch(value):
+    if not ID_PATTERN.fullmatch(value):
         shown = "empty" if not value else f"'{server_text(value)[:64]}'" + ("..." if len(value) > 64 else "")
         raise MalformedResponseError(
             f"the server sent a {what} that is not an identifier ({shown})", method=method, request_ids=request_ids
@@ -77,7 +74,7 @@ def decode_operation(
     checked_id(op.id, "operation id", method=method, request_ids=request_ids)
     scan_result_id = _scan_result_id(op, malformed)
     if op.HasField("error"):
-        raise ScanError(
+        raise ScanFailedError(
             f"scan of image {image_id} failed: {server_text(op.error.message) or 'no message'}",
             code=status_code_name(op.error.code),
             method=method,
@@ -152,7 +149,7 @@ def decode_scan_result(
     checked_id(result_id, "scan result id", method=method, request_ids=request_ids)
     status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUS_NAMES else None
     if status == "ERROR":
-        raise ScanError(
+        raise ScanFailedError(
             f"the scanner reports status ERROR for image {image_id}: the scan failed "
             "(OCI image indexes / multi-arch images, images over 2 GB or 127 layers are not scannable)",
             code="ERROR",

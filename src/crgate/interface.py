@@ -1,0 +1,61 @@
+"""The seams of the core: what a run needs from a scanner and from whoever shows its progress.
+
+The real implementations are ``crgate.scanner.client.ScannerClient`` (gRPC) and ``crgate.progress``;
+unit tests pass fakes of these protocols (pip-audit's ``_service/interface.py`` is the model).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from crgate.model import Finding, ImageRef, ImageState, ProgressCallback, ScanResult
+from crgate.timing import Deadline
+
+
+class ScanHandle(Protocol):
+    """One scan being waited on; its state lives inside it (``crgate.scanner.handle.ScanHandle``)."""
+
+    image_id: str
+    operation_id: str | None
+    """None for a scan someone else started (joined): crgate has no operation of its own to follow."""
+    scan_result_id: str | None
+    polls: int
+
+    @property
+    def done(self) -> bool: ...
+
+    def result(self, deadline: Deadline, on_progress: ProgressCallback | None = None) -> ScanResult: ...
+
+
+class Scanner(Protocol):
+    """What a run needs from the registry's scanner."""
+
+    def resolve_image(self, ref: ImageRef, deadline: Deadline) -> str:
+        """The image id a reference names (ImageNotFoundError when none)."""
+        ...
+
+    def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:
+        """Start (and be billed for) one scan; a repeat of the call under retries never starts two."""
+        ...
+
+    def join(self, scan_result_id: str, image_id: str) -> ScanHandle:
+        """A handle on a scan that is already running (started by someone else)."""
+        ...
+
+    def running_scan(self, image_id: str, deadline: Deadline) -> str | None:
+        """The scan result id of a RUNNING scan of the image, if there is one."""
+        ...
+
+    def last_result(self, image_id: str, deadline: Deadline) -> ScanResult | None:
+        """The image's last finished result when it is READY."""
+        ...
+
+    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int) -> tuple[Finding, ...]:
+        """Every finding of a READY result; paging may stop once more than ``expected`` are listed."""
+        ...
+
+
+class ProgressSink(Protocol):
+    """Receives every state change of each image (``crgate.progress`` draws them)."""
+
+    def update(self, ref: str, state: ImageState, scan_result_id: str | None = None) -> None: ...

@@ -1,0 +1,47 @@
+"""From what the user named (references, image ids, manifests) to the targets of a run.
+
+Everything here is checked before any network call: a bad reference, a bad image id or a manifest
+without images is a configuration error (exit 2), never a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from crgate.errors import ConfigError
+from crgate.images import check_image_id, parse_image_ref
+from crgate.model import Target
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The targets of a run, and what the manifests named that crgate cannot scan."""
+
+    targets: tuple[Target, ...]
+    unscannable: tuple[str, ...] = ()
+    """Images outside Yandex Container Registry, as ``image (where)``; the policy decides their fate."""
+    manifest_images: int = 0
+    """How many distinct images the manifests named (scannable or not)."""
+
+
+def select_targets(
+    image_refs: Sequence[str], image_ids: Sequence[str], manifests: Sequence[str], stdin: BinaryIO
+) -> Selection:
+    """Parse references and ids, read manifests (``-`` is ``stdin``); ConfigError on any bad input."""
+    targets = [Target(label=raw, ref=parse_image_ref(raw)) for raw in image_refs]
+    targets.extend(Target(label=image_id, image_id=check_image_id(image_id, "--image-id")) for image_id in image_ids)
+    if not manifests:
+        return Selection(tuple(targets))
+    from crgate.manifests import read_manifests, unique
+
+    uses = unique(read_manifests(manifests, stdin))
+    if not uses:
+        raise ConfigError(f"no container images found in {', '.join(manifests)}: nothing would be gated")
+    given = {target.label for target in targets}
+    targets.extend(
+        Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given
+    )
+    outside = tuple(f"{use.image} ({use.location})" for use in uses if use.ref is None)
+    return Selection(tuple(targets), outside, len(uses))
