@@ -172,6 +172,12 @@ class ScannerClient:
         seen_pages: set[bytes] = set()
         for _ in range(MAX_PAGES):
             response, headers = self._call(method, rpc, request(token), deadline)
+
+            def malformed(why: str, headers: dict[str, str] = headers) -> MalformedResponseError:
+                return MalformedResponseError(
+                    f"{method} {why} for {what}", method=method, request_ids=_request_ids(headers)
+                )
+
             entries = type(response)()
             entries.CopyFrom(response)
             entries.ClearField("next_page_token")
@@ -179,22 +185,14 @@ class ScannerClient:
             if distinct_pages and page:  # an empty page may well repeat; one with entries must not
                 digest = hashlib.sha256(page).digest()
                 if digest in seen_pages:
-                    raise MalformedResponseError(
-                        f"{method} served the same page twice for {what} (it ignores page tokens?)",
-                        method=method,
-                        request_ids=_request_ids(headers),
-                    )
+                    raise malformed("served the same page twice (it ignores page tokens?)")
                 seen_pages.add(digest)
             yield response
             token = response.next_page_token
             if not token:
                 return
             if token in seen_tokens:
-                raise MalformedResponseError(
-                    f"{method} repeated page token '{server_text(token)[:64]}' for {what}",
-                    method=method,
-                    request_ids=_request_ids(headers),
-                )
+                raise malformed(f"repeated page token '{server_text(token)[:64]}'")
             seen_tokens.add(token)
         raise MalformedResponseError(f"{method} returned more than {MAX_PAGES} pages for {what}", method=method)
 

@@ -61,13 +61,7 @@ def decode_operation(
 ) -> OperationState:
     """Decode one snapshot of a scan operation; raise ScanError / MalformedResponseError on anomalies."""
 
-    def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
-        return MalformedResponseError(
-            f"malformed scan operation {op.id or '(no id)'}: {why}",
-            method=method,
-            request_ids=request_ids,
-            scan_result_id=scan_result_id,
-        )
+    malformed = _malformed_factory(f"malformed scan operation {op.id or '(no id)'}", method, request_ids)
 
     if not op.id:
         raise malformed("the operation has no id, so it cannot be followed")
@@ -134,14 +128,7 @@ def decode_scan_result(
 ) -> ScanResult:
     """Check and convert a finished ScanResult message (also used for ``ScannerService.Get`` answers)."""
     if malformed is None:
-
-        def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
-            return MalformedResponseError(
-                f"malformed scan result: {why}",
-                scan_result_id=scan_result_id,
-                method=method,
-                request_ids=request_ids,
-            )
+        malformed = _malformed_factory("malformed scan result", method, request_ids)
 
     result_id = message.id or expected_id
     if not result_id:
@@ -196,6 +183,17 @@ class _Malformed(Protocol):
     """The signature of the local ``malformed`` error factories."""
 
     def __call__(self, why: str, scan_result_id: str | None = None) -> MalformedResponseError: ...
+
+
+def _malformed_factory(prefix: str, method: str | None, request_ids: Sequence[str]) -> _Malformed:
+    """The error factory of one decoding: every message starts with ``prefix`` and names the call."""
+
+    def malformed(why: str, scan_result_id: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{prefix}: {why}", method=method, request_ids=request_ids, scan_result_id=scan_result_id
+        )
+
+    return malformed
 
 
 def _type_name(type_url: str) -> str:
