@@ -98,7 +98,6 @@ MALFORMED = {
     ),
     "status unspecified": (operation(response=result(status=0)), "status is STATUS_UNSPECIFIED"),
     "unknown status number": (operation(response=result(status=77)), "status is 77"),
-    "missing stats": (operation(response=result(vulnerabilities=None)), "no vulnerability statistics"),
     "negative count": (
         operation(response=result(vulnerabilities=_stats(high=-1))),
         "negative vulnerability count (high=-1)",
@@ -117,6 +116,14 @@ def test_malformed_snapshots_fail_closed(case):
         decode_operation(op, image_id=IMAGE)
     assert fragment in str(caught.value)
     assert caught.value.exit_code == ExitCode.SCAN_ERROR
+
+
+def test_ready_result_without_statistics_is_flagged_not_read_as_zero():
+    """Issue 13: a server may leave the statistics unset for a clean image; the runner then counts the
+    listed findings (always fetched), so the flag, not zeros, is what the decoder hands on."""
+    state = decode_operation(operation(response=result(vulnerabilities=None)), image_id=IMAGE)
+    assert state.result is not None and state.result.statistics_missing
+    assert not decode_operation(operation(response=result()), image_id=IMAGE).result.statistics_missing
 
 
 def test_metadata_of_another_type_is_malformed():

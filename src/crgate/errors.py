@@ -84,6 +84,16 @@ class ScanFailedError(ScanError):
     """The scanner says the scan itself failed: the operation ended in an error, or status ERROR."""
 
 
+class ScanQuotaError(ScanError):
+    """The cloud refused to start a scan because its quota of concurrent scans is in use. Nothing was
+    started; the run waits for a slot (it becomes a timeout only when ``--timeout`` passes)."""
+
+
+class UnsupportedCallError(ScanError):
+    """An optional call the server does not support (INVALID_ARGUMENT, UNIMPLEMENTED): crgate goes on
+    without what it would have learnt."""
+
+
 class ImageNotFoundError(ScanError):
     """The image (or its repository) does not exist in the registry."""
 

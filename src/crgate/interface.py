@@ -50,8 +50,8 @@ class Scanner(Protocol):
         """The image's last finished result when it is READY."""
         ...
 
-    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int) -> tuple[Finding, ...]:
-        """Every finding of a READY result; paging may stop once more than ``expected`` are listed."""
+    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int | None) -> tuple[Finding, ...]:
+        """Every finding of a READY result; paging may stop once more than ``expected`` (if known) are listed."""
         ...
 
 

@@ -77,6 +77,8 @@ class ImageState(Word):
     RESOLVING = "resolving"
     STARTING = "starting"
     SCANNING = "scanning"
+    WAITING_FOR_SLOT = "waiting for a scan slot"
+    """The cloud refused to start a scan: its quota of concurrent scans is in use (by anyone)."""
     FETCHING_FINDINGS = "fetching findings"
     PASS = "pass"
     FAIL = "fail"
@@ -127,6 +129,9 @@ class ScanResult:
     status: str
     counts: SeverityCounts
     scanned_at: dt.datetime | None = None
+    statistics_missing: bool = False
+    """The server sent no vulnerability statistics (proto3 omits an unset message, and zero counts are
+    often left out): ``counts`` are then zeros until the listed findings are counted."""
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,41 @@ Knows nothing of gRPC: it drives any ``crgate.interface.Scanner``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from crgate.durations import format_age, format_duration
-from crgate.errors import InterruptedRunError, MalformedResponseError, ScanError, ScanTimeoutError
+from crgate.errors import (
+    InterruptedRunError,
+    MalformedResponseError,
+    ScanError,
+    ScanQuotaError,
+    ScanTimeoutError,
+    UnsupportedCallError,
+)
 from crgate.findings import BaselineKeys, finding_key, recount
 from crgate.images import parse_image_ref
 from crgate.interface import ScanHandle, Scanner
-from crgate.model import BaselineInfo, Finding, Origin, Policy, ProgressCallback, ScanResult, SeverityCounts
-from crgate.timing import Deadline
+from crgate.model import (
+    BaselineInfo,
+    Finding,
+    ImageState,
+    Origin,
+    Policy,
+    ProgressCallback,
+    ScanResult,
+    SeverityCounts,
+)
+from crgate.slots import ScanSlots
+from crgate.timing import SLOT_BACKOFF, Deadline
+
+log = logging.getLogger("crgate.obtain")
 
 T = TypeVar("T")
 
@@ -97,11 +119,17 @@ class Obtainer:
         *,
         cancel: threading.Event,
         now: Callable[[], dt.datetime],
+        concurrency: int,
+        rng: random.Random | None = None,
     ):
         self._scanner = scanner
         self._policy = policy
         self._deadline = deadline
+        self._cancel = cancel
         self._now = now
+        self._rng = rng or random.Random()
+        self.slots = ScanSlots(concurrency, cancel)
+        self._quota_warned = threading.Event()
         self._results: _OncePerKey[Obtained] = _OncePerKey(cancel)
         self._baselines: _OncePerKey[BaselineKeys | BaseException] = _OncePerKey(cancel)
         self._lock = threading.Lock()
@@ -130,8 +158,14 @@ class Obtainer:
                 unfinished.append(UnfinishedScan(image_id, handle.operation_id, handle.scan_result_id, confirmed=True))
         return unfinished
 
-    def findings_of(self, result: ScanResult) -> tuple[Finding, ...]:
-        """The findings of a READY result, checked against its statistics (fail closed on a mismatch)."""
+    def findings_of(self, result: ScanResult) -> tuple[ScanResult, tuple[Finding, ...]]:
+        """The findings of a READY result, checked against its statistics (fail closed on a mismatch).
+
+        A result without statistics is returned with the counts of its listed findings.
+        """
+        if result.statistics_missing:
+            findings = self._scanner.list_findings(result.id, self._deadline, None)
+            return dataclasses.replace(result, counts=recount(findings)), findings
         findings = self._scanner.list_findings(result.id, self._deadline, result.counts.total)
         listed = recount(findings)
         if listed != result.counts:
@@ -141,7 +175,7 @@ class Obtainer:
                 method="ScannerService.ListVulnerabilities",
                 scan_result_id=result.id,
             )
-        return findings
+        return result, findings
 
     def baseline_keys(self, warnings: list[str]) -> BaselineKeys | None:
         """The (CVE, package) pairs of the policy's baseline image, obtained once per run.
@@ -180,20 +214,89 @@ class Obtainer:
             notes.append(note)
             if fresh and last is not None:
                 return Obtained(last, Origin.REUSED, 0, tuple(notes))
-        running = self._scanner.running_scan(image_id, self._deadline)
-        if running is not None:
-            notes.append(f"joined scan {running}, already running for image {image_id}: no new scan was started")
-            handle = self._scanner.join(running, image_id)
-            origin = Origin.JOINED
-        else:
-            with self._lock:
-                self._scans[image_id] = None
-            handle = self._scanner.start_scan(image_id, self._deadline)
-            origin = Origin.SCANNED
+        handle = self._join_running(image_id, notes)
+        if handle is not None:
+            return self._wait(handle, Origin.JOINED, notes, on_progress)
+        self.slots.acquire(self._deadline, on_wait=lambda: on_progress(ImageState.WAITING_FOR_SLOT, None))
+        try:
+            handle = self._start_scan(image_id, notes, on_progress)
+            origin = Origin.JOINED if handle.operation_id is None else Origin.SCANNED
+            return self._wait(handle, origin, notes, on_progress)
+        finally:
+            self.slots.release()
+
+    def _wait(self, handle: ScanHandle, origin: Origin, notes: list[str], on_progress: ProgressCallback) -> Obtained:
         with self._lock:
-            self._scans[image_id] = handle
+            self._scans[handle.image_id] = handle
         result = handle.result(self._deadline, on_progress)
         return Obtained(result, origin, handle.polls, tuple(notes))
+
+    def _join_running(self, image_id: str, notes: list[str]) -> ScanHandle | None:
+        """A handle on a scan already RUNNING for the image, if the server can tell (an optimisation)."""
+        try:
+            running = self._scanner.running_scan(image_id, self._deadline)
+        except UnsupportedCallError as error:
+            if not any(note.startswith("could not look for a running scan") for note in notes):
+                notes.append(f"could not look for a running scan to join ({error}): scanning")
+            return None
+        if running is None:
+            return None
+        notes.append(f"joined scan {running}, already running for image {image_id}: no new scan was started")
+        return self._scanner.join(running, image_id)
+
+    def _start_scan(self, image_id: str, notes: list[str], on_progress: ProgressCallback) -> ScanHandle:
+        """Start a scan, holding a slot; while the cloud's quota is in use, wait for a free one.
+
+        A refusal is never a failure by itself: the run lowers its own concurrency, backs off with jitter
+        and asks again (a new call, so a new idempotency key: the refused call started nothing) until the
+        deadline. Meanwhile someone else may start a scan of the image: that one is joined instead.
+        """
+        refusals = 0
+        waited_from = self._deadline.elapsed()
+        while True:
+            with self._lock:
+                self._scans[image_id] = None  # a Scan call is in flight: a scan may be starting
+            try:
+                handle = self._scanner.start_scan(image_id, self._deadline)
+            except ScanQuotaError as refusal:
+                with self._lock:
+                    del self._scans[image_id]  # refused: nothing was started
+                refusals += 1
+                self.slots.refused()
+                self._pause_for_slot(image_id, refusals, refusal, waited_from, on_progress)
+                joined = self._join_running(image_id, notes)
+                if joined is not None:
+                    return joined
+                continue
+            self.slots.accepted()
+            if refusals:
+                waited = self._deadline.elapsed() - waited_from
+                notes.append(
+                    f"waited {waited:.0f}s for a scan slot: the cloud's quota of concurrent scans was in use "
+                    f"({refusals} refusal{'s' if refusals != 1 else ''})"
+                )
+            return handle
+
+    def _pause_for_slot(
+        self, image_id: str, refusals: int, refusal: ScanQuotaError, waited_from: float, on_progress: ProgressCallback
+    ) -> None:
+        if not self._quota_warned.is_set():
+            self._quota_warned.set()
+            log.warning(
+                "waiting for a scan slot: the cloud's concurrent scans are in use (quota "
+                "container-registry.parallelScans.count, 10 per cloud unless raised); waiting up to --timeout"
+            )
+        on_progress(ImageState.WAITING_FOR_SLOT, None)
+        delay = SLOT_BACKOFF.delay(refusals, self._rng)
+        if delay >= self._deadline.remaining():
+            waited = self._deadline.elapsed() - waited_from
+            raise ScanTimeoutError(
+                f"timed out after {self._deadline.seconds:g}s: waited {waited:.0f}s for a scan slot for image "
+                f"{image_id}, but the cloud's quota of concurrent scans stayed in use ({refusals} refusals; "
+                f"last: {refusal})"
+            )
+        if self._cancel.wait(delay):
+            raise InterruptedRunError("interrupted while waiting for a scan slot")
 
     def _freshness(self, last: ScanResult | None, max_age: dt.timedelta) -> tuple[bool, str]:
         """Whether the last READY result may be reused, and a note saying why (not)."""
@@ -220,7 +323,7 @@ class Obtainer:
         if result is None:
             obtained = self.result_for(image_id, lambda state, scan_result_id: None)
             result, origin = obtained.result, str(obtained.origin)
-        findings = self.findings_of(result)
+        _, findings = self.findings_of(result)
         pairs = tuple(sorted({finding_key(f) for f in findings}))
         self.baseline = BaselineInfo(ref_text, image_id, result.id, origin, pairs)
         return frozenset(pairs)

@@ -69,7 +69,7 @@ class Run:
         self.progress = progress
         self.cancel = cancel
         self.today = today or dt.date.today()
-        self.obtainer = Obtainer(scanner, policy, deadline, cancel=cancel, now=now)
+        self.obtainer = Obtainer(scanner, policy, deadline, cancel=cancel, now=now, concurrency=self.concurrency)
         self._image_ids: list[str | None] = [t.image_id for t in self.targets]
         self._outcomes: list[ImageOutcome | None] = [None] * len(self.targets)
         self._threads: list[threading.Thread] = []
@@ -188,7 +188,12 @@ class Run:
         self.progress.update(label, ImageState.FETCHING_FINDINGS, result.id)
         # Every report explains which findings made an image fail, and the listed findings are checked
         # against the scan's own statistics: one more fail-closed check for a few unbilled calls.
-        findings = self.obtainer.findings_of(result)
+        result, findings = self.obtainer.findings_of(result)
+        if result.statistics_missing:
+            warnings.append(
+                f"scan result {result.id} carried no vulnerability statistics; judged by its "
+                f"{len(findings)} listed finding{'s' if len(findings) != 1 else ''}"
+            )
         decision = decide(self.policy, label, result, findings, today=self.today, baseline=baseline)
         return judged_outcome(
             label,

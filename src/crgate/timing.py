@@ -42,19 +42,21 @@ class Deadline:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How often to ask ``OperationService.Get`` while a scan runs.
+    """How often to ask whether a scan is done (``OperationService.Get``, a cheap unbilled read).
 
-    Exponential from ``initial``, never above ``proportion`` of the time waited so far (so detection
-    lag stays a fixed fraction of the scan's duration), never below ``floor`` and never above ``cap``.
-    Jitter only shortens an interval, so the bounds hold for every draw.
+    Real scans take 20 s to about 2 minutes and every second of detection lag is a second of every
+    pipeline, so after a quick first poll (a cached or tiny scan) crgate polls every ``steady`` seconds: the lag stays
+    under ``steady`` at every duration while the calls stay well under a fixed 1 s poller's. Only once
+    a scan has run ``long_after`` seconds (far longer than real scans) does the interval grow, in
+    proportion to the time waited, up to ``cap``. Jitter only shortens an interval, so every bound
+    holds for every draw. A server's ``x-operation-poll-interval`` replaces the computed value.
     """
 
-    initial: float = 0.25
-    multiplier: float = 2.0
-    floor: float = 0.5
-    proportion: float = 0.2
+    first: float = 0.25
+    steady: float = 1.8
+    long_after: float = 300.0
     cap: float = 10.0
-    jitter: float = 0.05
+    jitter: float = 0.03
     server_hint_min: float = 0.1
     server_hint_max: float = 60.0
 
@@ -66,9 +68,12 @@ class PollPolicy:
         """
         if server_hint is not None and 0 < server_hint <= self.server_hint_max:
             return max(server_hint, self.server_hint_min)
-        exponential = self.initial * self.multiplier ** max(0, poll_number - 1)
-        proportional = max(self.floor, self.proportion * waited)
-        base = min(exponential, proportional, self.cap)
+        if poll_number <= 1:
+            base = self.first
+        elif waited < self.long_after:
+            base = self.steady
+        else:
+            base = min(self.cap, self.steady * waited / self.long_after)
         return base * (1.0 - self.jitter * rng.random())
 
 
@@ -86,3 +91,8 @@ class RetryPolicy:
         """Seconds before retry ``retry_number`` (1-based): jittered in [50%, 100%] of the backoff."""
         base = min(self.cap, self.initial * self.multiplier ** max(0, retry_number - 1))
         return base * (0.5 + 0.5 * rng.random())
+
+
+SLOT_BACKOFF = RetryPolicy(initial=1.0, multiplier=1.5, cap=8.0, max_attempts=0)
+"""Waiting for a scan slot while the cloud's quota is in use: no attempt limit (``--timeout`` ends it);
+a freed slot is noticed within the 8 s cap."""

@@ -24,9 +24,15 @@ from yandex.cloud.containerregistry.v1 import (
 )
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
-from crgate.errors import ImageNotFoundError, InterruptedRunError, MalformedResponseError
+from crgate.errors import (
+    ImageNotFoundError,
+    InterruptedRunError,
+    MalformedResponseError,
+    ScanQuotaError,
+    UnsupportedCallError,
+)
 from crgate.model import Finding, ImageRef, ScanResult
-from crgate.scanner.calls import call_with_retries
+from crgate.scanner.calls import RETRYABLE, call_with_retries
 from crgate.scanner.decode import (
     checked_id,
     decode_operation,
@@ -87,6 +93,7 @@ class ScannerClient:
         deadline: Deadline,
         *,
         extra_metadata: tuple[tuple[str, str], ...] = (),
+        retryable: frozenset[grpc.StatusCode] = RETRYABLE,
     ) -> tuple[Any, dict[str, str]]:
         """A call with transient-failure retries, all inside the overall deadline; wakes on Ctrl-C."""
         return call_with_retries(
@@ -96,6 +103,7 @@ class ScannerClient:
             request,
             deadline,
             retry=self._retry,
+            retryable=retryable,
             sleep=self._sleep,
             check_cancelled=self._check_cancelled,
             rng=self._rng,
@@ -198,12 +206,13 @@ class ScannerClient:
 
     # -- findings -----------------------------------------------------------------------------
 
-    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int) -> tuple[Finding, ...]:
+    def list_findings(self, scan_result_id: str, deadline: Deadline, expected: int | None) -> tuple[Finding, ...]:
         """Every finding of a READY scan result (``ListVulnerabilities``, 1000 a page, bounded).
 
         ``expected`` is the scan's own total: once more than that are listed the answer is inconsistent
         anyway, so paging stops there (the caller's recount reports it) instead of following, and
-        holding, whatever a broken server keeps sending.
+        holding, whatever a broken server keeps sending. None (the scan sent no statistics): paging is
+        bounded by MAX_PAGES alone.
         """
         method = "ScannerService.ListVulnerabilities"
 
@@ -217,7 +226,7 @@ class ScannerClient:
         try:
             for page in self._pages(method, self._scanner.ListVulnerabilities, request, deadline, what):
                 findings.extend(decode_vulnerability(v, scan_result_id=scan_result_id) for v in page.vulnerabilities)
-                if len(findings) > expected:
+                if expected is not None and len(findings) > expected:
                     break
         except RpcFailure as failure:
             raise failure.to_scan_error(
@@ -228,18 +237,36 @@ class ScannerClient:
     # -- scanning -----------------------------------------------------------------------------
 
     def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:
-        """Start one scan of ``image_id`` (``ScannerService.Scan``) and hand out its handle."""
-        # One key per logical scan, reused by every retry: the server then returns the scan it already
-        # started instead of starting (and billing) a second one.
+        """Start one scan of ``image_id`` (``ScannerService.Scan``) and hand out its handle.
+
+        ScanQuotaError when the cloud refuses for its quota of concurrent scans (nothing was started).
+        """
+        # Idempotency: one key per call of start_scan, reused by every retry inside it. An answer that
+        # may have started a scan (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, a response lost on the
+        # way) is retried with the SAME key, so the server returns the scan it already started instead
+        # of starting (and billing) a second one. A quota refusal created nothing: it is not retried
+        # here, and the caller's next start_scan (after waiting for a slot) sends a NEW key, so a server
+        # that remembers keys cannot replay the refusal.
         idempotency_key = str(uuid.uuid4())
         method = "ScannerService.Scan"
         request = scanner_service_pb2.ScanRequest(image_id=image_id)
         try:
             op, headers = self._call(
-                method, self._scanner.Scan, request, deadline, extra_metadata=(("idempotency-key", idempotency_key),)
+                method,
+                self._scanner.Scan,
+                request,
+                deadline,
+                extra_metadata=(("idempotency-key", idempotency_key),),
+                retryable=RETRYABLE - {_C.RESOURCE_EXHAUSTED},
             )
         except RpcFailure as failure:
-            raise failure.to_scan_error(f"could not start a scan of image {image_id}") from None
+            context = f"could not start a scan of image {image_id}"
+            if _is_quota_refusal(failure):
+                error = failure.to_scan_error(context)
+                raise ScanQuotaError(
+                    error.message, code=error.code, method=error.method, request_ids=error.request_ids
+                ) from None
+            raise failure.to_scan_error(context) from None
         first = self._operation_snapshot(op, image_id, method, headers)
         log.debug("scan of %s started: operation %s, scan result %s", image_id, op.id, first.scan_result_id)
         return self._handle(image_id, first, self._follow_operation())
@@ -347,8 +374,22 @@ class ScannerClient:
                     if running and message.image_id == image_id and message.id:
                         return checked_id(message.id, "running scan result id", method=method)
         except RpcFailure as failure:
-            raise failure.to_scan_error(f"could not list running scans of image {image_id}") from None
+            error = failure.to_scan_error(f"could not list running scans of image {image_id}")
+            if failure.code in (_C.INVALID_ARGUMENT, _C.UNIMPLEMENTED):  # the filter is an optimisation
+                raise UnsupportedCallError(error.message, code=error.code, method=method) from None
+            raise error from None
         return None
+
+
+def _is_quota_refusal(failure: RpcFailure) -> bool:
+    """A Scan refused for the cloud's concurrent-scan quota (RESOURCE_EXHAUSTED, the API design guide's
+    quota code, or another code whose message names the quota; Yandex does not document which)."""
+    if not failure.retryable:  # an answer over crgate's own size limits is not a quota
+        return False
+    if failure.code == _C.RESOURCE_EXHAUSTED:
+        return True
+    details = failure.details.lower()
+    return failure.code in (_C.FAILED_PRECONDITION, _C.ABORTED) and ("parallelscans" in details or "quota" in details)
 
 
 def _request_ids(headers: dict[str, str]) -> list[str]:

@@ -154,8 +154,9 @@ def decode_scan_result(
             f"result is for image '{server_text(message.image_id)[:64] or '(none)'}', but image {image_id} was scanned",
             result_id,
         )
-    if not message.HasField("vulnerabilities"):
-        raise malformed("result has no vulnerability statistics", result_id)
+    # A READY result without statistics is what a server sends for a clean image when it leaves the
+    # message unset; the findings are always listed and counted, so judging stays fail-closed.
+    statistics_missing = not message.HasField("vulnerabilities")
     counts = {name: int(getattr(message.vulnerabilities, name)) for name in SEVERITIES}
     negative = {name: value for name, value in counts.items() if value < 0}
     if negative:
@@ -173,6 +174,7 @@ def decode_scan_result(
         status=status,
         counts=SeverityCounts(**counts),
         scanned_at=scanned_at,
+        statistics_missing=statistics_missing,
     )
 
 

@@ -1,0 +1,73 @@
+"""How many scans one run keeps running at once, adapting to the cloud's quota.
+
+Yandex allows 10 concurrent scans per cloud (``container-registry.parallelScans.count``), shared with
+scan-on-push, scheduled scans and other pipelines. A run starts at its ``--concurrency``; when the cloud
+refuses a scan, the run's limit drops to the scans it holds (the refused worker keeps its slot and
+probes with backoff, every other worker waits here instead of calling ``Scan``), and each accepted scan
+raises the limit by one again (additive increase, multiplicative-style decrease: one run never hammers
+the quota, and it climbs back as slots free up).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from crgate.errors import InterruptedRunError, ScanTimeoutError
+from crgate.timing import Deadline
+
+WAKE_SECONDS = 0.2
+"""Waiting is sliced so that Ctrl-C and the deadline are noticed promptly."""
+
+
+class ScanSlots:
+    """A semaphore whose size follows the cloud's answers; thread-safe."""
+
+    def __init__(self, most: int, cancel: threading.Event):
+        self.most = max(1, most)
+        self._limit = self.most
+        self._held = 0
+        self._cancel = cancel
+        self._changed = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        with self._changed:
+            return self._limit
+
+    def acquire(self, deadline: Deadline, on_wait: Callable[[], None] = lambda: None) -> None:
+        """Wait for a slot; ScanTimeoutError when ``deadline`` passes first, InterruptedRunError on Ctrl-C.
+
+        ``on_wait`` is called once when there is none free at first (progress shows the wait).
+        """
+        with self._changed:
+            if self._held >= self._limit:
+                on_wait()
+            while self._held >= self._limit:
+                if self._cancel.is_set():
+                    raise InterruptedRunError("interrupted while waiting for a scan slot")
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise ScanTimeoutError(
+                        f"timed out after {deadline.seconds:g}s waiting for a scan slot: the cloud's quota of "
+                        "concurrent scans stayed in use (container-registry.parallelScans.count)"
+                    )
+                self._changed.wait(min(WAKE_SECONDS, remaining))
+            self._held += 1
+
+    def refused(self) -> None:
+        """The cloud refused the holder's scan: keep its slot (it probes), stop others from starting."""
+        with self._changed:
+            self._limit = max(1, self._held)
+
+    def accepted(self) -> None:
+        """The holder's scan was started: let one more start, up to ``most``."""
+        with self._changed:
+            self._limit = min(self.most, self._limit + 1)
+            self._changed.notify_all()
+
+    def release(self) -> None:
+        """The holder's scan is over (or was never started)."""
+        with self._changed:
+            self._held -= 1
+            self._changed.notify_all()
