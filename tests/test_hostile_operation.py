@@ -147,7 +147,7 @@ def test_operation_error_message_with_escapes_and_huge_length(server):
         operation(done=True, error=status_pb2.Status(code=13, message=message))
     )
     result = check(server)
-    error = assert_fails_closed(result, 3, "?[31mred?[0m")
+    error = assert_fails_closed(result, 3, "\\x1b[31mred\\x1b[0m")
     assert len(error["message"]) < 2000
     assert len(result.output) < 20_000
 

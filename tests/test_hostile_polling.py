@@ -146,7 +146,7 @@ def test_error_details_and_trailing_request_ids_are_sanitized_and_bounded(server
     trailing = (("x-request-id", "R" * 1500), ("x-server-trace-id", "T" * 1500))
     server.handlers["ScannerService.Scan"] = fail(C.FAILED_PRECONDITION, "\x1b]0;owned\x07" + "D" * 2500, trailing)
     result = check(server)
-    error = assert_fails_closed(result, 3, "?]0;owned?")
+    error = assert_fails_closed(result, 3, "\\x1b]0;owned\\x07")
     assert len(error["message"]) < 4000
     assert [rid[:3] for rid in error["request_ids"][1:]] == ["RRR", "TTT"]
     assert all(len(rid) <= 128 for rid in error["request_ids"]), "request ids from the server are bounded"
