@@ -1,9 +1,15 @@
-"""GitHub Actions glue for crgate (standard library only): from crgate's JSON report, write the step's
-outputs to ``$GITHUB_OUTPUT`` (heredoc syntax with a random delimiter), append the Markdown summary to
+"""GitHub Actions glue for crgate: from crgate's JSON report, write the step's outputs to
+``$GITHUB_OUTPUT`` (heredoc syntax with a random delimiter), append the Markdown summary to
 ``$GITHUB_STEP_SUMMARY`` and print ``::error`` / ``::warning`` annotations.
 
 When crgate stopped before writing a report (a usage error, exit 2), the outputs still say so:
 ``verdict=error`` and the exit code, so a later step never reads an empty verdict as a pass.
+
+The report holds text from users, manifests and the registry. Annotation titles and messages are made
+printable by crgate's one sanitizer (``crgate.textsafe``, standard library only; run-check.sh puts
+this checkout's ``src/`` first on ``PYTHONPATH``, so it is the action's own even when the ``version``
+input installs another crgate) and then encoded as workflow-command values; the summary is made
+printable line by line. Outputs stay exact: the heredoc delimiter never occurs in a value.
 """
 
 from __future__ import annotations
@@ -17,21 +23,26 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crgate.textsafe import github_data, github_property, safe, safe_text
+
 SEVERITIES = ("critical", "high", "medium", "low", "negligible", "undefined")
 MAX_ANNOTATIONS = 50  # GitHub shows at most 10 errors and 10 warnings per step; keep the log short too
-
-
-def escape_data(text: str) -> str:
-    """Workflow-command message escaping: a message can never start a new command."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+REF_LIMIT = 200  # a reference in an annotation title
+MESSAGE_LIMIT = 2000  # one annotation message
+SUMMARY_LINE_LIMIT = 20_000  # one line of the Markdown summary (a table row)
 
 
 def annotation(level: str, title: str, message: str) -> str:
-    return f"::{level} title={escape_property(title)}::{escape_data(message)}"
+    """One workflow command; ``title`` and ``message`` are encoded exactly (the runner decodes them)."""
+    return f"::{level} title={github_property(title)}::{github_data(message)}"
+
+
+def _title(ref: str) -> str:
+    return f"crgate: {safe(ref, REF_LIMIT)}"
+
+
+def _message(text: str) -> str:
+    return safe(text, MESSAGE_LIMIT)
 
 
 def output_block(name: str, value: str) -> str:
@@ -68,14 +79,14 @@ def annotation_lines(report: dict[str, Any] | None, exit_code: int) -> list[str]
         return [annotation("error", "crgate", message)]
     lines = []
     for image in report["images"]:
-        ref = image["ref"]
+        title = _title(str(image["ref"]))
         if image["error"] is not None:
-            lines.append(annotation("error", f"crgate: {ref}", f"could not be checked: {image['error']['message']}"))
+            lines.append(annotation("error", title, _message(f"could not be checked: {image['error']['message']}")))
         elif image["violations"]:
             exceeded = ", ".join(f"{v['severity']} {v['count']} > {v['limit']}" for v in image["violations"])
-            lines.append(annotation("error", f"crgate: {ref}", f"violates the policy: {exceeded}"))
-        lines.extend(annotation("warning", f"crgate: {ref}", warning) for warning in image.get("warnings", ()))
-    lines.extend(annotation("warning", "crgate", warning) for warning in report["warnings"])
+            lines.append(annotation("error", title, _message(f"violates the policy: {exceeded}")))
+        lines.extend(annotation("warning", title, _message(str(warning))) for warning in image.get("warnings", ()))
+    lines.extend(annotation("warning", "crgate", _message(str(warning))) for warning in report["warnings"])
     if report["exit_code"] != exit_code:  # crgate always agrees with its report; say so if not
         lines.append(annotation("error", "crgate", f"exit code {exit_code} differs from the report's"))
     if len(lines) > MAX_ANNOTATIONS:
@@ -112,12 +123,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     append(os.environ.get("GITHUB_OUTPUT"), "".join(output_block(name, value) for name, value in values.items()))
     summary_path = Path(args.summary)
     if summary_path.is_file():
-        summary = summary_path.read_text(encoding="utf-8")
+        with open(summary_path, encoding="utf-8", newline="") as handle:  # a stray "\r" is shown, not a line break
+            summary = handle.read()
     else:
         summary = (
             f"## crgate: ⚠️ ERROR (exit {args.exit_code})\n\ncrgate stopped before gating any image; see the log.\n"
         )
-    append(os.environ.get("GITHUB_STEP_SUMMARY"), summary)
+    append(os.environ.get("GITHUB_STEP_SUMMARY"), safe_text(summary, SUMMARY_LINE_LIMIT))
     for line in annotation_lines(report, args.exit_code):
         print(line)
     return 0

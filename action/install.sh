@@ -24,7 +24,9 @@ fi
 
 python="${CRGATE_PYTHON:-python3}"
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "::error title=crgate::crgate needs Python 3.10 or newer as '$python' (add actions/setup-python before this step)"
+  # CRGATE_PYTHON inside a workflow command: no byte outside printable ASCII, no '%' the runner would decode.
+  shown="$(printf '%s' "$python" | LC_ALL=C tr -c '[:print:]' '?' | LC_ALL=C tr '%' '?' | LC_ALL=C cut -c1-200)"
+  echo "::error title=crgate::crgate needs Python 3.10 or newer as '$shown' (add actions/setup-python before this step)"
   exit 2
 fi
 rm -rf "$venv"

@@ -33,7 +33,8 @@ done
 "$venv/bin/crgate" "${args[@]}" -- "${images[@]}"
 code=$?
 
-if ! "$venv/bin/python" "$GITHUB_ACTION_PATH/action/github_outputs.py" \
+# The helper sanitizes with this checkout's crgate.textsafe, whichever crgate the venv holds.
+if ! PYTHONPATH="$GITHUB_ACTION_PATH/src${PYTHONPATH:+:$PYTHONPATH}" "$venv/bin/python" "$GITHUB_ACTION_PATH/action/github_outputs.py" \
   --report "$report" --summary "$summary" --exit-code "$code" --sarif-file "${CRGATE_SARIF_FILE:-}"; then
   echo "::error title=crgate::could not write the step's outputs"
   if [ "$code" -eq 0 ]; then code=3; fi  # fail closed: a pass nobody can see is not a pass

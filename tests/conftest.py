@@ -18,6 +18,9 @@ from crgate.emulator.server import Emulator
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 
+# The hostile gRPC server harness: its ``server`` fixture serves the test_hostile_*.py files.
+pytest_plugins = ("hostile",)
+
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
 DIGEST_C = "sha256:" + "c" * 64

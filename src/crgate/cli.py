@@ -394,8 +394,21 @@ def _emit(
 
 
 def _note(message: str, *, prefix: bool = True) -> None:
-    """One line for people on stderr (stdout stays clean for machine formats)."""
-    click.echo(f"crgate: {message}" if prefix else message, err=True)
+    """One line for people on stderr (stdout stays clean for machine formats), made inert: messages
+    carry references, paths and server text, and none may drive the terminal or the CI runner."""
+    from crgate.textsafe import LINE_LIMIT, safe
+
+    click.echo(safe(f"crgate: {message}" if prefix else message, LINE_LIMIT), err=True)
+
+
+def _show_usage_error(error: click.ClickException) -> None:
+    """click's own rendering of a usage error, with the message (it quotes what was typed) made inert."""
+    from crgate.textsafe import safe
+
+    if isinstance(error, click.UsageError) and error.ctx is not None:
+        click.echo(error.ctx.get_usage(), err=True)
+        click.echo(f"Try '{error.ctx.command_path} {error.ctx.help_option_names[0]}' for help.\n", err=True)
+    click.echo(f"Error: {safe(error.format_message(), 4000)}", err=True)
 
 
 def _masker() -> SecretMasker:
@@ -407,11 +420,12 @@ def _masker() -> SecretMasker:
 def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None:
     import logging
 
+    from crgate.masking import SafeRecords
+
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="crgate: %(levelname)s: %(message)s")
-    if masker is not None:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(masker.log_filter())
+    for handler in logging.getLogger().handlers:  # secrets redacted, then every record made inert
+        handler.addFilter(SafeRecords(masker))
 
 
 @cli.command()
@@ -488,6 +502,7 @@ def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verb
     from crgate.doctor import run_doctor
     from crgate.errors import exit_code_for
     from crgate.images import parse_image_ref
+    from crgate.textsafe import LINE_LIMIT, safe
     from crgate.timing import Deadline
 
     masker = _masker()
@@ -496,7 +511,7 @@ def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verb
     steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
     for step in steps:
-        click.echo(f"{step.stage:<12} {step.status:<5} {step.detail}")
+        click.echo(f"{step.stage:<12} {step.status:<5} {safe(step.detail, LINE_LIMIT)}")
     failed = next((step for step in steps if step.error is not None), None)
     if failed is None or failed.error is None:
         click.echo("doctor: all checks passed (exit 0)")
@@ -542,9 +557,10 @@ def policy_group() -> None:
 def policy_validate(file: str) -> ExitCode:
     """Check a policy file strictly; exit 0 when valid, 2 with file, line and key when not."""
     from crgate.policy import describe_policy, load_policy
+    from crgate.textsafe import LINE_LIMIT, safe
 
     policy = load_policy(file)
-    click.echo(f"{file}: valid crgate policy, version {policy.version}: {describe_policy(policy)}")
+    click.echo(safe(f"{file}: valid crgate policy, version {policy.version}: {describe_policy(policy)}", LINE_LIMIT))
     return ExitCode.PASS
 
 
@@ -565,7 +581,7 @@ def _exit_status() -> Iterator[_Status]:
     except click.exceptions.Exit as done:  # --help, --version
         status.code = done.exit_code
     except click.ClickException as error:
-        error.show()
+        _show_usage_error(error)
         status.code = ExitCode.USAGE
     except (click.Abort, KeyboardInterrupt):
         _note("interrupted")

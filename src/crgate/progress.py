@@ -1,4 +1,8 @@
-"""Live progress of a run on stderr: a redrawn table on a terminal, plain lines in CI logs."""
+"""Live progress of a run on stderr: a redrawn table on a terminal, plain lines in CI logs.
+
+References and scan result ids come from users, manifests and servers: both are shown through
+``crgate.textsafe.safe`` (no escape sequence, no line of their own, bounded), whatever the caller passes.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from crgate.textsafe import safe
+
 HEARTBEAT_SECONDS = 30.0
 _FINAL = {"pass", "fail", "error", "timeout", "interrupted"}
+REF_LIMIT = 200  # a reference longer than this is cut in progress lines
+ID_LIMIT = 128
 
 
 class NullProgress:
@@ -45,8 +53,9 @@ class LineProgress:
             else:
                 text = state
             self._last[ref] = (state, now)
-            suffix = f" (scan result {scan_result_id})" if scan_result_id and state not in ("queued",) else ""
-            self._stream.write(f"[{now - self._start:6.1f}s] {ref}: {text}{suffix}\n")
+            shown_id = safe(scan_result_id, ID_LIMIT) if scan_result_id else ""
+            suffix = f" (scan result {shown_id})" if shown_id and state not in ("queued",) else ""
+            self._stream.write(f"[{now - self._start:6.1f}s] {safe(ref, REF_LIMIT)}: {safe(text, 64)}{suffix}\n")
             self._stream.flush()
 
     def close(self) -> None:
@@ -61,6 +70,7 @@ class LiveProgress:
         self._clock = clock
         self._lock = threading.Lock()
         self._rows: dict[str, list] = {}
+        self._shown: dict[str, str] = {}  # ref -> its printable form, computed once
         self._drawn = 0
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="crgate-progress", daemon=True)
@@ -70,6 +80,8 @@ class LiveProgress:
         now = self._clock()
         with self._lock:
             row = self._rows.setdefault(ref, [state, now, None, None])
+            if ref not in self._shown:
+                self._shown[ref] = safe(ref, REF_LIMIT)
             if row[0] != state:
                 row[0] = state
             if state not in ("queued",) and row[2] is None:
@@ -85,11 +97,11 @@ class LiveProgress:
 
     def _draw(self) -> None:
         now = self._clock()
-        width = max((len(ref) for ref in self._rows), default=0)
+        width = max((len(shown) for shown in self._shown.values()), default=0)
         lines = []
         for ref, (state, _queued, started, ended) in self._rows.items():
             elapsed = "" if started is None else f"{(ended or now) - started:5.1f}s"
-            lines.append(f"  {ref:<{width}}  {state:<11} {elapsed}")
+            lines.append(f"  {self._shown[ref]:<{width}}  {safe(state, 64):<11} {elapsed}")
         out = "\x1b[F" * self._drawn + "".join(f"\x1b[2K{line}\n" for line in lines)
         self._stream.write(out)
         self._stream.flush()

@@ -40,7 +40,8 @@ from crgate.scanner.decode import (
     decode_vulnerability,
 )
 from crgate.scanner.handle import Refresh, ScanHandle, Snapshot
-from crgate.scanner.transport import Connection, RpcFailure, server_text
+from crgate.scanner.transport import Connection, RpcFailure
+from crgate.textsafe import safe
 from crgate.timing import Deadline, PollPolicy, RetryPolicy
 
 log = logging.getLogger("crgate.scanner")
@@ -122,7 +123,7 @@ class ScannerClient:
                     if image.name and image.name != ref.repository_name:
                         raise MalformedResponseError(
                             f"ImageService.List for repository {ref.repository_name} returned an image of "
-                            f"repository '{server_text(image.name)[:128]}' with {wanted}",
+                            f"repository '{safe(image.name, 128)}' with {wanted}",
                             method="ImageService.List",
                         )
                     matches.append(checked_id(image.id, "image id", method="ImageService.List"))
@@ -200,7 +201,7 @@ class ScannerClient:
             if not token:
                 return
             if token in seen_tokens:
-                raise malformed(f"repeated page token '{server_text(token)[:64]}'")
+                raise malformed(f"repeated page token '{safe(token, 64)}'")
             seen_tokens.add(token)
         raise MalformedResponseError(f"{method} returned more than {MAX_PAGES} pages for {what}", method=method)
 
@@ -393,7 +394,7 @@ def _is_quota_refusal(failure: RpcFailure) -> bool:
 
 
 def _request_ids(headers: dict[str, str]) -> list[str]:
-    return [server_text(headers[h])[:128] for h in ("x-request-id", "x-server-trace-id") if h in headers]
+    return [safe(headers[h], 128) for h in ("x-request-id", "x-server-trace-id") if h in headers]
 
 
 def _poll_hint(headers: dict[str, str]) -> float | None:

@@ -20,7 +20,7 @@ from yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanFailedError
 from crgate.images import ID_PATTERN
 from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
-from crgate.scanner.transport import server_text
+from crgate.textsafe import safe
 
 _METHOD = "OperationService.Get"
 
@@ -28,7 +28,7 @@ _METHOD = "OperationService.Get"
 def checked_id(value: str, what: str, *, method: str | None = None, request_ids: Sequence[str] = ()) -> str:
     """``value`` when it looks like an identifier; MalformedResponseError (it is never printed raw) otherwise."""
     if not ID_PATTERN.fullmatch(value):
-        shown = "empty" if not value else f"'{server_text(value)[:64]}'" + ("..." if len(value) > 64 else "")
+        shown = "empty" if not value else f"'{safe(value, 64)}'"
         raise MalformedResponseError(
             f"the server sent a {what} that is not an identifier ({shown})", method=method, request_ids=request_ids
         )
@@ -69,7 +69,7 @@ def decode_operation(
     scan_result_id = _scan_result_id(op, malformed)
     if op.HasField("error"):
         raise ScanFailedError(
-            f"scan of image {image_id} failed: {server_text(op.error.message) or 'no message'}",
+            f"scan of image {image_id} failed: {safe(op.error.message) or 'no message'}",
             code=status_code_name(op.error.code),
             method=method,
             request_ids=request_ids,
@@ -94,7 +94,7 @@ def _scan_result_id(op: operation_pb2.Operation, malformed: _Malformed) -> str |
     try:
         ok = op.metadata.Unpack(metadata)
     except Exception as error:  # protobuf's DecodeError: bytes that do not parse
-        raise malformed(f"metadata could not be decoded: {server_text(str(error))}") from None
+        raise malformed(f"metadata could not be decoded: {safe(str(error))}") from None
     if not ok:
         raise malformed("metadata could not be decoded as ScanMetadata")
     if not metadata.scan_result_id:
@@ -146,12 +146,12 @@ def decode_scan_result(
         raise malformed(f"scan result status is {status or message.status}, expected READY", result_id)
     if expected_id and message.id and message.id != expected_id:
         raise malformed(
-            f"response is scan result {server_text(message.id)[:64]}, but the operation is for {expected_id}",
+            f"response is scan result {safe(message.id, 64)}, but the operation is for {expected_id}",
             expected_id,
         )
     if message.image_id != image_id:
         raise malformed(
-            f"result is for image '{server_text(message.image_id)[:64] or '(none)'}', but image {image_id} was scanned",
+            f"result is for image '{safe(message.image_id, 64) or '(none)'}', but image {image_id} was scanned",
             result_id,
         )
     # A READY result without statistics is what a server sends for a clean image when it leaves the
@@ -213,26 +213,26 @@ def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: 
     severity = _SEVERITY_BY_NUMBER.get(message.severity)
     if severity is None:
         raise MalformedResponseError(
-            f"malformed finding {server_text(package.name) or '(no id)'} in package "
-            f"{server_text(package.package) or '(none)'}: severity {message.severity} is not one of "
+            f"malformed finding {safe(package.name) or '(no id)'} in package "
+            f"{safe(package.package) or '(none)'}: severity {message.severity} is not one of "
             f"{', '.join(s.upper() for s in SEVERITIES)}",
             method="ScannerService.ListVulnerabilities",
             scan_result_id=scan_result_id,
         )
     if not package.name:
         raise MalformedResponseError(
-            f"malformed finding in package {server_text(package.package) or '(none)'}: it has no vulnerability id",
+            f"malformed finding in package {safe(package.package) or '(none)'}: it has no vulnerability id",
             method="ScannerService.ListVulnerabilities",
             scan_result_id=scan_result_id,
         )
     return Finding(
-        cve=server_text(package.name),
+        cve=safe(package.name),
         severity=severity,
-        package=server_text(package.package),
-        version=server_text(package.version),
-        fixed_by=server_text(package.fixed_by),
-        link=server_text(package.link),
-        source=server_text(package.source),
-        origin=server_text(package.origin),
-        type=server_text(package.type),
+        package=safe(package.package),
+        version=safe(package.version),
+        fixed_by=safe(package.fixed_by),
+        link=safe(package.link),
+        source=safe(package.source),
+        origin=safe(package.origin),
+        type=safe(package.type),
     )

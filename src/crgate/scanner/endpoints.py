@@ -11,6 +11,7 @@ from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service
 from crgate.errors import ConfigError, MalformedResponseError
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.transport import PRODUCTION_ENDPOINTS, Connection, ConnectionSettings, RpcFailure
+from crgate.textsafe import safe
 from crgate.timing import Deadline
 
 METHOD = "ApiEndpointService.List"
@@ -38,7 +39,7 @@ class Endpoints:
 def check_address(address: str, option: str) -> str:
     """``HOST:PORT`` as gRPC dials it; ConfigError otherwise."""
     if not _ADDRESS.fullmatch(address):
-        raise ConfigError(f"{option}: '{address}' is not HOST:PORT (e.g. api.cloud.yandex.net:443)")
+        raise ConfigError(f"{option}: '{safe(address, 200)}' is not HOST:PORT (e.g. api.cloud.yandex.net:443)")
     return address
 
 

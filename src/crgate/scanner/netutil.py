@@ -1,18 +1,11 @@
-"""Small helpers shared by the gRPC transport and the HTTP credential code (no gRPC import here)."""
+"""Small helpers shared by the gRPC transport and the HTTP credential code (no gRPC import here).
+
+Text from a server is made printable by ``crgate.textsafe.safe``, the one sanitizer.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import re
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-MAX_SERVER_TEXT = 1000
-
-
-def server_text(text: str) -> str:
-    """Server-supplied text made safe to print: no terminal control sequences, bounded length."""
-    cleaned = _CONTROL.sub("?", text).replace("\n", " ")
-    return cleaned if len(cleaned) <= MAX_SERVER_TEXT else cleaned[:MAX_SERVER_TEXT] + "..."
 
 
 def is_loopback_host(host: str) -> bool:

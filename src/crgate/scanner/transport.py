@@ -22,7 +22,8 @@ import grpc
 
 from crgate import __version__
 from crgate.errors import ConfigError, ImageNotFoundError, ScanError
-from crgate.scanner.netutil import MAX_SERVER_TEXT, is_loopback, server_text
+from crgate.scanner.netutil import is_loopback
+from crgate.textsafe import safe
 
 if TYPE_CHECKING:
     from crgate.scanner.credentials.tokens import TokenSource
@@ -42,7 +43,9 @@ PRODUCTION_ENDPOINTS = {
 _REQUEST_ID_HEADERS = ("x-request-id", "x-server-trace-id")
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
-__all__ = ["MAX_SERVER_TEXT", "Connection", "ConnectionSettings", "RpcFailure", "is_loopback", "server_text"]
+# The old name of crgate.textsafe.safe, still imported by scanner/client.py; new code calls safe().
+
+__all__ = ["Connection", "ConnectionSettings", "RpcFailure", "is_loopback"]
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,12 @@ class RpcFailure(Exception):
     ):
         self.method = method
         self.code = code
-        self.details = server_text(details)
-        self.request_ids = tuple(dict.fromkeys(server_text(r)[:128] for r in request_ids))
+        self.details = safe(details)
+        self.request_ids = tuple(dict.fromkeys(safe(r, 128) for r in request_ids))
         self.hint = hint
         self.retryable = retryable
         """False when retrying cannot help even for a transient code (an answer over crgate's limits)."""
-        super().__init__(f"{method}: {code.name}: {details}")
+        super().__init__(f"{method}: {code.name}: {self.details}")
 
     def with_note(self, note: str) -> RpcFailure:
         """The same failure with a note on why crgate stopped retrying it."""
@@ -301,7 +304,7 @@ def _failure(method: str, error: grpc.RpcError, request_id: str) -> RpcFailure:
             headers = _metadata_dict(accessor())
         except Exception:  # metadata is best effort on a failed call
             continue
-        ids.extend(server_text(headers[name]) for name in _REQUEST_ID_HEADERS if name in headers)
+        ids.extend(safe(headers[name]) for name in _REQUEST_ID_HEADERS if name in headers)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _LOCAL_LIMIT.search(details):
         return RpcFailure(
             method,

@@ -32,6 +32,7 @@ from crgate.scanner.credentials.tokens import (
     TokenObserver,
     TokenSource,
 )
+from crgate.textsafe import safe
 from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.credentials")
@@ -183,7 +184,7 @@ def build_token_source(
     if kind == "federation":
         sa_id = candidate.value.strip()
         if any(ch.isspace() or not ch.isprintable() for ch in sa_id) or len(sa_id) > 50:
-            raise ConfigError(f"{origin}: '{sa_id[:60]}' is not a service account id")
+            raise ConfigError(f"{origin}: '{safe(sa_id, 60)}' is not a service account id")
         url = options.token_endpoint or env.get(ENV_TOKEN_ENDPOINT, "").strip() or DEFAULT_TOKEN_ENDPOINT
         check_url(url, "--token-endpoint" if options.token_endpoint else ENV_TOKEN_ENDPOINT)
         subject = subject_token_provider(
@@ -245,8 +246,8 @@ def _probe_metadata(
 
 def _metadata_addr(env: Mapping[str, str]) -> str:
     address = env.get(ENV_METADATA_ADDR, "").strip() or DEFAULT_METADATA_ADDR
-    if "/" in address or any(ch.isspace() for ch in address):
-        raise ConfigError(f"{ENV_METADATA_ADDR}: '{address}' is not HOST[:PORT]")
+    if "/" in address or any(ch.isspace() or not ch.isprintable() for ch in address):
+        raise ConfigError(f"{ENV_METADATA_ADDR}: '{safe(address, 200)}' is not HOST[:PORT]")
     return address
 
 

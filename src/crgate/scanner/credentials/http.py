@@ -19,7 +19,8 @@ from typing import Any
 
 from crgate import __version__
 from crgate.errors import ConfigError, MalformedResponseError, ScanError
-from crgate.scanner.netutil import is_loopback_host, server_text
+from crgate.scanner.netutil import is_loopback_host
+from crgate.textsafe import safe
 
 log = logging.getLogger("crgate.credentials")
 
@@ -29,12 +30,12 @@ _REQUEST_ID_HEADERS = ("x-request-id", "x-server-trace-id")
 
 
 def safe_url(url: str) -> str:
-    """``url`` without query, fragment or user info: fit for messages."""
+    """``url`` without query, fragment or user info, made printable: fit for messages."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return safe(urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")), 300)
 
 
 def check_url(url: str, option: str, *, allow_plain_http: bool = False) -> str:
@@ -53,7 +54,7 @@ class HttpFailure(Exception):
     def __init__(self, url: str, status: int | None, message: str, request_ids: Sequence[str] = ()):
         self.url = safe_url(url)
         self.status = status
-        self.message = server_text(message)
+        self.message = safe(message)
         self.request_ids = tuple(dict.fromkeys(request_ids))
         super().__init__(f"{self.url}: {status}: {self.message}")
 
@@ -149,7 +150,7 @@ def lifetime_of(data: Mapping[str, Any], key: str = "expires_in") -> float | Non
 def _ids(headers: Any) -> list[str]:
     if headers is None:
         return []
-    return [server_text(headers[name]) for name in _REQUEST_ID_HEADERS if headers.get(name)]
+    return [safe(headers[name], 128) for name in _REQUEST_ID_HEADERS if headers.get(name)]
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

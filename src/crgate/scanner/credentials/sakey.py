@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crgate.errors import ConfigError
+from crgate.textsafe import safe
 
 IAM_TOKEN_AUDIENCE = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 JWT_LIFETIME = 600  # seconds; Yandex accepts at most 3600
@@ -48,7 +49,8 @@ def load_service_account_key(value: str, option: str) -> ServiceAccountKey:
     if text.startswith("{"):
         origin = f"inline JSON of {option}"
         return parse_service_account_key(text, origin)
-    origin = f"{value} ({option})"
+    # A path is echoed in errors (made printable); a value holding key material never is.
+    origin = f"the value of {option}" if "PRIVATE KEY" in value else f"{safe(value, 300)} ({option})"
     if not text:
         raise ConfigError(f"{option} is empty: give the path of an authorized key JSON file, or the JSON itself")
     path = Path(value).expanduser()
