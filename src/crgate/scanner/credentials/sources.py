@@ -11,7 +11,7 @@ from typing import Protocol
 
 from crgate.errors import ScanTimeoutError
 from crgate.scanner.credentials.http import HttpClient, HttpFailure, lifetime_of, require_str, safe_url
-from crgate.scanner.credentials.sakey import ServiceAccountKey
+from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, ServiceAccountKey
 from crgate.scanner.credentials.tokens import Token
 from crgate.timing import Deadline
 
@@ -45,17 +45,22 @@ class SubjectTokenProvider(Protocol):
 
 
 class ServiceAccountKeyFetcher:
-    """A PS256 JWT signed with an authorized key, exchanged for an IAM token."""
+    """A PS256 JWT signed with an authorized key, exchanged for an IAM token.
 
-    def __init__(self, key: ServiceAccountKey, iam: IamExchange):
+    ``audience`` is the region's IAM token URL (``Region.iam_audience``): it names the real IAM service,
+    so it does not change when the exchange itself goes to a proxy or an emulator.
+    """
+
+    def __init__(self, key: ServiceAccountKey, iam: IamExchange, audience: str = IAM_TOKEN_AUDIENCE):
         self.description = (
             f"service account key {key.key_id} of service account {key.service_account_id}, from {key.origin}"
         )
+        self.audience = audience
         self._key = key
         self._iam = iam
 
     def fetch(self) -> Token:
-        return self._iam.from_jwt(self._key.jwt(), self.description)
+        return self._iam.from_jwt(self._key.jwt(audience=self.audience), self.description)
 
 
 class OAuthFetcher:
