@@ -267,3 +267,21 @@ def test_doctor_with_a_kazakhstan_repository_signs_for_the_kazakhstan_iam(start_
     result = run_cli([*args, "--repository", "cr.yandexcloud.kz/crkregistry/app"])
     assert result.code == 0, result.output
     assert "may list images in crkregistry/app (1 image(s))" in result.stdout
+
+
+# -- GitHub's two OIDC subject forms in the federation hint ----------------------------------------------
+
+
+def test_a_refused_federation_exchange_shows_both_github_subject_forms():
+    data = cloud("ru-central1")
+    data["federation"] = {"subject_tokens": [{"token": "eyJtrusted.oidc.sig", "service_account_id": SA}]}
+    emu = Emulator(scenario_from_dict(data, source="<test>"), tls=True).start()
+    try:
+        args = ["check", "--endpoint", emu.address, "--ca-file", emu.ca_file, "--federation-sa-id", SA]
+        result = run_cli([*args, "--token-endpoint", emu.token_url, RU_REF], env={"YC_OIDC_TOKEN": "eyJother.oidc.sig"})
+    finally:
+        emu.stop()
+    assert result.code == 3, result.output
+    assert "repo:ORG/REPO:ref:refs/heads/main" in result.stderr
+    assert "repo:ORG@<owner-id>/REPO@<repo-id>:ref:refs/heads/main" in result.stderr
+    assert "created after 2026-06-18" in result.stderr
