@@ -132,3 +132,11 @@ def test_a_refused_running_lookup_is_a_warning_and_a_normal_scan(start_emulator,
     result = run_cli(check_args(emu, "cr.yandex/crptest/app:clean"))
     assert result.code == 0, result.output
     assert "warning" in result.stderr and emu.stats.scans_started == 1
+
+
+def test_a_bad_scan_list_filter_answer_names_the_key():
+    from crgate.emulator import scenario_from_dict
+    from crgate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\(key 'scan_list_filter'\): expected one of SUPPORTED, INVALID_ARGUMENT"):
+        scenario_from_dict({**scenario(), "scan_list_filter": "sometimes"})

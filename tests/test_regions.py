@@ -285,3 +285,9 @@ def test_a_refused_federation_exchange_shows_both_github_subject_forms():
     assert "repo:ORG/REPO:ref:refs/heads/main" in result.stderr
     assert "repo:ORG@<owner-id>/REPO@<repo-id>:ref:refs/heads/main" in result.stderr
     assert "created after 2026-06-18" in result.stderr
+
+
+def test_the_emulated_region_is_checked():
+    assert scenario_from_dict({**cloud("kz1")}).region == KAZAKHSTAN
+    with pytest.raises(ConfigError, match=r"\(key 'region'\): expected one of ru-central1, kz1, got 'mars'"):
+        scenario_from_dict({**cloud("kz1"), "region": "mars"})
