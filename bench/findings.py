@@ -36,6 +36,9 @@ def findings(count: int) -> list[dict]:
             "version": "1.0.0",
             "fixed_by": "1.0.1" if n % 3 else "",
             "link": f"https://nvd.nist.gov/vuln/detail/CVE-2024-{n:05d}",
+            "origin": "os" if n % 4 else "lang",
+            "type": "debian" if n % 4 else "python-pkg",
+            "source": "trivy",
         }
         for n in range(count)
     ]

@@ -80,7 +80,7 @@ def finding(cve: str, severity: str, package: str = "openssl", fixed_by: str = "
         "link": f"https://nvd.nist.gov/vuln/detail/{cve}",
         "origin": "os",
         "type": "debian",
-        "source": "dpkg",
+        "source": "trivy",  # the real scanner names Trivy, not the package manager
         **extra,
     }
 

@@ -303,7 +303,7 @@ def test_rejected_jwt_is_exit_3_with_a_clear_message(case, why, start_cloud, tmp
         from crgate.scanner.credentials.sakey import ServiceAccountKey
 
         made = ServiceAccountKey.jwt
-        monkeypatch.setattr(ServiceAccountKey, "jwt", lambda key, now=None: made(key, time.time() - 7200))
+        monkeypatch.setattr(ServiceAccountKey, "jwt", lambda key, now=None, **kw: made(key, time.time() - 7200, **kw))
     result = run_cli(tls(emu, CLEAN, "--sa-key", str(path)))
     assert result.code == 3, result.output
     assert "could not get an IAM token for the service account key" in result.stderr

@@ -20,6 +20,7 @@ DIGEST = "sha256:" + "ab" * 32
         ("cr.cloud.yandex.net/crpabc/app:x", "crpabc", "app", "x", None),
         ("container-registry.cloud.yandex.net/crpabc/my-app_1.x:latest", "crpabc", "my-app_1.x", "latest", None),
         ("cr.yandexcloud.kz/crpabc/app:1", "crpabc", "app", "1", None),
+        ("cr.yandex/crpabc/a.b_c-d/e-1/f.2:1", "crpabc", "a.b_c-d/e-1/f.2", "1", None),
     ],
 )
 def test_valid_references(raw, registry, repo, tag, digest):
@@ -47,4 +48,17 @@ def test_invalid_references_name_the_problem(raw, reason):
         parse_image_ref(raw)
     assert reason in str(caught.value)
     assert "expected cr.yandex/<registry-id>/<repository>:<tag>" in str(caught.value)
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    "repository", ["a__b", "a--b", "a---b", "a.-b", "a_.b", "a..b", "-a", "a-", "_a", "a.", "team//app", "team/a__b"]
+)
+def test_repository_names_follow_yandexs_pattern_not_dockers(repository):
+    """Docker allows ``__`` and ``--``; Yandex's pattern allows one separator between alphanumerics."""
+    with pytest.raises(ImageRefError) as caught:
+        parse_image_ref(f"cr.yandex/crpabc/{repository}:1")
+    message = str(caught.value)
+    assert f"repository '{repository}' is not valid" in message
+    assert "single '.', '_' or '-'" in message and "no '__', '--'" in message
     assert caught.value.exit_code == ExitCode.USAGE

@@ -253,11 +253,13 @@ def check(
     (also cr.cloud.yandex.net, container-registry.cloud.yandex.net, cr.yandexcloud.kz).
     Several images are scanned concurrently; the exit code is the worst of them.
     """
+    from crgate.connect import with_region
+    from crgate.logs import configure_logging
     from crgate.policy import discover_policy
     from crgate.targets import select_targets
 
     masker = _masker()
-    _configure_logging(verbose, masker)
+    configure_logging(verbose, sys.stderr, masker)
     if not image_refs and not image_ids and not manifests:
         raise click.UsageError("no images given: pass IMAGE_REF arguments, --image-id ID or --from-manifest FILE")
     if not sarif_location.strip() or any(ch in sarif_location for ch in "\r\n"):
@@ -267,6 +269,7 @@ def check(
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
+    connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
     policy = discover_policy(policy_path)
     if manifests:
         _note(
@@ -279,7 +282,9 @@ def check(
         if use_emulator and selection.targets:
             import dataclasses
 
-            emulator = stack.enter_context(_emulator(emulator_data))
+            from crgate.emulator.server import Emulator
+
+            emulator = stack.enter_context(Emulator(_scenario(emulator_data), host="127.0.0.1", port=0))
             connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
         result = _run_gate(stack, selection, policy, connect, masker, timeout, concurrency, progress, today)
     if result.interrupted:
@@ -342,18 +347,11 @@ def _run_gate(
         sink.close()
 
 
-@contextlib.contextmanager
-def _emulator(data: str | None) -> Iterator[Any]:
-    """The built-in emulator on a free loopback port, stopped when the run is over."""
+def _scenario(data: str | None) -> Any:
+    """The emulator's scenario: a file's (``--data``, ``--emulator-data``), else the built-in demo."""
     from crgate.emulator.scenario import demo_scenario, load_scenario
-    from crgate.emulator.server import Emulator
 
-    scenario = load_scenario(data) if data else demo_scenario()
-    server = Emulator(scenario, host="127.0.0.1", port=0).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return load_scenario(data) if data else demo_scenario()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -417,17 +415,6 @@ def _masker() -> SecretMasker:
     return SecretMasker(os.environ, lambda line: click.echo(line, err=True))
 
 
-def _configure_logging(verbose: int, masker: SecretMasker | None = None) -> None:
-    import logging
-
-    from crgate.masking import SafeRecords
-
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="crgate: %(levelname)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # secrets redacted, then every record made inert
-        handler.addFilter(SafeRecords(masker))
-
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0 = pick a free one).")
@@ -448,11 +435,9 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     import signal
     import threading
 
-    from crgate.emulator.scenario import demo_scenario, load_scenario
     from crgate.emulator.server import Emulator
 
-    scenario = load_scenario(data) if data else demo_scenario()
-    server = Emulator(scenario, host=host, port=port, tls=tls).start()
+    server = Emulator(_scenario(data), host=host, port=port, tls=tls).start()
     click.echo(server.address)
     if tls:
         click.echo(server.ca_file)
@@ -499,15 +484,18 @@ def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verb
     Shows which credential source crgate picks (never the secret), obtains a token, resolves the
     endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
     """
+    from crgate.connect import with_region
     from crgate.doctor import run_doctor
     from crgate.errors import exit_code_for
     from crgate.images import parse_image_ref
+    from crgate.logs import configure_logging
     from crgate.textsafe import LINE_LIMIT, safe
     from crgate.timing import Deadline
 
     masker = _masker()
-    _configure_logging(verbose, masker)
+    configure_logging(verbose, sys.stderr, masker)
     ref = parse_image_ref(repository) if repository is not None else None
+    connect = with_region(connect, [ref] if ref else [], os.environ)
     steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
     for step in steps:

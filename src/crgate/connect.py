@@ -7,12 +7,15 @@ Imports of gRPC and the credential code happen inside the functions: ``--help`` 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crgate.errors import ConfigError
+from crgate.model import ImageRef
+from crgate.regions import DEFAULT_REGION, Region, region_of
 
 if TYPE_CHECKING:
     from crgate.scanner.credentials.choose import CredentialChoice, CredentialOptions
@@ -28,13 +31,18 @@ ENV_ENDPOINT = "YC_ENDPOINT"
 
 @dataclass(frozen=True)
 class ConnectOptions:
-    """Endpoint, TLS and credential options of a command."""
+    """Endpoint, TLS and credential options of a command.
+
+    ``region`` (``crgate.regions.region_of`` the run's references) decides the production endpoints when
+    neither ``endpoint`` nor an API root is given, and always the service-account JWT audience.
+    """
 
     credentials: CredentialOptions
     endpoint: str | None = None
     api_endpoint: str | None = None
     insecure: bool = False
     ca_file: str | None = None
+    region: Region = DEFAULT_REGION
 
 
 @dataclass
@@ -63,6 +71,14 @@ def api_root(options: ConnectOptions, env: Mapping[str, str]) -> tuple[str, str]
     if value:
         log.info("ignoring %s: --endpoint names every service", ENV_ENDPOINT)
     return None
+
+
+def with_region(options: ConnectOptions, refs: Iterable[ImageRef], env: Mapping[str, str]) -> ConnectOptions:
+    """``options`` carrying the region of the run's references (``crgate.regions.region_of``; an API root
+    from ``--api-endpoint``/``YC_ENDPOINT`` decides when only image ids are given). ConfigError (exit 2)
+    when the references mix regions or contradict a known API root; call it before any network call."""
+    root = api_root(options, env)
+    return dataclasses.replace(options, region=region_of(refs, api_endpoint=root[0] if root else None))
 
 
 def is_local(options: ConnectOptions, env: Mapping[str, str]) -> bool:
@@ -95,7 +111,17 @@ def resolve_endpoints(
         return endpoints.single(endpoints.check_address(options.endpoint, "--endpoint"))
     root = api_root(options, env)
     if root is None:
-        return endpoints.production()
+        region = options.region
+        if region.endpoints:
+            return endpoints.production(region)
+        return endpoints.discover(  # a region whose services Yandex names only through discovery
+            region.api_root,
+            f"{region.title}, the region of the references",
+            deadline,
+            insecure=options.insecure,
+            ca_file=options.ca_file,
+            trace_id=trace_id,
+        )
     address, origin = root
     endpoints.check_address(address, origin)
     return endpoints.discover(
@@ -130,6 +156,7 @@ def connect(
             deadline=deadline,
             observer=observer,
             target=f"Yandex Cloud ({found.source})",
+            iam_audience=options.region.iam_audience,
         )
     except BaseException:
         connection.close()

@@ -9,19 +9,22 @@ import re
 
 from crgate.errors import ImageRefError
 from crgate.model import ImageRef
+from crgate.regions import registry_hosts
 
-# Hosts that address Yandex Cloud Container Registry (api-notes: Endpoints). cr.yandex is canonical.
-REGISTRY_HOSTS: tuple[str, ...] = (
-    "cr.yandex",
-    "cr.cloud.yandex.net",
-    "container-registry.cloud.yandex.net",
-    "cr.yandexcloud.kz",
-)
+# Hosts that address Yandex Cloud Container Registry, of every region (crgate.regions). cr.yandex is canonical.
+REGISTRY_HOSTS: tuple[str, ...] = registry_hosts()
 DEFAULT_TAG = "latest"
 
 _REGISTRY_ID = re.compile(r"[a-z][a-z0-9]{2,49}")
-# Docker distribution grammar: path components of lowercase alphanumerics joined by separators.
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+# Yandex's own pattern for repository names (the `pattern` option of ListImagesRequest.repository_name in
+# yandex-cloud/cloudapi): "/"-separated parts of lowercase alphanumerics joined by a *single* ".", "_"
+# or "-". Stricter than Docker's grammar (which also allows "__" and "--"): such a name cannot exist in
+# Yandex Container Registry, so crgate refuses it before any call instead of failing at ImageService.List.
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+REPOSITORY_RULE = (
+    "lowercase letters and digits, with single '.', '_' or '-' between them, in '/'-separated parts "
+    "(Yandex's pattern: no '__', '--', '.-' or a separator at either end)"
+)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 
@@ -66,7 +69,7 @@ def parse_image_ref(raw: str) -> ImageRef:
         raise bad(f"registry id '{registry_id}' is not valid (lowercase letters and digits, e.g. crp...)")
     for component in repository.split("/"):
         if not _PATH_COMPONENT.fullmatch(component):
-            raise bad(f"repository '{repository}' is not valid (lowercase letters, digits, '.', '_', '-')")
+            raise bad(f"repository '{repository}' is not valid: {REPOSITORY_RULE}")
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return ImageRef(raw=raw, host=host.lower(), registry_id=registry_id, repository=repository, tag=tag, digest=digest)

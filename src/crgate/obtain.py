@@ -238,6 +238,7 @@ class Obtainer:
         except UnsupportedCallError as error:
             if not any(note.startswith("could not look for a running scan") for note in notes):
                 notes.append(f"could not look for a running scan to join ({error}): scanning")
+                log.warning("image %s: %s", image_id, notes[-1])
             return None
         if running is None:
             return None

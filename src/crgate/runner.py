@@ -194,6 +194,7 @@ class Run:
                 f"scan result {result.id} carried no vulnerability statistics; judged by its "
                 f"{len(findings)} listed finding{'s' if len(findings) != 1 else ''}"
             )
+            log.warning("%s: %s", label, warnings[-1])
         decision = decide(self.policy, label, result, findings, today=self.today, baseline=baseline)
         return judged_outcome(
             label,

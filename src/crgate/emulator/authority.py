@@ -14,8 +14,9 @@ import grpc
 
 from crgate.emulator.identities import SCANNER_ROLE, Identities
 from crgate.emulator.rpc import RpcFailure
+from crgate.regions import MAIN
 
-IAM_AUDIENCE = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+IAM_AUDIENCE = MAIN.iam_audience  # the default; an emulated Kazakhstan cloud wants KAZAKHSTAN.iam_audience
 MAX_JWT_LIFETIME = 3600
 # Roles that allow listing images; scanning and following scan operations need the scanner role.
 LIST_ROLES = frozenset({SCANNER_ROLE, "container-registry.images.puller", "container-registry.viewer", "viewer"})
@@ -42,8 +43,10 @@ class Authority:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        audience: str = IAM_AUDIENCE,
     ):
         self.identities = identities
+        self.audience = audience
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
@@ -61,7 +64,10 @@ class Authority:
         return token, self._wall() + dt.timedelta(seconds=lifetime), lifetime
 
     def account_of_jwt(self, token: str) -> str:
-        """The service account whose authorized key signed this JWT (PS256, kid, iss, aud, iat, exp)."""
+        """The service account whose authorized key signed this JWT (PS256, kid, iss, aud, iat, exp).
+
+        ``aud`` must be this IAM's own token URL (the emulated region's), as Yandex's IAM requires.
+        """
         import jwt
         from cryptography.hazmat.primitives import serialization
 
@@ -83,7 +89,7 @@ class Authority:
                 token,
                 public_key,
                 algorithms=["PS256"],
-                audience=IAM_AUDIENCE,
+                audience=self.audience,
                 issuer=account.id,
                 options={"require": ["iss", "aud", "iat", "exp"]},
             )
@@ -92,7 +98,7 @@ class Authority:
         except jwt.InvalidSignatureError:
             raise reject("signature verification failed") from None
         except jwt.InvalidAudienceError:
-            raise reject(f"aud must be {IAM_AUDIENCE}") from None
+            raise reject(f"aud must be {self.audience}") from None
         except jwt.InvalidIssuerError:
             raise reject("iss is not the service account of the key") from None
         except jwt.PyJWTError as error:

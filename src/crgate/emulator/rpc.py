@@ -68,3 +68,12 @@ def reject_order_by(order_by: str) -> None:
     """The emulator has one fixed order; refuse rather than silently ignore another."""
     if order_by:
         raise invalid("order_by: not supported by the emulator")
+
+
+def refuse_unsupported_filter(answer: str, text: str) -> None:
+    """A server configured not to support ``filter`` (``scan_list_filter``) refuses any non-empty one."""
+    if answer == "SUPPORTED" or not text.strip():
+        return
+    if answer == "INVALID_ARGUMENT":
+        raise invalid(f"filter: unsupported filter expression {text[:100]!r}")
+    raise RpcFailure(grpc.StatusCode[answer], "filtering scan results is not implemented")

@@ -5,11 +5,15 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
 
     require_auth: false          # true: every non-IAM call needs a valid bearer token (see identities.py
                                  # for service accounts, roles, keys and accepted tokens)
-    max_concurrent_scans: 10     # RUNNING scans allowed at once (Yandex's quota); null = unlimited
+    region: ru-central1          # or kz1: the emulated installation; its IAM wants JWTs with its audience
+    quota: {limit: 10}           # concurrent scans per cloud, other clients' scans, refusal (clouds.py)
+    scan_list_filter: supported  # or INVALID_ARGUMENT / UNIMPLEMENTED: ScannerService.List refuses any
+                                 # filter (status="RUNNING"), as a server without filtering might
     faults:                      # faults for any call of a method, whatever the image (e.g. ImageService.List)
       - {method: ImageService.List, code: UNAVAILABLE, count: 1}
     registries:
       - id: crpdemo              # [a-z0-9]+
+        cloud: null              # optional: a cloud declared under `clouds:` (clouds.py); default cloud
         repositories:
           - name: app            # may contain slashes (team/app); Yandex's repository-name pattern
             id: crprepoapp       # optional; default derived from registry id and name
@@ -22,7 +26,8 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                 findings:                    # counts are always derived from these
                   - {name: CVE-2023-4863, severity: CRITICAL, package: libwebp7, version: 1.2.4-0.2,
                      fixed_by: 1.2.4-0.2+deb12u1, link: "https://...", origin: os, type: debian,
-                     source: dpkg}
+                     source: trivy}          # as the real scanner: source trivy; language packages
+                                             # have origin lang and type jar, gobinary, python-pkg...
                 scan:                        # all optional
                   duration: 0.2              # seconds from Scan until the operation is done
                   status: READY              # end status READY | ERROR (ERROR if operation_error is set)
@@ -52,17 +57,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
+from crgate.emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
+from crgate.emulator.fields import GRPC_CODES, FieldParser, join
 from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 from crgate.errors import ConfigError
 from crgate.model import SeverityCounts
+from crgate.regions import DEFAULT_REGION, REGIONS, Region, region_named
 
 SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
@@ -76,25 +84,6 @@ ANOMALIES: tuple[str, ...] = (
     "running_status_when_done",  # done=true, but the ScanResult says RUNNING
     "error_before_done",  # done=false with error set; later done with a READY response
     "stats_mismatch",  # the ScanResult's stats count one critical more than the listed findings
-)
-GRPC_CODES: tuple[str, ...] = (
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
 )
 # Methods whose calls concern one image, so per-image faults can apply to them.
 IMAGE_METHODS: tuple[str, ...] = (
@@ -115,11 +104,14 @@ METHODS: tuple[str, ...] = (
     "ApiEndpointService.Get",
 )
 DEFAULT_SCAN_DURATION = 0.2
+# How ScannerService.List answers a request with a `filter` (crgate's status="RUNNING" lookup):
+# "supported", or refused the way a server without filtering might refuse it.
+LIST_FILTER_ANSWERS: tuple[str, ...] = ("SUPPORTED", "INVALID_ARGUMENT", "UNIMPLEMENTED")
+SCENARIO_KEYS = ("region", "scan_list_filter")
+QUOTA_KEYS_TOP = ("quota", "clouds", "max_concurrent_scans")
 
-_ID_RE = re.compile(r"[a-z0-9]+")
 _REPO_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(/([a-z0-9]+(?:[._-][a-z0-9]+)*))*")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-_MAX_ID = 50
 
 
 @dataclass(frozen=True)
@@ -224,6 +216,7 @@ class Repository:
 class Registry:
     id: str
     repositories: tuple[Repository, ...] = ()
+    cloud_id: str = DEFAULT_CLOUD_ID
 
 
 @dataclass(frozen=True)
@@ -233,9 +226,24 @@ class Scenario:
     registries: tuple[Registry, ...] = ()
     faults: tuple[Fault, ...] = ()
     require_auth: bool = False
-    max_concurrent_scans: int | None = 10
     source: str = "<dict>"
     identities: Identities = field(default_factory=Identities)
+    clouds: tuple[Cloud, ...] = (Cloud(DEFAULT_CLOUD_ID),)
+    region: Region = DEFAULT_REGION
+    scan_list_filter: str = "SUPPORTED"  # one of LIST_FILTER_ANSWERS
+
+    @property
+    def max_concurrent_scans(self) -> int | None:
+        """The default cloud's quota of concurrent scans (None: unlimited)."""
+        return self.clouds[0].quota.limit
+
+    def cloud(self, cloud_id: str) -> Cloud:
+        return next(cloud for cloud in self.clouds if cloud.id == cloud_id)
+
+    def cloud_of(self, image: Image) -> Cloud:
+        """The cloud whose quota a scan of ``image`` counts against."""
+        registry = next(registry for registry in self.registries if registry.id == image.registry_id)
+        return self.cloud(registry.cloud_id)
 
     def images(self) -> Iterator[Image]:
         for registry in self.registries:
@@ -314,106 +322,19 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _LineDi
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-class _Parser:
+class _Parser(FieldParser):
     """Turns plain data into a Scenario, collecting the key path for error messages."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    # -- helpers
-
-    def fail(self, path: str, message: str, node: Any = None) -> NoReturn:
-        line = getattr(node, "line", None)
-        where = f"{self.source}:{line}" if line else self.source
-        raise ConfigError(f"emulator scenario {where} (key '{path or '<root>'}'): {message}")
-
-    def mapping(self, value: Any, path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
-        if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping, got {_kind(value)}")
-        for key in value:
-            if not isinstance(key, str) or key not in allowed:
-                self.fail(_join(path, str(key)), f"unknown key (allowed: {', '.join(allowed)})", value)
-        for key in required:
-            if value.get(key) is None:
-                self.fail(_join(path, key), "required key is missing", value)
-        return dict(value)
-
-    def seq(self, value: Any, path: str, parent: Any = None) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(path, f"expected a list, got {_kind(value)}", parent)
-        return value
-
-    def string(self, value: Any, path: str, parent: Any, *, default: str | None = None) -> str:
-        if value is None and default is not None:
-            return default
-        if not isinstance(value, str) or not value:
-            hint = " (quote it)" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
-            self.fail(path, f"expected a non-empty string, got {_kind(value)}{hint}", parent)
-        return value
-
-    def text(self, value: Any, path: str, parent: Any) -> str:
-        """An optional free-text field: absent or null means empty."""
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.fail(path, f"expected a string, got {_kind(value)} (quote it)", parent)
-        return value
-
-    def ident(self, value: Any, path: str, parent: Any) -> str:
-        text = self.string(value, path, parent)
-        if not _ID_RE.fullmatch(text) or len(text) > _MAX_ID:
-            self.fail(path, f"{text!r} is not an id ([a-z0-9]+, at most {_MAX_ID} characters)", parent)
-        return text
-
-    def number(self, value: Any, path: str, parent: Any, *, default: float, minimum: float = 0.0) -> float:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            self.fail(path, f"expected a number >= {minimum:g}, got {value!r}", parent)
-        return float(value)
-
-    def integer(self, value: Any, path: str, parent: Any, *, default: int, minimum: int = 0) -> int:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.fail(path, f"expected an integer >= {minimum}, got {value!r}", parent)
-        return value
-
-    def boolean(self, value: Any, path: str, parent: Any, *, default: bool) -> bool:
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, got {value!r}", parent)
-        return value
-
-    def choice(self, value: Any, path: str, parent: Any, choices: Sequence[str]) -> str:
-        if not isinstance(value, str) or value.upper() not in choices:
-            self.fail(path, f"expected one of {', '.join(choices)}, got {value!r}", parent)
-        return value.upper()
-
-    def timestamp(self, value: Any, path: str, parent: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                self.fail(path, f"expected an RFC 3339 timestamp, got {value!r}", parent)
-        if not isinstance(value, dt.datetime):
-            self.fail(path, f"expected an RFC 3339 timestamp, got {value!r}", parent)
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
     # -- structure
 
     def scenario(self, data: Any) -> Scenario:
         if data is None:
             self.fail("", "the scenario is empty")
-        allowed = ("registries", "faults", "require_auth", "max_concurrent_scans", *IDENTITY_KEYS)
+        allowed = ("registries", "faults", "require_auth", *SCENARIO_KEYS, *QUOTA_KEYS_TOP, *IDENTITY_KEYS)
         raw = self.mapping(data, "", allowed, ("registries",))
+        clouds = parse_clouds(self, raw, data)
         registries = tuple(
-            self.registry(item, f"registries[{i}]")
+            self.registry(item, f"registries[{i}]", clouds)
             for i, item in enumerate(self.seq(raw["registries"], "registries", data))
         )
         self.check_unique(registries, data)
@@ -421,16 +342,24 @@ class _Parser:
             self.fault(item, f"faults[{i}]", METHODS)
             for i, item in enumerate(self.seq(raw.get("faults"), "faults", data))
         )
-        limit = raw.get("max_concurrent_scans", 10)
+        region = DEFAULT_REGION
+        if raw.get("region") is not None:
+            name = self.string(raw["region"], "region", data)
+            if name not in (known.name for known in REGIONS):
+                self.fail("region", f"expected one of {', '.join(r.name for r in REGIONS)}, got {name!r}", data)
+            region = region_named(name)
+        list_filter = "SUPPORTED"
+        if raw.get("scan_list_filter") is not None:
+            list_filter = self.choice(raw["scan_list_filter"], "scan_list_filter", data, LIST_FILTER_ANSWERS)
         return Scenario(
             registries=registries,
             faults=faults,
             require_auth=self.boolean(raw.get("require_auth"), "require_auth", data, default=False),
-            max_concurrent_scans=None
-            if limit is None
-            else self.integer(limit, "max_concurrent_scans", data, default=10, minimum=1),
             source=self.source,
             identities=parse_identities(self, raw, data),
+            clouds=clouds,
+            region=region,
+            scan_list_filter=list_filter,
         )
 
     def check_unique(self, registries: tuple[Registry, ...], node: Any) -> None:
@@ -450,10 +379,13 @@ class _Parser:
                         self.fail(f"registries[{i}]", f"duplicate image id {image.id!r}", node)
                     seen_images.add(image.id)
 
-    def registry(self, data: Any, path: str) -> Registry:
-        raw = self.mapping(data, path, ("id", "repositories"), ("id",))
-        registry_id = self.ident(raw["id"], _join(path, "id"), data)
-        items = self.seq(raw.get("repositories"), _join(path, "repositories"), data)
+    def registry(self, data: Any, path: str, clouds: tuple[Cloud, ...]) -> Registry:
+        raw = self.mapping(data, path, ("id", "cloud", "repositories"), ("id",))
+        registry_id = self.ident(raw["id"], join(path, "id"), data)
+        cloud_id = DEFAULT_CLOUD_ID
+        if raw.get("cloud") is not None:
+            cloud_id = check_cloud(self, self.ident(raw["cloud"], join(path, "cloud"), data), clouds, path, data)
+        items = self.seq(raw.get("repositories"), join(path, "repositories"), data)
         repositories = tuple(
             self.repository(item, f"{path}.repositories[{i}]", registry_id) for i, item in enumerate(items)
         )
@@ -461,19 +393,19 @@ class _Parser:
         for i, name in enumerate(names):
             if name in names[:i]:
                 self.fail(f"{path}.repositories[{i}].name", f"duplicate repository {name!r}", data)
-        return Registry(id=registry_id, repositories=repositories)
+        return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id)
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
         raw = self.mapping(data, path, ("name", "id", "images"), ("name",))
-        name = self.string(raw["name"], _join(path, "name"), data)
+        name = self.string(raw["name"], join(path, "name"), data)
         if not _REPO_RE.fullmatch(name):
-            self.fail(_join(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
+            self.fail(join(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
         repo_id = (
             _derived_repository_id(registry_id, name)
             if raw.get("id") is None
-            else self.ident(raw["id"], _join(path, "id"), data)
+            else self.ident(raw["id"], join(path, "id"), data)
         )
-        items = self.seq(raw.get("images"), _join(path, "images"), data)
+        items = self.seq(raw.get("images"), join(path, "images"), data)
         images = tuple(self.image(item, f"{path}.images[{i}]", registry_id, name) for i, item in enumerate(items))
         owners: dict[str, str] = {}
         for i, image in enumerate(images):
@@ -486,40 +418,40 @@ class _Parser:
     def image(self, data: Any, path: str, registry_id: str, repository: str) -> Image:
         allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan")
         raw = self.mapping(data, path, allowed, ("id", "digest"))
-        digest = self.string(raw["digest"], _join(path, "digest"), data)
+        digest = self.string(raw["digest"], join(path, "digest"), data)
         if not _DIGEST_RE.fullmatch(digest):
-            self.fail(_join(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data)
-        tags_path = _join(path, "tags")
+            self.fail(join(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data)
+        tags_path = join(path, "tags")
         tags = tuple(
             self.string(tag, f"{tags_path}[{i}]", data)
             for i, tag in enumerate(self.seq(raw.get("tags"), tags_path, data))
         )
         if len(set(tags)) != len(tags):
             self.fail(tags_path, "duplicate tag", data)
-        findings_path = _join(path, "findings")
+        findings_path = join(path, "findings")
         return Image(
-            id=self.ident(raw["id"], _join(path, "id"), data),
+            id=self.ident(raw["id"], join(path, "id"), data),
             registry_id=registry_id,
             repository=repository,
             digest=digest,
             tags=tags,
-            created_at=self.timestamp(raw.get("created_at"), _join(path, "created_at"), data),
-            compressed_size=self.integer(raw.get("compressed_size"), _join(path, "compressed_size"), data, default=0),
+            created_at=self.timestamp(raw.get("created_at"), join(path, "created_at"), data),
+            compressed_size=self.integer(raw.get("compressed_size"), join(path, "compressed_size"), data, default=0),
             findings=tuple(
                 self.finding(item, f"{findings_path}[{i}]")
                 for i, item in enumerate(self.seq(raw.get("findings"), findings_path, data))
             ),
-            scan=self.scan(raw.get("scan"), _join(path, "scan")),
+            scan=self.scan(raw.get("scan"), join(path, "scan")),
         )
 
     def finding(self, data: Any, path: str) -> Finding:
         optional = ("version", "fixed_by", "link", "origin", "type", "source")
         raw = self.mapping(data, path, ("name", "severity", "package", *optional), ("name", "severity", "package"))
-        texts = {key: self.text(raw.get(key), _join(path, key), data) for key in optional}
+        texts = {key: self.text(raw.get(key), join(path, key), data) for key in optional}
         return Finding(
-            name=self.string(raw["name"], _join(path, "name"), data),
-            severity=self.choice(raw["severity"], _join(path, "severity"), data, SEVERITY_NAMES),
-            package=self.string(raw["package"], _join(path, "package"), data),
+            name=self.string(raw["name"], join(path, "name"), data),
+            severity=self.choice(raw["severity"], join(path, "severity"), data, SEVERITY_NAMES),
+            package=self.string(raw["package"], join(path, "package"), data),
             **{**texts, "origin": texts["origin"] or "os"},
         )
 
@@ -540,50 +472,50 @@ class _Parser:
         raw = self.mapping(data, path, allowed)
         operation_error = None
         if raw.get("operation_error") is not None:
-            err_path = _join(path, "operation_error")
+            err_path = join(path, "operation_error")
             err = self.mapping(raw["operation_error"], err_path, ("code", "message"), ("code",))
-            code = self.choice(err["code"], _join(err_path, "code"), data, GRPC_CODES)
+            code = self.choice(err["code"], join(err_path, "code"), data, GRPC_CODES)
             if code == "OK":
-                self.fail(_join(err_path, "code"), "an operation error cannot have code OK", data)
-            message = self.text(err.get("message"), _join(err_path, "message"), data)
+                self.fail(join(err_path, "code"), "an operation error cannot have code OK", data)
+            message = self.text(err.get("message"), join(err_path, "message"), data)
             operation_error = OperationError(code=code, message=message or "scan failed")
         status = "ERROR" if operation_error else "READY"
         if raw.get("status") is not None:
-            status = self.choice(raw["status"], _join(path, "status"), data, END_STATUSES)
+            status = self.choice(raw["status"], join(path, "status"), data, END_STATUSES)
             if operation_error and status != "ERROR":
-                self.fail(_join(path, "status"), "must be ERROR when operation_error is set", data)
+                self.fail(join(path, "status"), "must be ERROR when operation_error is set", data)
         anomaly = None
         if raw.get("anomaly") is not None:
             value = raw["anomaly"]
             if value not in ANOMALIES:
-                self.fail(_join(path, "anomaly"), f"expected one of {', '.join(ANOMALIES)}, got {value!r}", data)
+                self.fail(join(path, "anomaly"), f"expected one of {', '.join(ANOMALIES)}, got {value!r}", data)
             anomaly = value
         poll_interval = None
         if raw.get("poll_interval") is not None:
-            poll_interval = self.number(raw["poll_interval"], _join(path, "poll_interval"), data, default=0)
-        faults_path = _join(path, "faults")
+            poll_interval = self.number(raw["poll_interval"], join(path, "poll_interval"), data, default=0)
+        faults_path = join(path, "faults")
         return ScanBehaviour(
-            duration=self.number(raw.get("duration"), _join(path, "duration"), data, default=DEFAULT_SCAN_DURATION),
+            duration=self.number(raw.get("duration"), join(path, "duration"), data, default=DEFAULT_SCAN_DURATION),
             status=status,
             operation_error=operation_error,
             anomaly=anomaly,
             operation_not_found=self.integer(
-                raw.get("operation_not_found"), _join(path, "operation_not_found"), data, default=0
+                raw.get("operation_not_found"), join(path, "operation_not_found"), data, default=0
             ),
             poll_interval=poll_interval,
             faults=tuple(
                 self.fault(item, f"{faults_path}[{i}]", IMAGE_METHODS)
                 for i, item in enumerate(self.seq(raw.get("faults"), faults_path, data))
             ),
-            last_result=self.last_result(raw.get("last_result"), _join(path, "last_result")),
-            running_scan=self.running_scan(raw.get("running_scan"), _join(path, "running_scan")),
+            last_result=self.last_result(raw.get("last_result"), join(path, "last_result")),
+            running_scan=self.running_scan(raw.get("running_scan"), join(path, "running_scan")),
         )
 
     def running_scan(self, data: Any, path: str) -> RunningScan | None:
         if data is None:
             return None
         raw = self.mapping(data, path, ("remaining_seconds",))
-        remaining = self.number(raw.get("remaining_seconds"), _join(path, "remaining_seconds"), data, default=2.0)
+        remaining = self.number(raw.get("remaining_seconds"), join(path, "remaining_seconds"), data, default=2.0)
         return RunningScan(remaining_seconds=remaining)
 
     def last_result(self, data: Any, path: str) -> LastResult | None:
@@ -593,10 +525,10 @@ class _Parser:
         status = (
             "READY"
             if raw.get("status") is None
-            else self.choice(raw["status"], _join(path, "status"), data, END_STATUSES)
+            else self.choice(raw["status"], join(path, "status"), data, END_STATUSES)
         )
         age = self.number(
-            raw.get("age_seconds"), _join(path, "age_seconds"), data, default=3600.0, minimum=-float("inf")
+            raw.get("age_seconds"), join(path, "age_seconds"), data, default=3600.0, minimum=-float("inf")
         )
         return LastResult(status=status, age_seconds=age)
 
@@ -606,20 +538,20 @@ class _Parser:
         method = raw["method"]
         if method not in methods:
             hint = " (only top-level faults may target it)" if method in METHODS else ""
-            self.fail(_join(path, "method"), f"expected one of {', '.join(methods)}, got {method!r}{hint}", data)
-        code = self.choice(raw["code"], _join(path, "code"), data, GRPC_CODES)
-        lost = self.boolean(raw.get("lost_response"), _join(path, "lost_response"), data, default=False)
-        after = self.boolean(raw.get("after"), _join(path, "after"), data, default=lost)
+            self.fail(join(path, "method"), f"expected one of {', '.join(methods)}, got {method!r}{hint}", data)
+        code = self.choice(raw["code"], join(path, "code"), data, GRPC_CODES)
+        lost = self.boolean(raw.get("lost_response"), join(path, "lost_response"), data, default=False)
+        after = self.boolean(raw.get("after"), join(path, "after"), data, default=lost)
         if "lost_response" in raw and "after" in raw and after != lost:
-            self.fail(_join(path, "after"), "contradicts lost_response (after is its alias)", data)
+            self.fail(join(path, "after"), "contradicts lost_response (after is its alias)", data)
         lost = after
         if lost and code == "OK":
-            self.fail(_join(path, "lost_response"), "needs an error code, not OK", data)
+            self.fail(join(path, "lost_response"), "needs an error code, not OK", data)
         return Fault(
             method=method,
             code=code,
-            count=self.integer(raw.get("count"), _join(path, "count"), data, default=1, minimum=1),
-            message=self.text(raw.get("message"), _join(path, "message"), data),
+            count=self.integer(raw.get("count"), join(path, "count"), data, default=1, minimum=1),
+            message=self.text(raw.get("message"), join(path, "message"), data),
             lost_response=lost,
         )
 
@@ -627,15 +559,3 @@ class _Parser:
 def _derived_repository_id(registry_id: str, name: str) -> str:
     """A stable, id-shaped repository id: ``crprepo`` + 13 characters derived from the name."""
     return "crprepo" + hashlib.sha256(f"{registry_id}/{name}".encode()).hexdigest()[:13]
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}.get(
-        type(value), "a mapping" if isinstance(value, Mapping) else type(value).__name__
-    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +29,8 @@ class Emulator:
     """Yandex Container Registry scanner APIs on ``host:port`` (port 0 = any free port).
 
     ``clock`` (monotonic seconds) decides when scans finish; tests may inject a fake one. With ``tls``
-    the server uses a certificate of a CA generated at start (``ca_file``). When the scenario has
+    the server uses a certificate of a CA generated at start (``ca_file``), also valid for ``tls_names``
+    (e.g. ``api.yandexcloud.kz``, to stand in for a production host behind a test proxy). When the scenario has
     federation, metadata or GitHub data, HTTP endpoints start too (``token_url``, ``metadata_address``,
     ``github_request_url``).
     """
@@ -42,14 +43,16 @@ class Emulator:
         *,
         clock: Callable[[], float] = time.monotonic,
         tls: bool = False,
+        tls_names: Sequence[str] = (),
     ):
         self.scenario = scenario
+        self.tls_names = tuple(tls_names)
         self.host = host
         self.port = port
         self.tls = tls
         self.stats = EmulatorStats()
         self.state = EmulatorState(scenario, clock=clock)
-        self.authority = Authority(scenario.identities, clock=clock)
+        self.authority = Authority(scenario.identities, clock=clock, audience=scenario.region.iam_audience)
         self.http: HttpEndpoints | None = None
         self.tls_material: TlsMaterial | None = None
         self._tmp: Path | None = None
@@ -97,7 +100,7 @@ class Emulator:
         try:
             if self.tls:
                 self._tmp = Path(tempfile.mkdtemp(prefix="crgate-emulator-"))
-                hosts = tuple(dict.fromkeys(("localhost", "127.0.0.1", "::1", self.host)))
+                hosts = tuple(dict.fromkeys(("localhost", "127.0.0.1", "::1", self.host, *self.tls_names)))
                 self.tls_material = generate(self._tmp, hosts)
                 creds = grpc.ssl_server_credentials([(self.tls_material.key_pem, self.tls_material.cert_pem)])
                 port = server.add_secure_port(f"{host}:{self.port}", creds)

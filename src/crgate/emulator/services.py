@@ -7,6 +7,7 @@ the emulator's own address).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -33,12 +34,13 @@ from crgate.emulator.rpc import (
     not_found,
     parse_equality_filter,
     parse_status_filter,
+    refuse_unsupported_filter,
     reject_order_by,
     require_id,
 )
 from crgate.emulator.scenario import SEVERITY_NAMES
-from crgate.emulator.state import EmulatorState
-from crgate.emulator.stats import EmulatorStats
+from crgate.emulator.state import EmulatorState, QuotaRefused
+from crgate.emulator.stats import EmulatorStats, ScanAttempt
 
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
 ENDPOINT_IDS = ("container-registry", "operation", "iam", "endpoint")
@@ -55,14 +57,36 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
         self._run = dispatcher.run
 
     def Scan(self, request: scanner_service_pb2.ScanRequest, context: grpc.ServicerContext) -> Any:
+        key = _idempotency_key(context)
+        attempt = ScanAttempt(request.image_id, key, "failed")  # until the scan logic says otherwise
+
         def body(_: Headers) -> Any:
+            nonlocal attempt
             require_id(request.image_id, "image_id")
-            start = self._state.start_scan(request.image_id, _idempotency_key(context))
+            try:
+                start = self._state.start_scan(request.image_id, key)
+            except QuotaRefused as refusal:
+                attempt = dataclasses.replace(
+                    attempt, outcome="refused", cloud_id=refusal.cloud_id, in_use=refusal.in_use
+                )
+                raise
             if start.created:
                 self._stats.record_scan_started(running=start.running)
+            attempt = dataclasses.replace(
+                attempt,
+                outcome="started" if start.created else "repeated",
+                operation_id=start.operation.id,
+                scan_result_id=start.operation.scan.id,
+                cloud_id=start.cloud_id,
+                in_use=start.in_use,
+            )
             return wire.operation(start.operation)
 
-        return self._run("ScannerService.Scan", context, body, image_id=request.image_id)
+        try:
+            return self._run("ScannerService.Scan", context, body, image_id=request.image_id)
+        finally:
+            code = context.code()  # set by abort(): the status the client gets; None = OK
+            self._stats.record_scan_attempt(dataclasses.replace(attempt, code="OK" if code is None else code.name))
 
     def Get(self, request: scanner_service_pb2.GetScanResultRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:
@@ -85,6 +109,7 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
                 raise invalid("one of image_id or repository_id is required")
             check_id(request.image_id, "image_id")
             check_id(request.repository_id, "repository_id")
+            refuse_unsupported_filter(self._state.scenario.scan_list_filter, request.filter)
             status = parse_status_filter(request.filter)
             reject_order_by(request.order_by)
             views = self._state.scan_results(

@@ -66,11 +66,24 @@ class OperationView:
 
 @dataclass(frozen=True)
 class ScanStart:
-    """What ``start_scan`` did: the operation, whether a scan was created, and how many now run."""
+    """What ``start_scan`` did: the operation, whether a scan was created (False: an idempotent repeat),
+    how many scans started through ``Scan`` now run (all clouds), and the quota slots of the image's cloud
+    in use (other clients' and pre-existing scans included)."""
 
     operation: OperationView
     created: bool
     running: int
+    cloud_id: str = ""
+    in_use: int = 0
+
+
+class QuotaRefused(RpcFailure):
+    """A ``Scan`` past its cloud's quota: nothing was created."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, cloud_id: str, in_use: int):
+        super().__init__(code, message)
+        self.cloud_id = cloud_id
+        self.in_use = in_use
 
 
 @dataclass
@@ -107,6 +120,7 @@ class EmulatorState:
         self._origin = clock()
         self._origin_wall = dt.datetime.now(dt.timezone.utc)
         self._images = {image.id: image for image in scenario.images()}
+        self._cloud_of_image = {image.id: scenario.cloud_of(image).id for image in self._images.values()}
         self._scans: dict[str, _Scan] = {}
         self._operations: dict[str, _Operation] = {}
         self._by_key: dict[str, str] = {}
@@ -167,8 +181,10 @@ class EmulatorState:
     # ----------------------------------------------------------------------------------------- scans
 
     def start_scan(self, image_id: str, idempotency_key: str = "") -> ScanStart:
-        """Start a scan, or find the one this idempotency key started."""
+        """Start a scan, or find the one this idempotency key started (even while the quota is full: a
+        repeat creates nothing). ``QuotaRefused`` when the image's cloud has no free slot."""
         image = self.image(image_id)
+        cloud = self.scenario.cloud_of(image)
         with self._lock:
             now = self._clock()
             if idempotency_key and idempotency_key in self._by_key:
@@ -178,14 +194,14 @@ class EmulatorState:
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "idempotency-key was already used for a request with different parameters",
                     )
-                return ScanStart(self._operation_view(operation, now), False, self._running(now))
-            limit = self.scenario.max_concurrent_scans
+                view = self._operation_view(operation, now)
+                return ScanStart(view, False, self._running(now), cloud.id, self._in_use(cloud.id, now))
+            limit = cloud.quota.limit
+            in_use = self._in_use(cloud.id, now)
+            if limit is not None and in_use >= limit:
+                code = grpc.StatusCode[cloud.quota.code]
+                raise QuotaRefused(code, cloud.quota.refusal_message(), cloud.id, in_use)
             running = self._running(now)
-            if limit is not None and running >= limit:
-                raise RpcFailure(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"Quota limit container-registry.scans.concurrent exceeded: {limit} scans are running",
-                )
             scan = _Scan(
                 id=new_id("crgsr"),
                 image=image,
@@ -203,10 +219,23 @@ class EmulatorState:
             self._operations[operation.id] = operation
             if idempotency_key:
                 self._by_key[idempotency_key] = operation.id
-            return ScanStart(self._operation_view(operation, now), True, running + 1)
+            return ScanStart(self._operation_view(operation, now), True, running + 1, cloud.id, in_use + 1)
 
     def _running(self, now: float) -> int:
+        """Scans started through ``Scan`` that still run, in every cloud."""
         return sum(1 for scan in self._scans.values() if scan.from_scan and scan.end() > now)
+
+    def _in_use(self, cloud_id: str, now: float) -> int:
+        """Quota slots of a cloud in use: its running scans, whoever started them, and other clients'."""
+        own = sum(
+            1 for scan in self._scans.values() if scan.end() > now and self._cloud_of_image[scan.image.id] == cloud_id
+        )
+        return own + self.scenario.cloud(cloud_id).quota.others_running(now - self._origin)
+
+    def quota_in_use(self, cloud_id: str) -> int:
+        """Quota slots of ``cloud_id`` in use now (for tests and logs)."""
+        with self._lock:
+            return self._in_use(cloud_id, self._clock())
 
     def operation(self, operation_id: str) -> OperationView:
         """``OperationService.Get``: NOT_FOUND for the first ``operation_not_found`` reads of a new one."""

@@ -6,11 +6,33 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+SCAN_OUTCOMES = ("started", "repeated", "refused", "failed")
+
+
+@dataclass(frozen=True)
+class ScanAttempt:
+    """One ``ScannerService.Scan`` call as the emulator handled it.
+
+    ``outcome``: ``started`` (a new scan), ``repeated`` (a known idempotency key: its operation again,
+    nothing created), ``refused`` (the cloud's quota was full: nothing created) or ``failed`` (answered
+    with an error before any scan logic: an injected fault, a bad request, auth). ``code`` is the status
+    the client got: a ``started`` scan answered ``UNAVAILABLE`` is a lost response (the scan runs).
+    """
+
+    image_id: str
+    idempotency_key: str
+    outcome: str
+    code: str = "OK"
+    operation_id: str = ""
+    scan_result_id: str = ""
+    cloud_id: str = ""
+    in_use: int = 0  # quota slots of the cloud in use after the call, other clients' included
+
 
 @dataclass
 class EmulatorStats:
-    """Calls per ``Service.Method``, scans really started (and the most running at once), idempotency keys
-    and metadata received."""
+    """Calls per ``Service.Method``, scans really started (and the most running at once), idempotency keys,
+    metadata received, and a log of every ``Scan`` call (``scan_log``)."""
 
     calls: Counter[str] = field(default_factory=Counter)
     scans_started: int = 0
@@ -19,6 +41,7 @@ class EmulatorStats:
     request_metadata: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     """Error answers per ``Service.Method:CODE`` (e.g. ``ScannerService.Scan:UNAUTHENTICATED``)."""
+    scan_attempts: list[ScanAttempt] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record_call(self, method: str, metadata: dict[str, str]) -> None:
@@ -45,3 +68,18 @@ class EmulatorStats:
         """Metadata of every call of ``method``, in arrival order."""
         with self._lock:
             return [md for name, md in self.request_metadata if name == method]
+
+    def record_scan_attempt(self, attempt: ScanAttempt) -> None:
+        with self._lock:
+            self.scan_attempts.append(attempt)
+
+    def scan_log(self, outcome: str | None = None, *, image_id: str | None = None) -> list[ScanAttempt]:
+        """``Scan`` calls in arrival order, optionally only of one outcome or one image."""
+        if outcome is not None and outcome not in SCAN_OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(SCAN_OUTCOMES)}, got {outcome!r}")
+        with self._lock:
+            return [
+                attempt
+                for attempt in self.scan_attempts
+                if outcome in (None, attempt.outcome) and image_id in (None, attempt.image_id)
+            ]

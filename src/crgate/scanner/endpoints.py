@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
 
 from crgate.errors import ConfigError, MalformedResponseError
+from crgate.regions import DEFAULT_REGION, Region
 from crgate.scanner.calls import call_with_retries
-from crgate.scanner.transport import PRODUCTION_ENDPOINTS, Connection, ConnectionSettings, RpcFailure
+from crgate.scanner.transport import Connection, ConnectionSettings, RpcFailure
 from crgate.textsafe import safe
 from crgate.timing import Deadline
 
@@ -43,8 +44,11 @@ def check_address(address: str, option: str) -> str:
     return address
 
 
-def production() -> Endpoints:
-    return Endpoints(source="Yandex Cloud production defaults", addresses=tuple(PRODUCTION_ENDPOINTS.items()))
+def production(region: Region = DEFAULT_REGION) -> Endpoints:
+    """The documented production addresses of ``region`` (which must have them: ``region.endpoints``)."""
+    if not region.endpoints:
+        raise ValueError(f"{region.name} has no documented production addresses; use discover()")
+    return Endpoints(source=f"{region.title} production defaults", addresses=region.endpoints)
 
 
 def single(endpoint: str) -> Endpoints:

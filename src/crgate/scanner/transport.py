@@ -22,6 +22,7 @@ import grpc
 
 from crgate import __version__
 from crgate.errors import ConfigError, ImageNotFoundError, ScanError
+from crgate.regions import MAIN
 from crgate.scanner.netutil import is_loopback
 from crgate.textsafe import safe
 
@@ -32,13 +33,9 @@ log = logging.getLogger("crgate.scanner")
 
 USER_AGENT = f"crgate/{__version__}"
 
-# Yandex Cloud's production endpoints (api-notes: Endpoints), by crgate's service name.
-PRODUCTION_ENDPOINTS = {
-    "scanner": "container-registry.api.cloud.yandex.net:443",
-    "image": "container-registry.api.cloud.yandex.net:443",
-    "operation": "operation.api.cloud.yandex.net:443",
-    "iam": "iam.api.cloud.yandex.net:443",
-}
+# Yandex Cloud's production endpoints by crgate's service name (the main region's, crgate.regions): where a
+# service goes when nothing else names one.
+PRODUCTION_ENDPOINTS = dict(MAIN.endpoints)
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-server-trace-id")
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from crgate.errors import ConfigError, CrgateError
 from crgate.scanner.credentials.http import HttpClient, check_url
 from crgate.scanner.credentials.oidc import subject_token_provider
-from crgate.scanner.credentials.sakey import load_service_account_key
+from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, load_service_account_key
 from crgate.scanner.credentials.sources import (
     DEFAULT_METADATA_ADDR,
     DEFAULT_TOKEN_ENDPOINT,
@@ -168,8 +168,12 @@ def build_token_source(
     deadline: Deadline,
     observer: TokenObserver | None = None,
     target: str = "Yandex Cloud",
+    iam_audience: str = IAM_TOKEN_AUDIENCE,
 ) -> TokenSource | None:
-    """The ``TokenSource`` for ``choice`` (no network yet, except the metadata probe); None = no credentials."""
+    """The ``TokenSource`` for ``choice`` (no network yet, except the metadata probe); None = no credentials.
+
+    ``iam_audience`` is the ``aud`` of service-account JWTs: the region's IAM token URL.
+    """
     candidate = choice.candidate
     if candidate is None:
         if not choice.probe_metadata:
@@ -180,7 +184,8 @@ def build_token_source(
         return StaticTokenSource(_token_text(candidate.value, origin), f"IAM token from {origin}", observer)
     if kind == "sa-key":
         key = load_service_account_key(candidate.value, origin)
-        return RefreshingTokenSource(ServiceAccountKeyFetcher(key, iam), observer)
+        log.debug("service account JWTs name the audience %s", iam_audience)
+        return RefreshingTokenSource(ServiceAccountKeyFetcher(key, iam, iam_audience), observer)
     if kind == "federation":
         sa_id = candidate.value.strip()
         if any(ch.isspace() or not ch.isprintable() for ch in sa_id) or len(sa_id) > 50:

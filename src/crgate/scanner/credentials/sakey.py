@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from crgate.errors import ConfigError
+from crgate.regions import MAIN
 from crgate.textsafe import safe
 
-IAM_TOKEN_AUDIENCE = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+# The main region's IAM token URL (https://iam.api.cloud.yandex.net/iam/v1/tokens); other regions have
+# their own (crgate.regions.Region.iam_audience).
+IAM_TOKEN_AUDIENCE = MAIN.iam_audience
 JWT_LIFETIME = 600  # seconds; Yandex accepts at most 3600
 KEY_WARNING_PREFIX = "PLEASE DO NOT REMOVE THIS LINE!"
 REQUIRED_FIELDS = ("id", "service_account_id", "private_key")

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from crgate.errors import ScanTimeoutError
 from crgate.scanner.credentials.http import HttpClient, HttpFailure, lifetime_of, require_str, safe_url
-from crgate.scanner.credentials.sakey import ServiceAccountKey
+from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, ServiceAccountKey
 from crgate.scanner.credentials.tokens import Token
 from crgate.timing import Deadline
 
@@ -24,6 +24,14 @@ TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 HTTP_TIMEOUT = 20.0
+# GitHub's default OIDC subject names the repository; for repositories created (or renamed, transferred)
+# after 2026-06-18, and those that opted in, it carries immutable ids: repo:OWNER@<owner-id>/REPO@<repo-id>.
+FEDERATION_HINT = (
+    "Check that a federated credential links this service account to the federation with the job's exact "
+    "subject (on GitHub repo:ORG/REPO:ref:refs/heads/main, or repo:ORG@<owner-id>/REPO@<repo-id>:ref:refs/heads/main "
+    "for repositories created after 2026-06-18; on GitLab project_path:GROUP/PROJECT:ref_type:branch:ref:main) "
+    "and that the federation lists the token's issuer and audience"
+)
 HTTP_ATTEMPTS = 3
 PROBE_TIMEOUT = 1.0
 
@@ -45,17 +53,22 @@ class SubjectTokenProvider(Protocol):
 
 
 class ServiceAccountKeyFetcher:
-    """A PS256 JWT signed with an authorized key, exchanged for an IAM token."""
+    """A PS256 JWT signed with an authorized key, exchanged for an IAM token.
 
-    def __init__(self, key: ServiceAccountKey, iam: IamExchange):
+    ``audience`` is the region's IAM token URL (``Region.iam_audience``): it names the real IAM service,
+    so it does not change when the exchange itself goes to a proxy or an emulator.
+    """
+
+    def __init__(self, key: ServiceAccountKey, iam: IamExchange, audience: str = IAM_TOKEN_AUDIENCE):
         self.description = (
             f"service account key {key.key_id} of service account {key.service_account_id}, from {key.origin}"
         )
+        self.audience = audience
         self._key = key
         self._iam = iam
 
     def fetch(self) -> Token:
-        return self._iam.from_jwt(self._key.jwt(), self.description)
+        return self._iam.from_jwt(self._key.jwt(audience=self.audience), self.description)
 
 
 class OAuthFetcher:
@@ -113,13 +126,7 @@ class FederationFetcher:
                 what="the token exchange",
             )
         except HttpFailure as failure:
-            hint = (
-                "Check that a federated credential links this service account to the federation with the job's "
-                "subject (e.g. repo:ORG/REPO:ref:refs/heads/main on GitHub) and that the federation lists the "
-                "token's issuer and audience"
-                if failure.status in (400, 401, 403)
-                else ""
-            )
+            hint = FEDERATION_HINT if failure.status in (400, 401, 403) else ""
             raise failure.to_scan_error(context, hint=hint) from None
         value = require_str(answer, "access_token", self._url, context)
         return Token(value, lifetime_of(answer))
