@@ -1,4 +1,5 @@
-"""Scenario data for the emulator: frozen dataclasses and a strict YAML/dict loader.
+"""The emulator's scenario file and its strict loader (YAML via ``crgate.yamlstrict``, or a dict); the
+frozen data classes it builds are ``crgate.emulator.scenario_model`` (re-exported here).
 
 A scenario describes registries, repositories and images, the findings a scan of each image reports,
 and how scans and calls behave (duration, end status, injected faults, protocol anomalies). Format::
@@ -52,205 +53,63 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
-from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
+from crgate.emulator.identities import IDENTITY_KEYS, parse_identities
+from crgate.emulator.scenario_model import (
+    ANOMALIES,
+    DEFAULT_SCAN_DURATION,
+    END_STATUSES,
+    GRPC_CODES,
+    IMAGE_METHODS,
+    METHODS,
+    SEVERITY_NAMES,
+    Fault,
+    Finding,
+    Image,
+    LastResult,
+    OperationError,
+    Registry,
+    Repository,
+    RunningScan,
+    ScanBehaviour,
+    Scenario,
+)
 from crgate.errors import ConfigError
-from crgate.model import SeverityCounts
+from crgate.yamlstrict import Rules, join_path, plain_data, read_document
 
-SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
-END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
-ANOMALIES: tuple[str, ...] = (
-    "done_without_result",  # done=true with neither error nor response
-    "wrong_response_type",  # response is an Any holding an Image
-    "missing_stats",  # ScanResult without the vulnerabilities field
-    "negative_count",  # VulnerabilityStats.critical == -1
-    "wrong_image_id",  # ScanResult.image_id is not the scanned image
-    "wrong_metadata_type",  # metadata is an Any holding DeleteImageMetadata
-    "running_status_when_done",  # done=true, but the ScanResult says RUNNING
-    "error_before_done",  # done=false with error set; later done with a READY response
-    "stats_mismatch",  # the ScanResult's stats count one critical more than the listed findings
-)
-GRPC_CODES: tuple[str, ...] = (
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-)
-# Methods whose calls concern one image, so per-image faults can apply to them.
-IMAGE_METHODS: tuple[str, ...] = (
-    "ScannerService.Scan",
-    "ScannerService.Get",
-    "ScannerService.GetLast",
-    "ScannerService.List",
-    "ScannerService.ListVulnerabilities",
-    "OperationService.Get",
-    "OperationService.Cancel",
-    "ImageService.Get",
-)
-METHODS: tuple[str, ...] = (
-    *IMAGE_METHODS,
-    "ImageService.List",
-    "IamTokenService.Create",
-    "ApiEndpointService.List",
-    "ApiEndpointService.Get",
-)
-DEFAULT_SCAN_DURATION = 0.2
+__all__ = [
+    "SEVERITY_NAMES",
+    "END_STATUSES",
+    "ANOMALIES",
+    "GRPC_CODES",
+    "IMAGE_METHODS",
+    "METHODS",
+    "DEFAULT_SCAN_DURATION",
+    "Finding",
+    "Fault",
+    "OperationError",
+    "LastResult",
+    "RunningScan",
+    "ScanBehaviour",
+    "Image",
+    "Repository",
+    "Registry",
+    "Scenario",
+    "demo_scenario",
+    "load_scenario",
+    "scenario_from_dict",
+]
 
 _ID_RE = re.compile(r"[a-z0-9]+")
 _REPO_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(/([a-z0-9]+(?:[._-][a-z0-9]+)*))*")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_ID = 50
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One vulnerable package: a ``Vulnerability`` on the wire."""
-
-    name: str
-    severity: str
-    package: str
-    version: str = ""
-    fixed_by: str = ""
-    link: str = ""
-    origin: str = "os"
-    type: str = ""
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A scripted answer for calls of ``method``: ``count`` calls get ``code`` (``OK`` = pass through)."""
-
-    method: str
-    code: str
-    count: int = 1
-    message: str = ""
-    lost_response: bool = False
-
-
-@dataclass(frozen=True)
-class OperationError:
-    """The ``google.rpc.Status`` a failed scan operation carries."""
-
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class LastResult:
-    """A finished scan result that exists before the emulator starts."""
-
-    status: str = "READY"
-    age_seconds: float = 3600.0
-
-
-@dataclass(frozen=True)
-class RunningScan:
-    """A scan that is already RUNNING when the emulator starts (not started by any client)."""
-
-    remaining_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
-class ScanBehaviour:
-    """How scans of one image behave."""
-
-    duration: float = DEFAULT_SCAN_DURATION
-    status: str = "READY"
-    operation_error: OperationError | None = None
-    anomaly: str | None = None
-    operation_not_found: int = 0
-    poll_interval: float | None = None
-    faults: tuple[Fault, ...] = ()
-    last_result: LastResult | None = None
-    running_scan: RunningScan | None = None
-
-
-@dataclass(frozen=True)
-class Image:
-    """An image in a repository."""
-
-    id: str
-    registry_id: str
-    repository: str
-    digest: str
-    tags: tuple[str, ...] = ()
-    created_at: dt.datetime | None = None
-    compressed_size: int = 0
-    findings: tuple[Finding, ...] = ()
-    scan: ScanBehaviour = field(default_factory=ScanBehaviour)
-
-    @property
-    def repository_name(self) -> str:
-        """``<registry-id>/<repository>``, which is also ``Image.name`` on the wire."""
-        return f"{self.registry_id}/{self.repository}"
-
-    def counts(self) -> SeverityCounts:
-        """Counts per severity, derived from the findings."""
-        totals = {name.lower(): 0 for name in SEVERITY_NAMES}
-        for finding in self.findings:
-            totals[finding.severity.lower()] += 1
-        return SeverityCounts(**totals)
-
-
-@dataclass(frozen=True)
-class Repository:
-    id: str
-    name: str
-    images: tuple[Image, ...] = ()
-
-
-@dataclass(frozen=True)
-class Registry:
-    id: str
-    repositories: tuple[Repository, ...] = ()
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Everything the emulator serves."""
-
-    registries: tuple[Registry, ...] = ()
-    faults: tuple[Fault, ...] = ()
-    require_auth: bool = False
-    max_concurrent_scans: int | None = 10
-    source: str = "<dict>"
-    identities: Identities = field(default_factory=Identities)
-
-    def images(self) -> Iterator[Image]:
-        for registry in self.registries:
-            for repository in registry.repositories:
-                yield from repository.images
-
-    def image(self, image_id: str) -> Image | None:
-        return next((image for image in self.images() if image.id == image_id), None)
-
-    def repository(self, repository_id: str) -> Repository | None:
-        for registry in self.registries:
-            for repository in registry.repositories:
-                if repository.id == repository_id:
-                    return repository
-        return None
+# Scenarios are test data: generous bounds, merge keys honoured (a scenario may share image blocks).
+SCENARIO_RULES = Rules(name="scenario", max_depth=32, max_nodes=1_000_000, max_expanded=1_000_000, merge_keys=True)
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -278,40 +137,14 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
 
 
 def _load_text(text: str, source: str) -> Scenario:
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    def error(
+        message: str, *, line: int | None = None, document: int | None = None, key: str | None = None
+    ) -> ConfigError:
         where = f"{source}:{line}" if line else source
-        raise ConfigError(f"emulator scenario {where}: invalid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"emulator scenario {source}: invalid YAML: {exc}") from exc
-    return scenario_from_dict(data, source)
+        return ConfigError(f"emulator scenario {where}: {message}")
 
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line it started on."""
-
-    line: int | None = None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and records line numbers of mappings."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    root = read_document(text, SCENARIO_RULES, error)
+    return scenario_from_dict(None if root is None else plain_data(root, error), source)
 
 
 class _Parser:
@@ -332,10 +165,10 @@ class _Parser:
             self.fail(path, f"expected a mapping, got {_kind(value)}")
         for key in value:
             if not isinstance(key, str) or key not in allowed:
-                self.fail(_join(path, str(key)), f"unknown key (allowed: {', '.join(allowed)})", value)
+                self.fail(join_path(path, str(key)), f"unknown key (allowed: {', '.join(allowed)})", value)
         for key in required:
             if value.get(key) is None:
-                self.fail(_join(path, key), "required key is missing", value)
+                self.fail(join_path(path, key), "required key is missing", value)
         return dict(value)
 
     def seq(self, value: Any, path: str, parent: Any = None) -> list[Any]:
@@ -452,8 +285,8 @@ class _Parser:
 
     def registry(self, data: Any, path: str) -> Registry:
         raw = self.mapping(data, path, ("id", "repositories"), ("id",))
-        registry_id = self.ident(raw["id"], _join(path, "id"), data)
-        items = self.seq(raw.get("repositories"), _join(path, "repositories"), data)
+        registry_id = self.ident(raw["id"], join_path(path, "id"), data)
+        items = self.seq(raw.get("repositories"), join_path(path, "repositories"), data)
         repositories = tuple(
             self.repository(item, f"{path}.repositories[{i}]", registry_id) for i, item in enumerate(items)
         )
@@ -465,15 +298,15 @@ class _Parser:
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
         raw = self.mapping(data, path, ("name", "id", "images"), ("name",))
-        name = self.string(raw["name"], _join(path, "name"), data)
+        name = self.string(raw["name"], join_path(path, "name"), data)
         if not _REPO_RE.fullmatch(name):
-            self.fail(_join(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
+            self.fail(join_path(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
         repo_id = (
             _derived_repository_id(registry_id, name)
             if raw.get("id") is None
-            else self.ident(raw["id"], _join(path, "id"), data)
+            else self.ident(raw["id"], join_path(path, "id"), data)
         )
-        items = self.seq(raw.get("images"), _join(path, "images"), data)
+        items = self.seq(raw.get("images"), join_path(path, "images"), data)
         images = tuple(self.image(item, f"{path}.images[{i}]", registry_id, name) for i, item in enumerate(items))
         owners: dict[str, str] = {}
         for i, image in enumerate(images):
@@ -486,40 +319,44 @@ class _Parser:
     def image(self, data: Any, path: str, registry_id: str, repository: str) -> Image:
         allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan")
         raw = self.mapping(data, path, allowed, ("id", "digest"))
-        digest = self.string(raw["digest"], _join(path, "digest"), data)
+        digest = self.string(raw["digest"], join_path(path, "digest"), data)
         if not _DIGEST_RE.fullmatch(digest):
-            self.fail(_join(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data)
-        tags_path = _join(path, "tags")
+            self.fail(
+                join_path(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data
+            )
+        tags_path = join_path(path, "tags")
         tags = tuple(
             self.string(tag, f"{tags_path}[{i}]", data)
             for i, tag in enumerate(self.seq(raw.get("tags"), tags_path, data))
         )
         if len(set(tags)) != len(tags):
             self.fail(tags_path, "duplicate tag", data)
-        findings_path = _join(path, "findings")
+        findings_path = join_path(path, "findings")
         return Image(
-            id=self.ident(raw["id"], _join(path, "id"), data),
+            id=self.ident(raw["id"], join_path(path, "id"), data),
             registry_id=registry_id,
             repository=repository,
             digest=digest,
             tags=tags,
-            created_at=self.timestamp(raw.get("created_at"), _join(path, "created_at"), data),
-            compressed_size=self.integer(raw.get("compressed_size"), _join(path, "compressed_size"), data, default=0),
+            created_at=self.timestamp(raw.get("created_at"), join_path(path, "created_at"), data),
+            compressed_size=self.integer(
+                raw.get("compressed_size"), join_path(path, "compressed_size"), data, default=0
+            ),
             findings=tuple(
                 self.finding(item, f"{findings_path}[{i}]")
                 for i, item in enumerate(self.seq(raw.get("findings"), findings_path, data))
             ),
-            scan=self.scan(raw.get("scan"), _join(path, "scan")),
+            scan=self.scan(raw.get("scan"), join_path(path, "scan")),
         )
 
     def finding(self, data: Any, path: str) -> Finding:
         optional = ("version", "fixed_by", "link", "origin", "type", "source")
         raw = self.mapping(data, path, ("name", "severity", "package", *optional), ("name", "severity", "package"))
-        texts = {key: self.text(raw.get(key), _join(path, key), data) for key in optional}
+        texts = {key: self.text(raw.get(key), join_path(path, key), data) for key in optional}
         return Finding(
-            name=self.string(raw["name"], _join(path, "name"), data),
-            severity=self.choice(raw["severity"], _join(path, "severity"), data, SEVERITY_NAMES),
-            package=self.string(raw["package"], _join(path, "package"), data),
+            name=self.string(raw["name"], join_path(path, "name"), data),
+            severity=self.choice(raw["severity"], join_path(path, "severity"), data, SEVERITY_NAMES),
+            package=self.string(raw["package"], join_path(path, "package"), data),
             **{**texts, "origin": texts["origin"] or "os"},
         )
 
@@ -540,50 +377,50 @@ class _Parser:
         raw = self.mapping(data, path, allowed)
         operation_error = None
         if raw.get("operation_error") is not None:
-            err_path = _join(path, "operation_error")
+            err_path = join_path(path, "operation_error")
             err = self.mapping(raw["operation_error"], err_path, ("code", "message"), ("code",))
-            code = self.choice(err["code"], _join(err_path, "code"), data, GRPC_CODES)
+            code = self.choice(err["code"], join_path(err_path, "code"), data, GRPC_CODES)
             if code == "OK":
-                self.fail(_join(err_path, "code"), "an operation error cannot have code OK", data)
-            message = self.text(err.get("message"), _join(err_path, "message"), data)
+                self.fail(join_path(err_path, "code"), "an operation error cannot have code OK", data)
+            message = self.text(err.get("message"), join_path(err_path, "message"), data)
             operation_error = OperationError(code=code, message=message or "scan failed")
         status = "ERROR" if operation_error else "READY"
         if raw.get("status") is not None:
-            status = self.choice(raw["status"], _join(path, "status"), data, END_STATUSES)
+            status = self.choice(raw["status"], join_path(path, "status"), data, END_STATUSES)
             if operation_error and status != "ERROR":
-                self.fail(_join(path, "status"), "must be ERROR when operation_error is set", data)
+                self.fail(join_path(path, "status"), "must be ERROR when operation_error is set", data)
         anomaly = None
         if raw.get("anomaly") is not None:
             value = raw["anomaly"]
             if value not in ANOMALIES:
-                self.fail(_join(path, "anomaly"), f"expected one of {', '.join(ANOMALIES)}, got {value!r}", data)
+                self.fail(join_path(path, "anomaly"), f"expected one of {', '.join(ANOMALIES)}, got {value!r}", data)
             anomaly = value
         poll_interval = None
         if raw.get("poll_interval") is not None:
-            poll_interval = self.number(raw["poll_interval"], _join(path, "poll_interval"), data, default=0)
-        faults_path = _join(path, "faults")
+            poll_interval = self.number(raw["poll_interval"], join_path(path, "poll_interval"), data, default=0)
+        faults_path = join_path(path, "faults")
         return ScanBehaviour(
-            duration=self.number(raw.get("duration"), _join(path, "duration"), data, default=DEFAULT_SCAN_DURATION),
+            duration=self.number(raw.get("duration"), join_path(path, "duration"), data, default=DEFAULT_SCAN_DURATION),
             status=status,
             operation_error=operation_error,
             anomaly=anomaly,
             operation_not_found=self.integer(
-                raw.get("operation_not_found"), _join(path, "operation_not_found"), data, default=0
+                raw.get("operation_not_found"), join_path(path, "operation_not_found"), data, default=0
             ),
             poll_interval=poll_interval,
             faults=tuple(
                 self.fault(item, f"{faults_path}[{i}]", IMAGE_METHODS)
                 for i, item in enumerate(self.seq(raw.get("faults"), faults_path, data))
             ),
-            last_result=self.last_result(raw.get("last_result"), _join(path, "last_result")),
-            running_scan=self.running_scan(raw.get("running_scan"), _join(path, "running_scan")),
+            last_result=self.last_result(raw.get("last_result"), join_path(path, "last_result")),
+            running_scan=self.running_scan(raw.get("running_scan"), join_path(path, "running_scan")),
         )
 
     def running_scan(self, data: Any, path: str) -> RunningScan | None:
         if data is None:
             return None
         raw = self.mapping(data, path, ("remaining_seconds",))
-        remaining = self.number(raw.get("remaining_seconds"), _join(path, "remaining_seconds"), data, default=2.0)
+        remaining = self.number(raw.get("remaining_seconds"), join_path(path, "remaining_seconds"), data, default=2.0)
         return RunningScan(remaining_seconds=remaining)
 
     def last_result(self, data: Any, path: str) -> LastResult | None:
@@ -593,10 +430,10 @@ class _Parser:
         status = (
             "READY"
             if raw.get("status") is None
-            else self.choice(raw["status"], _join(path, "status"), data, END_STATUSES)
+            else self.choice(raw["status"], join_path(path, "status"), data, END_STATUSES)
         )
         age = self.number(
-            raw.get("age_seconds"), _join(path, "age_seconds"), data, default=3600.0, minimum=-float("inf")
+            raw.get("age_seconds"), join_path(path, "age_seconds"), data, default=3600.0, minimum=-float("inf")
         )
         return LastResult(status=status, age_seconds=age)
 
@@ -606,20 +443,20 @@ class _Parser:
         method = raw["method"]
         if method not in methods:
             hint = " (only top-level faults may target it)" if method in METHODS else ""
-            self.fail(_join(path, "method"), f"expected one of {', '.join(methods)}, got {method!r}{hint}", data)
-        code = self.choice(raw["code"], _join(path, "code"), data, GRPC_CODES)
-        lost = self.boolean(raw.get("lost_response"), _join(path, "lost_response"), data, default=False)
-        after = self.boolean(raw.get("after"), _join(path, "after"), data, default=lost)
+            self.fail(join_path(path, "method"), f"expected one of {', '.join(methods)}, got {method!r}{hint}", data)
+        code = self.choice(raw["code"], join_path(path, "code"), data, GRPC_CODES)
+        lost = self.boolean(raw.get("lost_response"), join_path(path, "lost_response"), data, default=False)
+        after = self.boolean(raw.get("after"), join_path(path, "after"), data, default=lost)
         if "lost_response" in raw and "after" in raw and after != lost:
-            self.fail(_join(path, "after"), "contradicts lost_response (after is its alias)", data)
+            self.fail(join_path(path, "after"), "contradicts lost_response (after is its alias)", data)
         lost = after
         if lost and code == "OK":
-            self.fail(_join(path, "lost_response"), "needs an error code, not OK", data)
+            self.fail(join_path(path, "lost_response"), "needs an error code, not OK", data)
         return Fault(
             method=method,
             code=code,
-            count=self.integer(raw.get("count"), _join(path, "count"), data, default=1, minimum=1),
-            message=self.text(raw.get("message"), _join(path, "message"), data),
+            count=self.integer(raw.get("count"), join_path(path, "count"), data, default=1, minimum=1),
+            message=self.text(raw.get("message"), join_path(path, "message"), data),
             lost_response=lost,
         )
 
@@ -627,10 +464,6 @@ class _Parser:
 def _derived_repository_id(registry_id: str, name: str) -> str:
     """A stable, id-shaped repository id: ``crprepo`` + 13 characters derived from the name."""
     return "crprepo" + hashlib.sha256(f"{registry_id}/{name}".encode()).hexdigest()[:13]
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _kind(value: Any) -> str:
