@@ -13,13 +13,14 @@ keys (``<<: *base``) are expanded, so an image inherited from an anchor is found
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from crgate import inputs
 from crgate.errors import ConfigError, ImageRefError
 from crgate.images import REGISTRY_HOSTS, parse_image_ref
 from crgate.model import ImageRef
@@ -89,22 +90,16 @@ def read_manifests(paths: Sequence[str], stdin: BinaryIO) -> list[ImageUse]:
     uses: list[ImageUse] = []
     for path in paths:
         source = "<stdin>" if path == STDIN else path
-        data = stdin.read() if path == STDIN else _read_file(path)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ManifestError("the file is not valid UTF-8 text", source=source, line=line) from None
-        uses.extend(images_in_text(text, source))
+        error = functools.partial(ManifestError, source=source)
+        if path == STDIN:
+            data = inputs.read_stream(stdin, inputs.MANIFEST, error)
+        else:
+            try:
+                data = inputs.read_file(path, inputs.MANIFEST, error)
+            except OSError as exc:
+                raise error(f"cannot read it: {exc.strerror or exc}") from None
+        uses.extend(images_in_text(inputs.decode_utf8(data, error), source))
     return uses
-
-
-def _read_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ManifestError(f"cannot read it: {exc.strerror or exc}", source=os.fspath(path)) from None
 
 
 def images_in_text(text: str, source: str) -> list[ImageUse]:

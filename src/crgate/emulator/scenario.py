@@ -58,6 +58,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
+from crgate import inputs
 from crgate.emulator.identities import IDENTITY_KEYS, parse_identities
 from crgate.emulator.scenario_model import (
     ANOMALIES,
@@ -118,11 +119,15 @@ SCENARIO_RULES = Rules(name="scenario", max_depth=32, max_nodes=1_000_000, max_e
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file; raise ``ConfigError`` naming the file and key."""
     source = str(path)
+
+    def error(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError(f"emulator scenario {source}{'' if line is None else f':{line}'}: {message}")
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = inputs.read_file(path, inputs.SCENARIO, error)
     except OSError as exc:
-        raise ConfigError(f"emulator scenario {source}: cannot read: {exc.strerror or exc}") from exc
-    return _load_text(text, source)
+        raise error(f"cannot read: {exc.strerror or exc}") from None
+    return _load_text(inputs.decode_utf8(data, error), source)
 
 
 def demo_scenario() -> Scenario:
