@@ -1,4 +1,5 @@
-"""Durations in the policy's notation (``90s``, ``15m``, ``24h``, ``7d``), for messages and summaries.
+"""Durations for messages: exact values in the policy's notation (``90s``, ``15m``, ``24h``, ``7d``) and
+measured ages (``1h30m``).
 
 Pure and free of YAML, so the runner and reports can name an age the way a policy writes it.
 """
@@ -18,4 +19,19 @@ def format_duration(duration: dt.timedelta) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0 and seconds >= (2 * size if unit == "d" else size):
             return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def format_age(duration: dt.timedelta) -> str:
+    """A measured duration (an age, a wait) in whole seconds: the policy's notation when it is exact
+    (``24h``, ``2d``), else the two largest units (``1h30m``, ``1m30s``), so ``172803`` seconds reads
+    ``48h0m`` rather than ``172803s``."""
+    seconds = int(duration.total_seconds())
+    for unit, size, least in (("d", 86400, 2), ("h", 3600, 1), ("m", 60, 1)):
+        if seconds >= least * size and seconds % size == 0:  # 24h stays 24h; 48h reads 2d
+            return f"{seconds // size}{unit}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60}s"
     return f"{seconds}s"
