@@ -8,12 +8,14 @@ the tests cost no disk; ``/dev/zero`` stands for an endless stream.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from conftest import CliResult, run_cli
 from crgate import inputs
+from crgate.errors import ConfigError
 
 DEV_ZERO = Path("/dev/zero")
 needs_dev_zero = pytest.mark.skipif(not DEV_ZERO.exists(), reason="no /dev/zero")
@@ -194,7 +196,11 @@ def test_manifest_stdin_over_the_cap_reads_no_more_than_the_cap() -> None:
             "is not valid JSON: Exceeds the limit (4300 digits)",
             id="huge-integer",
         ),
-        pytest.param('{"schema_version": 1, "images": ["\\ud800"]}', "$.images[0]: expected an object", id="surrogate"),
+        pytest.param(
+            '{"schema_version": 1, "images": [{"ref": "cr.yandex/crpabc/app:\\udc00"}]}',
+            "the JSON holds a lone UTF-16 surrogate escape (\\udc00)",
+            id="lone-surrogate",
+        ),
     ],
 )
 def test_hostile_saved_reports_are_exit_2(tmp_path: Path, text: str, fragment: str) -> None:
@@ -246,3 +252,14 @@ def test_ca_file_and_service_account_key_are_read_bounded(tmp_path: Path) -> Non
         run_cli(["check", *target], env={"YC_SERVICE_ACCOUNT_KEY_FILE": str(DEV_ZERO)}),
         "service account key /dev/zero (YC_SERVICE_ACCOUNT_KEY_FILE): the file holds more than 64 KiB",
     )
+
+
+def test_surrogate_pairs_are_text_and_only_lone_surrogates_are_refused() -> None:
+    def error(message: str) -> ConfigError:
+        return ConfigError(message)
+
+    text = '{"ref": "\\ud83d\\ude00"}'
+    inputs.check_json_text(text, json.loads(text), error)  # an emoji written as a pair: fine
+    text = '{"ref": "\\ud83d"}'
+    with pytest.raises(ConfigError, match="lone UTF-16 surrogate"):
+        inputs.check_json_text(text, json.loads(text), error)

@@ -12,6 +12,7 @@ make the JSON parser (or anything walking its result) recurse without bound.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import stat
@@ -129,6 +130,24 @@ def check_json_nesting(text: str, limit: int, error: ErrorFor) -> None:
     depth = json_nesting(text)
     if depth > limit:
         raise error(f"the JSON nests {depth} levels deep, more than the {limit} this file can need")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_json_text(text: str, data: object, error: ErrorFor) -> None:
+    """Refuse parsed JSON holding a lone UTF-16 surrogate (``"\\ud800"``): JSON allows the escape, but
+    such a string cannot be printed or written as UTF-8, so it would fail later, far from its cause.
+    Only texts with a surrogate escape at all pay for the exact check."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise error(
+            f"the JSON holds a lone UTF-16 surrogate escape (\\u{ord(exc.object[exc.start]):04x}), which is not "
+            "text; the file was edited or corrupted"
+        ) from None
 
 
 def read_ca_file(path: str) -> bytes:

@@ -93,6 +93,7 @@ def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:  # ValueError: JSONDecodeError, or an int of 5000 digits
         raise ConfigError(f"saved report {source} is not valid JSON: {error}") from None
+    inputs.check_json_text(text, data, bad)
     reader = _Reader(source)
     if not isinstance(data, dict):
         raise reader.fail("$", "the report must be a JSON object")
