@@ -117,3 +117,10 @@ def test_plain_data_refuses_keys_yaml_reads_alike_and_complex_keys() -> None:
     assert root is not None
     with pytest.raises(Refused, match="keys must be plain names"):
         plain_data(root, error)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["pyyaml", "libyaml"])
+def test_characters_yaml_forbids_are_refused_with_their_line_by_both_parsers(fast: bool) -> None:
+    for text, character in (("a: 1\nb: \x07\n", "U+0007"), ("a: 1\nb: \udc00\n", "U+DC00")):
+        where = refusal(text, replace(SMALL, fast=fast))
+        assert where.line == 2 and f"the character {character} is not allowed" in where.message

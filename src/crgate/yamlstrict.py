@@ -127,7 +127,10 @@ if yaml.__with_libyaml__:
 
 def _loader(text: str, rules: Rules) -> Any:
     if rules.fast and yaml.__with_libyaml__:
-        return _FastLoader(text, rules)
+        try:
+            return _FastLoader(text, rules)
+        except UnicodeEncodeError as exc:  # a lone surrogate: libyaml takes UTF-8, PyYAML reports it
+            raise yaml.reader.ReaderError("<text>", exc.start, ord(text[exc.start]), "unicode", exc.reason) from None
     return _PureLoader(text, rules)
 
 
