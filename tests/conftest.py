@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +12,18 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from crgate.cli import main
 from crgate.emulator.scenario import scenario_from_dict
 from crgate.emulator.server import Emulator
+
+# Property tests (hypothesis): short by default so the suite stays fast; CRGATE_HYPOTHESIS_PROFILE=long
+# runs many more examples and fails any example slower than a few seconds (nightly-style; see
+# docs/reliability.md).
+settings.register_profile("crgate", max_examples=60, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=dt.timedelta(seconds=5))
+settings.load_profile(os.environ.get("CRGATE_HYPOTHESIS_PROFILE", "crgate"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

@@ -1,4 +1,5 @@
-"""Commands other than ``check``: ``emulator`` as a process, ``policy validate``, and usage errors."""
+"""Commands other than ``check``: ``emulator`` as a process, and usage errors (``policy validate`` is in
+test_policy_validate.py)."""
 
 from __future__ import annotations
 
@@ -58,27 +59,6 @@ def test_check_with_emulator_data_file(tmp_path):
     )
     assert result.code == 1, result.output
     assert "high 1 > 0" in result.stdout
-
-
-def test_policy_validate_ok_and_bad(tmp_path):
-    good = tmp_path / "good.yaml"
-    good.write_text("version: 1\nthresholds:\n  critical: 0\n  total: 10\n")
-    result = run_cli(["policy", "validate", str(good)])
-    assert result.code == 0
-    assert "valid crgate policy" in result.stdout and "total <= 10" in result.stdout
-
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nthresholds:\n  high: 0\n  high: 5\n")
-    result = run_cli(["policy", "validate", str(bad)])
-    assert result.code == 2
-    assert f"{bad}:4" in result.stderr and "duplicate" in result.stderr
-    assert "Traceback" not in result.output
-
-
-def test_policy_validate_missing_file_is_exit_2(tmp_path):
-    result = run_cli(["policy", "validate", str(tmp_path / "nope.yaml")])
-    assert result.code == 2
-    assert "nope.yaml" in result.stderr
 
 
 def test_unknown_option_is_exit_2_with_click_message():

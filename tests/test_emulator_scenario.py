@@ -203,3 +203,30 @@ def test_after_is_an_alias_of_lost_response() -> None:
         scenario_from_dict(_mutated(["scan", "faults"], [{**fault, "lost_response": False}]))
     with pytest.raises(ConfigError, match="not OK"):
         scenario_from_dict(_mutated(["scan", "faults"], [{**fault, "code": "OK"}]))
+
+
+def test_merge_keys_share_blocks_and_explicit_keys_win(tmp_path: Path) -> None:
+    """Scenarios are read by the shared strict reader: merge keys work as in manifests."""
+    path = tmp_path / "s.yaml"
+    text = (
+        "registries:\n"
+        "  - id: crptest\n"
+        "    repositories:\n"
+        "      - name: app\n"
+        "        images:\n"
+        f"          - {{id: crpimg1, digest: '{DIGEST}', scan: &slow {{duration: 3, poll_interval: 1}}}}\n"
+        f"          - {{id: crpimg2, digest: '{'sha256:' + 'cd' * 32}', scan: {{<<: *slow, duration: 5}}}}\n"
+    )
+    path.write_text(text)
+    scenario = load_scenario(path)
+    first, second = scenario.image("crpimg1"), scenario.image("crpimg2")
+    assert first is not None and second is not None
+    assert (first.scan.duration, first.scan.poll_interval) == (3.0, 1.0)
+    assert (second.scan.duration, second.scan.poll_interval) == (5.0, 1.0)
+
+
+def test_scenario_scalars_that_cannot_be_read_are_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("registries: []\nmax_concurrent_scans: !!int 12x\n")
+    with pytest.raises(ConfigError, match=r"s\.yaml:2: cannot read the value \(invalid literal for int"):
+        load_scenario(path)

@@ -249,3 +249,18 @@ def test_malformed_manifest_is_exit_2_before_any_call(start_emulator, tmp_path):
     )
     assert "Traceback" not in result.output
     assert sum(emu.stats.calls.values()) == 0
+
+
+def test_duplicate_keys_anywhere_are_refused_like_kubectl_and_compose_do():
+    """The shared strict reader refuses a repeated key in any mapping, not only on the image's path."""
+    with pytest.raises(ManifestError) as caught:
+        images_in_text("kind: ConfigMap\ndata:\n  a: '1'\n  a: '2'\n", "m.yaml")
+    assert "manifest m.yaml, document 1, line 4: invalid YAML: duplicate key 'a' (first set on line 3)" in str(
+        caught.value
+    )
+
+
+def test_merge_key_must_refer_to_a_mapping():
+    with pytest.raises(ManifestError) as caught:
+        images_in_text("x: &base [a]\nservices:\n  web:\n    <<: *base\n", "c.yaml")
+    assert "line 4: a merge key ('<<') must refer to a mapping or a list of mappings" in str(caught.value)

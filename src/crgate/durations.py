@@ -1,27 +1,34 @@
-"""How crgate writes durations: in the policy's notation (``90s``, ``24h``, ``7d``) and as ages."""
+"""Durations for messages: exact values in the policy's notation (``90s``, ``15m``, ``24h``, ``7d``) and
+measured ages (``1h30m``).
+
+Pure and free of YAML, so the runner and reports can name an age the way a policy writes it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-# (unit, seconds, the least multiple written in that unit): 24h stays 24h, 48h reads 2d.
-_UNITS = (("d", 86400, 2), ("h", 3600, 1), ("m", 60, 1))
+UNITS: dict[str, str] = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+"""Unit letter -> ``datetime.timedelta`` keyword."""
 
 
 def format_duration(duration: dt.timedelta) -> str:
-    """A duration in the policy's notation, in its largest exact unit: ``90s``, ``15m``, ``36h``, ``7d``."""
+    """A duration in the policy's notation, in its largest exact unit (days from two on): ``90s``,
+    ``15m``, ``24h``, ``36h``, ``7d``."""
     seconds = int(duration.total_seconds())
-    for unit, size, least in _UNITS:
-        if seconds % size == 0 and seconds >= least * size:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= (2 * size if unit == "d" else size):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
 
-def format_age(age: dt.timedelta) -> str:
-    """An age for people: an exact unit when there is one, else hours and minutes or minutes and seconds."""
-    seconds = int(age.total_seconds())
-    for unit, size, least in _UNITS:
-        if seconds % size == 0 and seconds >= least * size:
+def format_age(duration: dt.timedelta) -> str:
+    """A measured duration (an age, a wait) in whole seconds: the policy's notation when it is exact
+    (``24h``, ``2d``), else the two largest units (``1h30m``, ``1m30s``), so ``172803`` seconds reads
+    ``48h0m`` rather than ``172803s``."""
+    seconds = int(duration.total_seconds())
+    for unit, size, least in (("d", 86400, 2), ("h", 3600, 1), ("m", 60, 1)):
+        if seconds >= least * size and seconds % size == 0:  # 24h stays 24h; 48h reads 2d
             return f"{seconds // size}{unit}"
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60}m"

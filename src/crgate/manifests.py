@@ -13,17 +13,18 @@ keys (``<<: *base``) are expanded, so an image inherited from an anchor is found
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from crgate import inputs
 from crgate.errors import ConfigError, ImageRefError
 from crgate.images import REGISTRY_HOSTS, parse_image_ref
 from crgate.model import ImageRef
+from crgate.yamlstrict import MERGE_TAG, Rules, is_null, read_documents, value_of
 
 STDIN = "-"
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -39,6 +40,11 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 }
 CONTAINER_LISTS: tuple[str, ...] = ("containers", "initContainers", "ephemeralContainers")
 _GENERIC_PATH = ("spec", "template", "spec")  # Argo Rollouts, OpenKruise and other workload CRDs
+# Rendered charts are large (CRDs with deep schemas; thousands of objects) but far from these bounds;
+# compose files use anchors and merge keys, which are honoured up to the expansion bound.
+MANIFEST_RULES = Rules(
+    name="manifest", max_depth=100, max_nodes=1_000_000, max_expanded=2_000_000, merge_keys=True, fast=True
+)
 
 
 class ManifestError(ConfigError):
@@ -84,49 +90,29 @@ def read_manifests(paths: Sequence[str], stdin: BinaryIO) -> list[ImageUse]:
     uses: list[ImageUse] = []
     for path in paths:
         source = "<stdin>" if path == STDIN else path
-        data = stdin.read() if path == STDIN else _read_file(path)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ManifestError("the file is not valid UTF-8 text", source=source, line=line) from None
-        uses.extend(images_in_text(text, source))
+        error = functools.partial(ManifestError, source=source)
+        if path == STDIN:
+            data = inputs.read_stream(stdin, inputs.MANIFEST, error)
+        else:
+            try:
+                data = inputs.read_file(path, inputs.MANIFEST, error)
+            except OSError as exc:
+                raise error(f"cannot read it: {exc.strerror or exc}") from None
+        uses.extend(images_in_text(inputs.decode_utf8(data, error), source))
     return uses
-
-
-def _read_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ManifestError(f"cannot read it: {exc.strerror or exc}", source=os.fspath(path)) from None
 
 
 def images_in_text(text: str, source: str) -> list[ImageUse]:
     """Every image use in a YAML text of one or more documents."""
-    loader = yaml.SafeLoader(text)
+
+    def error(
+        message: str, *, line: int | None = None, document: int | None = None, key: str | None = None
+    ) -> ManifestError:
+        return ManifestError(message, source=source, document=document, line=line)
+
     uses: list[ImageUse] = []
-    number = 0
-    try:
-        while True:
-            try:
-                if not loader.check_node():
-                    break
-                number += 1
-                node = loader.get_node()
-            except yaml.MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                detail = "; ".join(part for part in (exc.context, exc.problem) if part)
-                line = mark.line + 1 if mark is not None else None
-                raise ManifestError(
-                    f"invalid YAML: {detail}", source=source, document=max(number, 1), line=line
-                ) from None
-            except yaml.YAMLError as exc:  # a character YAML does not allow
-                raise ManifestError(f"invalid YAML: {exc}", source=source, document=max(number, 1)) from None
-            if node is not None:
-                uses.extend(_Document(source, number).images(node))
-    finally:
-        loader.dispose()
+    for document in read_documents(text, MANIFEST_RULES, error):
+        uses.extend(_Document(source, document.number).images(document.root))
     return uses
 
 
@@ -141,7 +127,7 @@ class _Document:
         return ManifestError(message, source=self.source, document=self.number, line=node.start_mark.line + 1)
 
     def images(self, node: Node) -> Iterator[ImageUse]:
-        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        if is_null(node):
             return  # an empty document (helm template writes some)
         if not isinstance(node, MappingNode):
             raise self.error("a manifest document must be a mapping (a Kubernetes object or a compose file)", node)
@@ -176,7 +162,7 @@ class _Document:
         found = False
         for list_key in CONTAINER_LISTS:
             containers = self.child(pod_spec, list_key)
-            if containers is None or _is_null(containers):
+            if containers is None or is_null(containers):
                 continue
             if not isinstance(containers, SequenceNode):
                 raise self.error(f"'{list_key}' of {kind} {name} must be a list", containers)
@@ -202,10 +188,10 @@ class _Document:
         assert isinstance(services, MappingNode)
         for key, service in services.value:
             name = key.value if isinstance(key, ScalarNode) else "?"
-            if isinstance(key, ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
+            if isinstance(key, ScalarNode) and key.tag == MERGE_TAG:
                 raise self.error("merge keys ('<<') directly under 'services' are not supported", key)
             if not isinstance(service, MappingNode):
-                if _is_null(service):
+                if is_null(service):
                     continue
                 raise self.error(f"compose service {name} must be a mapping", service)
             image = self.child(service, "image")
@@ -213,7 +199,7 @@ class _Document:
                 yield self.use(image, f"compose service {name}")
 
     def use(self, node: Node, where: str) -> ImageUse:
-        if not isinstance(node, ScalarNode) or _is_null(node) or not node.value.strip():
+        if not isinstance(node, ScalarNode) or is_null(node) or not node.value.strip():
             raise self.error(f"{where}: 'image' must be a non-empty string", node)
         image = node.value.strip()
         line = node.start_mark.line + 1
@@ -242,7 +228,7 @@ class _Document:
         for key in path:
             walked.append(key)
             child = self.child(current, key) if isinstance(current, MappingNode) else None
-            if child is None or _is_null(child):
+            if child is None or is_null(child):
                 if required:
                     raise self.error(f"{what} has no {'.'.join(walked)}", current)
                 return None
@@ -251,39 +237,16 @@ class _Document:
 
     def child(self, node: MappingNode, key: str) -> Node | None:
         """The value of ``key``, honouring merge keys (``<<: *base``; an explicit key wins over a merged
-        one). A duplicate explicit key is an error: which one would Kubernetes or compose use?"""
-        found = None
-        merged: list[Node] = []
-        for key_node, value in node.value:
-            if not isinstance(key_node, ScalarNode):
-                continue
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                merged.extend(value.value if isinstance(value, SequenceNode) else [value])
-            elif key_node.value == key:
-                if found is not None:
-                    raise self.error(f"duplicate key '{key}'", key_node)
-                found = value
-        if found is not None:
-            return found
-        for source in merged:
-            if not isinstance(source, MappingNode):
-                raise self.error("a merge key ('<<') must refer to a mapping", source)
-            inherited = self.child(source, key)
-            if inherited is not None:
-                return inherited
-        return None
+        one). Duplicate keys were refused when the document was read."""
+        return value_of(node, key)
 
     def scalar(self, node: MappingNode, key: str) -> str | None:
         value = self.child(node, key)
-        if value is None or _is_null(value):
+        if value is None or is_null(value):
             return None
         if not isinstance(value, ScalarNode):
             raise self.error(f"'{key}' must be a single value", value)
         return str(value.value)
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
 def unique(uses: Iterable[ImageUse]) -> list[ImageUse]:

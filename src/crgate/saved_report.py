@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from crgate import inputs
 from crgate.errors import ConfigError
 from crgate.exitcodes import ExitCode
 from crgate.findings import recount, stale_rules
@@ -29,6 +30,9 @@ from crgate.model import (
     ScanResult,
     SeverityCounts,
 )
+
+# The report nests five levels ($.images[].findings[]); anything far deeper is not a crgate report.
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,21 @@ def _names(kinds: tuple[type, ...]) -> str:
 
 def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
     source = os.fspath(path)
+
+    def bad(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError(f"saved report {source}{'' if line is None else f' (line {line})'}: {message}")
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        raw = inputs.read_file(path, inputs.SAVED_REPORT, bad)
     except OSError as error:
         raise ConfigError(f"cannot read saved report {source}: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    text = inputs.decode_utf8(raw, bad)
+    inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:  # ValueError: JSONDecodeError, or an int of 5000 digits
         raise ConfigError(f"saved report {source} is not valid JSON: {error}") from None
+    inputs.check_json_text(text, data, bad)
     reader = _Reader(source)
     if not isinstance(data, dict):
         raise reader.fail("$", "the report must be a JSON object")

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from crgate.errors import ConfigError
+from crgate.yamlstrict import join_path as join
 
 ID_RE = re.compile(r"[a-z0-9]+")
 MAX_ID = 50
@@ -123,10 +124,6 @@ class FieldParser:
         if not isinstance(value, dt.datetime):
             self.fail(path, f"expected an RFC 3339 timestamp, got {value!r}", parent)
         return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def kind(value: Any) -> str:

@@ -63,14 +63,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from crgate import inputs
 from crgate.emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
 from crgate.emulator.fields import GRPC_CODES, FieldParser, join
 from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 from crgate.errors import ConfigError
 from crgate.model import SeverityCounts
 from crgate.regions import DEFAULT_REGION, REGIONS, Region, region_named
+from crgate.yamlstrict import Rules, plain_data, read_document
 
 SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
@@ -264,14 +264,23 @@ class Scenario:
 # ----------------------------------------------------------------------------------------------- loading
 
 
+# Scenarios are test data: generous bounds, merge keys honoured (a scenario may share image blocks).
+SCENARIO_RULES = Rules(name="scenario", max_depth=32, max_nodes=1_000_000, max_expanded=1_000_000, merge_keys=True)
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario YAML file; raise ``ConfigError`` naming the file and key."""
+    """Load and validate a scenario YAML file (bounded in size and structure); ``ConfigError`` names the
+    file and key."""
     source = str(path)
+
+    def error(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError(f"emulator scenario {source}{'' if line is None else f':{line}'}: {message}")
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = inputs.read_file(path, inputs.SCENARIO, error)
     except OSError as exc:
-        raise ConfigError(f"emulator scenario {source}: cannot read: {exc.strerror or exc}") from exc
-    return _load_text(text, source)
+        raise error(f"cannot read: {exc.strerror or exc}") from None
+    return _load_text(inputs.decode_utf8(data, error), source)
 
 
 def demo_scenario() -> Scenario:
@@ -286,40 +295,14 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
 
 
 def _load_text(text: str, source: str) -> Scenario:
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    def error(
+        message: str, *, line: int | None = None, document: int | None = None, key: str | None = None
+    ) -> ConfigError:
         where = f"{source}:{line}" if line else source
-        raise ConfigError(f"emulator scenario {where}: invalid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"emulator scenario {source}: invalid YAML: {exc}") from exc
-    return scenario_from_dict(data, source)
+        return ConfigError(f"emulator scenario {where}: {message}")
 
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line it started on."""
-
-    line: int | None = None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and records line numbers of mappings."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    root = read_document(text, SCENARIO_RULES, error)
+    return scenario_from_dict(None if root is None else plain_data(root, error), source)
 
 
 class _Parser(FieldParser):

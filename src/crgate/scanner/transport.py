@@ -15,13 +15,13 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from crgate import __version__
 from crgate.errors import ConfigError, ImageNotFoundError, ScanError
+from crgate.inputs import read_ca_file
 from crgate.regions import MAIN
 from crgate.scanner.netutil import is_loopback
 from crgate.textsafe import safe
@@ -264,17 +264,6 @@ class Connection:
             f"The token ({source.description}) is invalid or expired and crgate cannot refresh it: "
             "pass a fresh one (yc iam create-token), or use --sa-key / --federation-sa-id, which crgate refreshes."
         )
-
-
-def read_ca_file(path: str) -> bytes:
-    """The PEM certificates of ``--ca-file``; ConfigError naming the file when it is unusable."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ConfigError(f"--ca-file {path}: cannot read: {error.strerror or error}") from error
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ConfigError(f"--ca-file {path}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)")
-    return data
 
 
 def _metadata_dict(metadata: Any) -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from crgate import __version__
 from crgate.errors import ConfigError, MalformedResponseError, ScanError
+from crgate.inputs import read_ca_file
 from crgate.scanner.netutil import is_loopback_host
 from crgate.textsafe import safe
 
@@ -91,7 +92,10 @@ class HttpClient:
         return self._request(url, body, all_headers, timeout, True)
 
     def _opener(self, use_proxy: bool) -> urllib.request.OpenerDirector:
-        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else ssl.create_default_context()
+        if self.ca_file:  # read bounded and checked, as for gRPC, rather than by OpenSSL unbounded
+            context = ssl.create_default_context(cadata=read_ca_file(self.ca_file).decode("ascii", "replace"))
+        else:
+            context = ssl.create_default_context()
         handlers: list[Any] = [urllib.request.HTTPSHandler(context=context), _NoRedirect()]
         handlers.append(urllib.request.ProxyHandler() if use_proxy else urllib.request.ProxyHandler({}))
         return urllib.request.build_opener(*handlers)

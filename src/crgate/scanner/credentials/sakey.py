@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crgate import inputs
 from crgate.errors import ConfigError
 from crgate.regions import MAIN
 from crgate.textsafe import safe
@@ -57,8 +58,12 @@ def load_service_account_key(value: str, option: str) -> ServiceAccountKey:
     if not text:
         raise ConfigError(f"{option} is empty: give the path of an authorized key JSON file, or the JSON itself")
     path = Path(value).expanduser()
+
+    def too_large(message: str) -> ConfigError:
+        return ConfigError(f"service account key {origin}: {message}")
+
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = inputs.read_file(path, inputs.SERVICE_ACCOUNT_KEY, too_large).decode("utf-8")
     except IsADirectoryError:
         raise ConfigError(f"service account key {origin}: is a directory; give the key JSON file") from None
     except UnicodeDecodeError:
