@@ -45,6 +45,9 @@ large ``count`` (1000) makes a fault persistent. ``lost_response: true`` runs th
 really started) and then answers with the error, as when a response is lost on the way back
 (``after: true`` is an alias).
 Top-level faults are consulted first, then the image's ``scan.faults``.
+
+Registry-side keys (image ``platform``/``format``, repository ``indexes``, top-level ``registry``; an
+image's ``digest`` may be omitted) are documented in ``crgate.emulator.multiarch``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from crgate.emulator import multiarch
 from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 from crgate.errors import ConfigError
 from crgate.model import SeverityCounts
@@ -199,6 +203,15 @@ class Image:
     compressed_size: int = 0
     findings: tuple[Finding, ...] = ()
     scan: ScanBehaviour = field(default_factory=ScanBehaviour)
+    platform: str | None = None
+    media_type: str = multiarch.oci.OCI_MANIFEST
+    manifest: bytes = field(default=b"", repr=False, compare=False)
+    """What the registry endpoint serves for this image (``crgate.emulator.oci``)."""
+
+    @property
+    def manifest_digest(self) -> str:
+        """The sha256 of ``manifest``: the digest the registry endpoint knows the image by."""
+        return "sha256:" + hashlib.sha256(self.manifest).hexdigest()
 
     @property
     def repository_name(self) -> str:
@@ -236,6 +249,7 @@ class Scenario:
     max_concurrent_scans: int | None = 10
     source: str = "<dict>"
     identities: Identities = field(default_factory=Identities)
+    registry: multiarch.RegistrySettings = field(default_factory=multiarch.RegistrySettings)
 
     def images(self) -> Iterator[Image]:
         for registry in self.registries:
@@ -410,7 +424,14 @@ class _Parser:
     def scenario(self, data: Any) -> Scenario:
         if data is None:
             self.fail("", "the scenario is empty")
-        allowed = ("registries", "faults", "require_auth", "max_concurrent_scans", *IDENTITY_KEYS)
+        allowed = (
+            "registries",
+            "faults",
+            "require_auth",
+            "max_concurrent_scans",
+            *IDENTITY_KEYS,
+            *multiarch.SCENARIO_KEYS,
+        )
         raw = self.mapping(data, "", allowed, ("registries",))
         registries = tuple(
             self.registry(item, f"registries[{i}]")
@@ -431,6 +452,7 @@ class _Parser:
             else self.integer(limit, "max_concurrent_scans", data, default=10, minimum=1),
             source=self.source,
             identities=parse_identities(self, raw, data),
+            registry=multiarch.parse_registry(self, raw.get("registry"), data),
         )
 
     def check_unique(self, registries: tuple[Registry, ...], node: Any) -> None:
@@ -464,7 +486,7 @@ class _Parser:
         return Registry(id=registry_id, repositories=repositories)
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
-        raw = self.mapping(data, path, ("name", "id", "images"), ("name",))
+        raw = self.mapping(data, path, ("name", "id", "images", *multiarch.REPOSITORY_KEYS), ("name",))
         name = self.string(raw["name"], _join(path, "name"), data)
         if not _REPO_RE.fullmatch(name):
             self.fail(_join(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
@@ -475,6 +497,7 @@ class _Parser:
         )
         items = self.seq(raw.get("images"), _join(path, "images"), data)
         images = tuple(self.image(item, f"{path}.images[{i}]", registry_id, name) for i, item in enumerate(items))
+        images += multiarch.index_images(self, raw.get("indexes"), path, data, registry_id, name, images)
         owners: dict[str, str] = {}
         for i, image in enumerate(images):
             for tag in image.tags:
@@ -484,9 +507,11 @@ class _Parser:
         return Repository(id=repo_id, name=name, images=images)
 
     def image(self, data: Any, path: str, registry_id: str, repository: str) -> Image:
-        allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan")
-        raw = self.mapping(data, path, allowed, ("id", "digest"))
-        digest = self.string(raw["digest"], _join(path, "digest"), data)
+        allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan", *multiarch.IMAGE_KEYS)
+        raw = self.mapping(data, path, allowed, ("id",))
+        image_id = self.ident(raw["id"], _join(path, "id"), data)
+        registry_side = multiarch.image_fields(self, raw, path, data, image_id, f"{registry_id}/{repository}")
+        digest = registry_side.pop("digest")
         if not _DIGEST_RE.fullmatch(digest):
             self.fail(_join(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data)
         tags_path = _join(path, "tags")
@@ -498,7 +523,7 @@ class _Parser:
             self.fail(tags_path, "duplicate tag", data)
         findings_path = _join(path, "findings")
         return Image(
-            id=self.ident(raw["id"], _join(path, "id"), data),
+            id=image_id,
             registry_id=registry_id,
             repository=repository,
             digest=digest,
@@ -510,6 +535,7 @@ class _Parser:
                 for i, item in enumerate(self.seq(raw.get("findings"), findings_path, data))
             ),
             scan=self.scan(raw.get("scan"), _join(path, "scan")),
+            **registry_side,
         )
 
     def finding(self, data: Any, path: str) -> Finding:
