@@ -188,7 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
             match = _MANIFEST_PATH.fullmatch(path)
             if match is None or not _NAME.fullmatch(match["name"]):
                 return self._plain_404()
-            stats.record_call("HTTP registry manifest", {})
+            seen = {
+                k.lower(): v for k, v in self.headers.items() if k.lower() in ("accept", "user-agent", "x-request-id")
+            }
+            stats.record_call("HTTP registry manifest", seen)
             return self._manifest(match["name"], match["reference"])
         except _Refusal as refusal:
             stats.record_error("HTTP registry", str(refusal.status))
