@@ -208,7 +208,9 @@ def test_challenges_as_registries_send_them() -> None:
         "service": "cr.yandex",
         "scope": "repository:crp1/app:pull",
     }
-    several = parse_challenges(['Negotiate, Basic realm="a \\"quoted\\" realm", Bearer realm="https://x/t"', "Foo abc=="])
+    several = parse_challenges(
+        ['Negotiate, Basic realm="a \\"quoted\\" realm", Bearer realm="https://x/t"', "Foo abc=="]
+    )
     assert [(c.scheme, c.realm) for c in several] == [
         ("negotiate", ""),
         ("basic", 'a "quoted" realm'),
