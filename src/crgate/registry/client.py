@@ -115,7 +115,8 @@ class RegistryClient:
     ):
         self._token_source = token_source
         self._registry_url = check_registry_url(registry_url) if registry_url else None
-        self._context = _ssl_context(ca_file)
+        # The system roots take tens of milliseconds to load: only when an https registry is asked.
+        self._context = _ssl_context(ca_file) if ca_file else None
         self._retry = retry
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -296,7 +297,9 @@ class RegistryClient:
             url, headers={"User-Agent": USER_AGENT, "x-request-id": request_id, **headers}, method="GET"
         )
         host = urllib.parse.urlsplit(url).hostname or ""
-        handlers: list[Any] = [urllib.request.HTTPSHandler(context=self._context), _KeepRedirects()]
+        handlers: list[Any] = [_KeepRedirects()]
+        if url.startswith("https:"):
+            handlers.append(urllib.request.HTTPSHandler(context=self._tls_context()))
         handlers.append(urllib.request.ProxyHandler({}) if is_loopback_host(host) else urllib.request.ProxyHandler())
         opener = urllib.request.build_opener(*handlers)
         log.debug("registry GET %s request-id=%s", _without_query(url), request_id)
@@ -344,6 +347,12 @@ class RegistryClient:
             challenges=tuple(response_headers.get_all("WWW-Authenticate") or ()),
             request_ids=tuple(dict.fromkeys(ids)),
         )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = _ssl_context(None)
+            return self._context
 
     # -------------------------------------------------------------------------------------- failures
 
