@@ -1,6 +1,7 @@
 """The extra cost of reading a reference's manifest from the registry (the distribution API) before the
 image service and the scan: crgate's ``RegistryClient.resolve`` against the emulator's endpoint (Bearer
-token flow and Basic) and against Debian's ``docker-registry`` (htpasswd, Basic), all on loopback.
+token flow and Basic) and against Debian's ``docker-registry`` (htpasswd Basic, and token auth with the
+tests' token service), all on loopback.
 
 Run: ``python bench/registry.py [--runs 200]``. "cold" is a new client per read (the 401 challenge and,
 for Bearer, the token request every time: one reference per run); "warm" reuses one client (credentials
@@ -107,15 +108,17 @@ def main() -> None:
             measure(f"emulator ({auth})", emulator.registry_url, args.runs)
     with Emulator(scenario_from_dict(scenario("bearer"), source="bench"), tls=True) as emulator:
         roots = measure_tls("emulator (bearer, TLS)", emulator.registry_url, emulator.ca_file, args.runs)
-    with tempfile.TemporaryDirectory(prefix="crgate-bench-") as directory:
-        registry = start_real_registry(Path(directory), TOKEN)
-        try:
-            pusher = Pusher(registry.url, registry.user, registry.password)
-            images = {p: pusher.image("crpbench/app", p) for p in ("linux/amd64", "linux/arm64/v8")}
-            pusher.index("crpbench/app", "multi", images)
-            measure("docker-registry (basic)", registry.url, args.runs)
-        finally:
-            registry.stop()
+    for auth in ("basic", "bearer"):
+        with tempfile.TemporaryDirectory(prefix="crgate-bench-") as directory:
+            registry = start_real_registry(Path(directory), TOKEN, auth=auth)
+            try:
+                authorize = registry.token_service.authorization if registry.token_service else None
+                pusher = Pusher(registry.url, registry.user, registry.password, authorize=authorize)
+                images = {p: pusher.image("crpbench/app", p) for p in ("linux/amd64", "linux/arm64/v8")}
+                pusher.index("crpbench/app", "multi", images)
+                measure(f"docker-registry ({auth})", registry.url, args.runs)
+            finally:
+                registry.stop()
     print(f"\nloading the system roots for https (once per run): {roots * 1000:.1f} ms")
 
 

@@ -19,6 +19,7 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -51,16 +52,24 @@ class Pushed:
 
 @dataclass
 class Pusher:
-    """Pushes to ``base_url`` (``http://127.0.0.1:PORT``) as ``user``/``password`` (Basic)."""
+    """Pushes to ``base_url`` (``http://127.0.0.1:PORT``) as ``user``/``password`` (Basic), or with the
+    ``Authorization`` header ``authorize(scope)`` returns (a registry with token auth)."""
 
     base_url: str
     user: str
     password: str
+    authorize: Callable[[str], str] | None = None
     pushed_blobs: set[str] = field(default_factory=set)
 
     def _request(self, method: str, url: str, body: bytes | None = None, content_type: str | None = None):
-        credentials = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        headers = {"Authorization": f"Basic {credentials}"}
+        if self.authorize is not None:
+            repository = (
+                urllib.parse.urlsplit(url).path.removeprefix("/v2/").split("/blobs/")[0].split("/manifests/")[0]
+            )
+            headers = {"Authorization": self.authorize(f"repository:{repository}:pull,push")}
+        else:
+            credentials = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            headers = {"Authorization": f"Basic {credentials}"}
         if content_type:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(url, data=body, method=method, headers=headers)

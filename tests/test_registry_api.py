@@ -1,11 +1,12 @@
 """The registry side against a real registry and the emulator, the same cases for both.
 
-Targets: Debian's ``docker-registry`` (htpasswd, Basic) with genuine images pushed through the
-distribution API, and the emulator's registry endpoint in both of its auth modes (the Bearer token flow
-and Basic). Each holds ``crptest/app`` with ``multi`` (an OCI index of linux/amd64 and linux/arm64/v8
-with provenance attestations), ``multi-docker`` (the same as a Docker manifest list) and ``single``
-(one OCI manifest). crgate's ``RegistryClient`` reads them for real; raw requests check that the
-emulator answers the wire the way docker-registry does.
+Targets: Debian's ``docker-registry`` with genuine images pushed through the distribution API, in both
+of its auth modes (htpasswd Basic, and token auth: the Bearer flow, with a test token service whose JWTs
+the registry verifies), and the emulator's registry endpoint in both of its modes (Bearer and Basic).
+Each holds ``crptest/app`` with ``multi`` (an OCI index of linux/amd64 and linux/arm64/v8 with
+provenance attestations), ``multi-docker`` (the same as a Docker manifest list) and ``single`` (one OCI
+manifest). crgate's ``RegistryClient`` reads them for real; raw requests check that the emulator
+answers the wire the way docker-registry does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,11 +82,11 @@ def ref(tag_or_digest: str) -> Any:
 # ------------------------------------------------------------------------------------------- targets
 
 
-@pytest.fixture(scope="module")
-def real_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    registry = start_real_registry(tmp_path_factory.mktemp("registry"), TOKEN)
+def real_target(directory: Path, auth: str) -> Iterator[Target]:
+    registry = start_real_registry(directory, TOKEN, auth=auth, pull_only=(NO_ROLE_TOKEN,))
     try:
-        pusher = Pusher(registry.url, registry.user, registry.password)
+        authorize = registry.token_service.authorization if registry.token_service else None
+        pusher = Pusher(registry.url, registry.user, registry.password, authorize=authorize)
         expected = {}
         for tag, docker in (("multi", False), ("multi-docker", True)):
             images = {p: pusher.image(REPO, p, docker=docker) for p in PLATFORMS}
@@ -93,11 +95,20 @@ def real_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 index.digest, {p: i.digest for p, i in images.items()}, {a.digest for a in attested.values()}
             )
         single = pusher.image(REPO, "linux/amd64", tag="single")
-        yield Target(
-            "docker-registry", registry.url, "basic", expected["multi"], expected["multi-docker"], single.digest
-        )
+        multi, multi_docker = expected["multi"], expected["multi-docker"]
+        yield Target(f"docker-registry-{auth}", registry.url, auth, multi, multi_docker, single.digest)
     finally:
         registry.stop()
+
+
+@pytest.fixture(scope="module")
+def real_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from real_target(tmp_path_factory.mktemp("registry-basic"), "basic")
+
+
+@pytest.fixture(scope="module")
+def real_registry_bearer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from real_target(tmp_path_factory.mktemp("registry-bearer"), "bearer")
 
 
 def emulator_scenario(auth: str) -> dict[str, Any]:
@@ -181,7 +192,7 @@ def emulator_basic() -> Iterator[Target]:
     yield from emulator_target("basic")
 
 
-@pytest.fixture(params=["real_registry", "emulator_bearer", "emulator_basic"])
+@pytest.fixture(params=["real_registry", "real_registry_bearer", "emulator_bearer", "emulator_basic"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(request.param)
 
@@ -292,44 +303,69 @@ def test_a_rejected_token_is_refreshed_once(target: Target) -> None:
 # ------------------------------------------------------------------------- the wire, compared as is
 
 
-def test_wire_answers_match_docker_registry(real_registry: Target, emulator_bearer: Target, emulator_basic: Target):
-    """Status, error codes and headers of the same requests, real registry and emulator side by side."""
-    accept_all = ", ".join(ACCEPTED_TYPES)
-    cases = [
-        ("multi", None, False),
-        ("multi", accept_all, True),
-        ("multi", None, True),  # an OCI index to a client that does not accept indexes
-        ("single", None, True),
-        ("multi-docker", None, True),
-        ("multi-docker", DOCKER_MANIFEST, True),  # distribution's fallback to the linux/amd64 image
-        ("nope", accept_all, True),
-    ]
-    for tag, accept, authorized in cases:
-        seen = []
-        for target in (real_registry, emulator_bearer, emulator_basic):
-            status, headers, body = raw_get(target, f"/v2/{REPO}/manifests/{tag}", accept, authorized)
-            summary: dict[str, Any] = {"status": status, "api": headers.get("docker-distribution-api-version")}
-            if status == 200:
-                digest = "sha256:" + hashlib.sha256(body).hexdigest()
-                summary["content-type"] = headers["content-type"]
-                summary["digest-header-matches"] = headers["docker-content-digest"] == digest
-                summary["etag"] = headers["etag"] == f'"{digest}"'
-                summary["platform"] = _platform_of(target, digest)
-            else:
-                errors = json.loads(body)["errors"]
-                summary["errors"] = [(e["code"], e["message"]) for e in errors]
-                summary["challenge"] = bool(headers.get("www-authenticate"))
-            seen.append(summary)
-        assert seen[1] == seen[0] and seen[2] == seen[0], (tag, accept, authorized, seen)
-    status, headers, body = raw_get(emulator_bearer, f"/v2/{REPO}/manifests/multi", accept_all, True, method="HEAD")
-    assert status == 200 and body == b"" and headers["content-type"] == OCI_INDEX
+WIRE_CASES = [
+    ("multi", None, "none"),
+    ("multi", None, "no-role"),  # authenticated, but not allowed to pull (bearer: insufficient_scope)
+    ("multi", ", ".join(ACCEPTED_TYPES), "reader"),
+    ("multi", None, "reader"),  # an OCI index to a client that does not accept indexes
+    ("single", None, "reader"),
+    ("multi-docker", None, "reader"),
+    ("multi-docker", DOCKER_MANIFEST, "reader"),  # distribution's fallback to the linux/amd64 image
+    ("nope", ", ".join(ACCEPTED_TYPES), "reader"),
+]
+PAIRS = [("real_registry", "emulator_basic"), ("real_registry_bearer", "emulator_bearer")]
+# htpasswd has no roles (every authenticated user may pull): the "no-role" case runs on the bearer pair.
+WIRE = [
+    (*pair, *case) for pair in PAIRS for case in WIRE_CASES if not (pair[0] == "real_registry" and case[2] == "no-role")
+]
 
 
-def test_emulator_denies_an_identity_without_a_pull_role(emulator_bearer: Target, emulator_basic: Target) -> None:
-    for target in (emulator_bearer, emulator_basic):
-        with pytest.raises(RegistryAccessDenied, match="container-registry.images.puller") as caught:
-            target.client(token=NO_ROLE_TOKEN).resolve(ref("multi"), Deadline(10))
-        assert ("HTTP 403" in str(caught.value)) == (target.auth == "basic")
+@pytest.mark.parametrize(("real", "emulated", "tag", "accept", "caller"), WIRE)
+def test_wire_answers_match_docker_registry(
+    request: pytest.FixtureRequest, real: str, emulated: str, tag: str, accept: str | None, caller: str
+) -> None:
+    """Status, error codes and headers of the same request to docker-registry and to the emulator."""
+    targets = [request.getfixturevalue(real), request.getfixturevalue(emulated)]
+    token = {"none": None, "no-role": NO_ROLE_TOKEN, "reader": TOKEN}[caller]
+    seen = [wire_summary(target, tag, accept, token) for target in targets]
+    assert seen[1] == seen[0]
+
+
+def wire_summary(target: Target, tag: str, accept: str | None, token: str | None) -> dict[str, Any]:
+    status, headers, body = raw_get(target, f"/v2/{REPO}/manifests/{tag}", accept, token)
+    summary: dict[str, Any] = {
+        "status": status,
+        "api": headers.get("docker-distribution-api-version"),
+        "content-type": headers["content-type"],
+    }
+    if status == 200:
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        summary["digest-header-matches"] = headers["docker-content-digest"] == digest
+        summary["etag"] = headers["etag"] == f'"{digest}"'
+        summary["platform"] = _platform_of(target, digest)
+    else:
+        summary["errors"] = [(e["code"], e["message"], e.get("detail")) for e in json.loads(body)["errors"]]
+        challenges = parse_challenges([headers["www-authenticate"]] if "www-authenticate" in headers else [])
+        summary["challenge"] = [
+            (c.scheme, sorted(c.params), c.params.get("scope"), c.params.get("error")) for c in challenges
+        ]
+    return summary
+
+
+def test_head_answers_the_headers_without_the_body(emulator_bearer: Target, real_registry_bearer: Target) -> None:
+    for target in (emulator_bearer, real_registry_bearer):
+        accept = ", ".join(ACCEPTED_TYPES)
+        status, headers, body = raw_get(target, f"/v2/{REPO}/manifests/multi", accept, TOKEN, "HEAD")
+        assert (status, body, headers["content-type"]) == (200, b"", OCI_INDEX)
+        assert headers["docker-content-digest"] == target.multi.digest
+
+
+@pytest.mark.parametrize("name", ["real_registry_bearer", "emulator_bearer", "emulator_basic"])
+def test_an_identity_without_a_pull_role_is_a_denied_read(request: pytest.FixtureRequest, name: str) -> None:
+    target: Target = request.getfixturevalue(name)
+    with pytest.raises(RegistryAccessDenied, match="container-registry.images.puller") as caught:
+        target.client(token=NO_ROLE_TOKEN).resolve(ref("multi"), Deadline(10))
+    assert ("HTTP 403" in str(caught.value)) == (target.auth == "basic")
 
 
 def test_emulator_bearer_tokens_are_cached_per_repository(emulator_bearer: Target) -> None:
@@ -368,11 +404,11 @@ class RefreshingSource(TokenSource):
 
 
 def raw_get(
-    target: Target, path: str, accept: str | None, authorized: bool, method: str = "GET"
+    target: Target, path: str, accept: str | None, token: str | None, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
     headers = {"Accept": accept} if accept else {}
-    if authorized:
-        headers["Authorization"] = authorization(target)
+    if token:
+        headers["Authorization"] = authorization(target, token)
     request = urllib.request.Request(target.url + path, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -381,8 +417,9 @@ def raw_get(
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
-def authorization(target: Target) -> str:
-    basic = "Basic " + base64.b64encode(f"iam:{TOKEN}".encode()).decode()
+def authorization(target: Target, token: str) -> str:
+    """What a client sends after answering the target's challenge for pulling ``REPO`` as ``iam:token``."""
+    basic = "Basic " + base64.b64encode(f"iam:{token}".encode()).decode()
     if target.auth == "basic":
         return basic
     try:

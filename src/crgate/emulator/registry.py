@@ -161,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, refusal: _Refusal) -> None:
         error: dict[str, Any] = {"code": refusal.code, "message": refusal.message}
-        if refusal.detail is not None:
+        if refusal.detail is not None or refusal.status == 401:
             error["detail"] = refusal.detail
         body = json.dumps({"errors": [error]}).encode()
         self._send(refusal.status, body, {"Content-Type": "application/json; charset=utf-8", **refusal.headers})
@@ -204,12 +204,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         authorization = self.headers.get("Authorization", "")
         scope = f"repository:{name}:pull" if name else ""
+        # What distribution names in a 401's detail: the access that was wanted (null for /v2/).
+        wanted = [{"Type": "repository", "Class": "", "Name": name, "Action": "pull"}] if name else None
         if state.settings.auth == "basic":
             challenge = {"WWW-Authenticate": 'Basic realm="crgate-emulator"'}
             try:
                 account = state.account_of_basic(authorization)
             except _Refusal as refusal:
                 refusal.headers.update(challenge)
+                refusal.detail = wanted
                 raise
             if name is not None and not state.may_pull(account):
                 raise _Refusal(403, "DENIED", "requested access to the resource is denied")
@@ -220,15 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
         scheme, _, token = authorization.partition(" ")
         granted = state.token_grants(token.strip(), name) if scheme.lower() == "bearer" else None
         if granted is None:
-            raise _Refusal(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": f"Bearer {params}"})
+            challenge = {"WWW-Authenticate": f"Bearer {params}"}
+            raise _Refusal(401, "UNAUTHORIZED", "authentication required", challenge, detail=wanted)
         if not granted:
-            raise _Refusal(
-                401,
-                "UNAUTHORIZED",
-                "authentication required",
-                {"WWW-Authenticate": f'Bearer {params},error="insufficient_scope"'},
-                detail=[{"Type": "repository", "Class": "", "Name": name, "Action": "pull"}],
-            )
+            challenge = {"WWW-Authenticate": f'Bearer {params},error="insufficient_scope"'}
+            raise _Refusal(401, "UNAUTHORIZED", "authentication required", challenge, detail=wanted)
 
     def _token(self) -> None:
         state = self.server.state
