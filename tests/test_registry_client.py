@@ -192,7 +192,7 @@ def test_redirects_to_another_host_are_refused(serve) -> None:
     server = serve(answer(302, b"", Location=f"{elsewhere.url}/v2/x"))
     with pytest.raises(RegistryError, match="redirected a manifest read to another host"):
         client(server.url).fetch(REF, Deadline(5))
-    assert elsewhere.requests == []
+    assert elsewhere.requests == [] and len(server.requests) == 1  # refused, and not retried
 
 
 def test_the_iam_token_never_goes_to_a_foreign_realm(serve) -> None:

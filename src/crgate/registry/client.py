@@ -153,7 +153,7 @@ class RegistryClient:
         credentials are refused too, the IAM token is refreshed once (if its source can) and tried again."""
         key = (base, repository)
         header = self._cached(key)
-        answered = False  # whether ``header`` was made for this very read
+        answered_with: str | None = None  # the IAM token behind ``header`` when it was made for this read
         refreshed = False
         while True:
             headers = {"Accept": ", ".join(ACCEPTED_TYPES)}
@@ -173,8 +173,8 @@ class RegistryClient:
                     code="HTTP 401",
                     request_ids=answer.request_ids,
                 )
-            if answered:
-                if refreshed or not source.invalidate(source.token()):
+            if answered_with is not None:
+                if refreshed or not source.invalidate(answered_with):
                     raise RegistryAccessDenied(
                         f"reading the manifest of {what}: the registry at {base} refused the credentials "
                         f"({source.description}) (HTTP 401{_server_errors(answer)}). " + ROLES_HINT,
@@ -183,8 +183,9 @@ class RegistryClient:
                     )
                 refreshed = True
             challenge = pick_challenge(parse_challenges(answer.challenges), base)
-            header, refreshed = self._answer_challenge(challenge, base, repository, deadline, what, refreshed)
-            answered = True
+            header, answered_with, refreshed = self._answer_challenge(
+                challenge, base, repository, deadline, what, refreshed
+            )
 
     def _cached(self, key: tuple[str, str]) -> str | None:
         with self._lock:
@@ -204,15 +205,16 @@ class RegistryClient:
 
     def _answer_challenge(
         self, challenge: Challenge, base: str, repository: str, deadline: Deadline, what: str, refreshed: bool
-    ) -> tuple[str, bool]:
-        """The Authorization header that answers ``challenge`` (cached for the repository), and whether
-        the IAM token has been refreshed by now (the token service may refuse a stale one once)."""
+    ) -> tuple[str, str, bool]:
+        """The Authorization header that answers ``challenge`` (cached for the repository), the IAM token
+        it was made with, and whether that token was refreshed by now (the token service may refuse a
+        stale one once)."""
         key = (base, repository)
         if challenge.scheme == "basic":
-            header = self._basic()[0]
+            header, iam_token = self._basic()
             with self._lock:
                 self._auth[key] = (header, None)
-            return header, refreshed
+            return header, iam_token, refreshed
         realm = check_realm(challenge.realm, base)
         query = {"scope": f"repository:{repository}:pull"}
         if challenge.params.get("service"):
@@ -244,7 +246,7 @@ class RegistryClient:
         header = f"Bearer {token}"
         with self._lock:
             self._auth[key] = (header, time.monotonic() + max(1.0, lifetime - 5.0))
-        return header, refreshed
+        return header, iam_token, refreshed
 
     # ------------------------------------------------------------------------------------- transport
 
@@ -255,7 +257,7 @@ class RegistryClient:
             attempt += 1
             try:
                 answer = self._follow(url, headers, deadline)
-            except RegistryError:
+            except _Unreachable:
                 if attempt >= self._retry.max_attempts or not self._may_wait(attempt, deadline):
                     raise
                 continue
@@ -326,10 +328,10 @@ class RegistryClient:
                     raise ScanTimeoutError(
                         f"the --timeout of {deadline.seconds:g}s passed while reading from the registry"
                     ) from None
-                raise RegistryError(
+                raise _Unreachable(
                     f"the registry at {_origin(url)} did not answer within {timeout:.0f}s", request_ids=(request_id,)
                 ) from None
-            raise RegistryError(
+            raise _Unreachable(
                 f"cannot reach the registry at {_origin(url)}: {server_text(str(reason))[:300]}",
                 request_ids=(request_id,),
             ) from None
@@ -396,6 +398,10 @@ def check_registry_url(url: str, option: str = "--registry-url") -> str:
     except ValueError:
         raise ConfigError(f"{option}: '{server_text(url)[:100]}' has an invalid port") from None
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Unreachable(RegistryError):
+    """No answer at all (connection refused, reset, timed out): the one failure worth a retry."""
 
 
 class _KeepRedirects(urllib.request.HTTPRedirectHandler):
