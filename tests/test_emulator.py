@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +28,7 @@ from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service
 from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
+import crgate.emulator
 from authkit import SCANNER_ROLE, public_pem, rsa_key
 from crgate.emulator import Emulator, demo_scenario, scenario_from_dict
 from crgate.errors import ConfigError
@@ -684,7 +687,16 @@ def test_demo_scenario_serves_documented_references() -> None:
             "clean": "crpdemoclean00000001",
             "latest": "crpdemoclean00000001",
             "vulnerable": "crpdemovuln000000001",
+            "multi": "crpdemomulti00000001",
         }
+        # Like a real multi-platform push: the platform images and the attestations are listed untagged.
+        untagged = sorted(i.id for i in listed.images if not i.tags)
+        assert untagged[2:] == ["crpdemoamd6400000001", "crpdemoarm6400000001"]
+        assert all(i.startswith("crpatt") for i in untagged[:2])
+        # Every digest demo.yaml documents is one ImageService lists.
+        header = (Path(crgate.emulator.__file__).parent / "demo.yaml").read_text()
+        documented = set(re.findall(r"@(sha256:[0-9a-f]{64})", header))
+        assert len(documented) == 3 and documented <= {i.digest for i in listed.images}
     vulnerable = demo_scenario().image("crpdemovuln000000001")
     assert vulnerable is not None
     assert vulnerable.counts().as_dict() == {

@@ -70,7 +70,14 @@ def test_operation_error_implies_error_status() -> None:
 
 def test_demo_scenario_is_valid() -> None:
     scenario = demo_scenario()
-    assert [i.id for i in scenario.images()] == ["crpdemoclean00000001", "crpdemovuln000000001"]
+    assert [i.id for i in scenario.images()][:5] == [
+        "crpdemoclean00000001",
+        "crpdemovuln000000001",
+        "crpdemoamd6400000001",
+        "crpdemoarm6400000001",
+        "crpdemomulti00000001",  # the multi-platform index (tag multi) ...
+    ]
+    assert [i.platform for i in scenario.images()][5:] == ["unknown/unknown"] * 2  # ... and its attestations
     vulnerable = scenario.image("crpdemovuln000000001")
     assert vulnerable is not None and vulnerable.scan.duration == 2.0
     names = [f.name for f in vulnerable.findings]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -71,6 +71,8 @@ class ImageUse:
     """What refers to it: ``Deployment web, container app`` or ``compose service web``."""
     ref: ImageRef | None = None
     """The parsed reference for images in Yandex Container Registry; None for any other registry."""
+    span: tuple[int, int] | None = field(default=None, compare=False)
+    """Where the value is in the text (character offsets, anchor and tag included), for ``crgate.pinning``."""
 
     @property
     def location(self) -> str:
@@ -215,7 +217,10 @@ class _Document:
                 ref = parse_image_ref(image)
             except ImageRefError as exc:
                 raise self.error(f"{where}: {exc}", node) from None
-        return ImageUse(image=image, source=self.source, document=self.number, line=line, where=where, ref=ref)
+        span = (node.start_mark.index, node.end_mark.index)
+        return ImageUse(
+            image=image, source=self.source, document=self.number, line=line, where=where, ref=ref, span=span
+        )
 
     def object_name(self, node: MappingNode) -> str:
         metadata = self.child(node, "metadata")

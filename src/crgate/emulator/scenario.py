@@ -50,6 +50,9 @@ large ``count`` (1000) makes a fault persistent. ``lost_response: true`` runs th
 really started) and then answers with the error, as when a response is lost on the way back
 (``after: true`` is an alias).
 Top-level faults are consulted first, then the image's ``scan.faults``.
+
+Registry-side keys (image ``platform``/``format``, repository ``indexes``, top-level ``registry``; an
+image's ``digest`` may be omitted) are documented in ``crgate.emulator.multiarch``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from crgate import inputs
+from crgate.emulator import multiarch
 from crgate.emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
 from crgate.emulator.fields import GRPC_CODES, FieldParser, join
 from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
@@ -191,6 +195,15 @@ class Image:
     compressed_size: int = 0
     findings: tuple[Finding, ...] = ()
     scan: ScanBehaviour = field(default_factory=ScanBehaviour)
+    platform: str | None = None
+    media_type: str = multiarch.oci.OCI_MANIFEST
+    manifest: bytes = field(default=b"", repr=False, compare=False)
+    """What the registry endpoint serves for this image (``crgate.emulator.oci``)."""
+
+    @property
+    def manifest_digest(self) -> str:
+        """The sha256 of ``manifest``: the digest the registry endpoint knows the image by."""
+        return "sha256:" + hashlib.sha256(self.manifest).hexdigest()
 
     @property
     def repository_name(self) -> str:
@@ -244,6 +257,8 @@ class Scenario:
         """The cloud whose quota a scan of ``image`` counts against."""
         registry = next(registry for registry in self.registries if registry.id == image.registry_id)
         return self.cloud(registry.cloud_id)
+
+    registry: multiarch.RegistrySettings = field(default_factory=multiarch.RegistrySettings)
 
     def images(self) -> Iterator[Image]:
         for registry in self.registries:
@@ -313,7 +328,15 @@ class _Parser(FieldParser):
     def scenario(self, data: Any) -> Scenario:
         if data is None:
             self.fail("", "the scenario is empty")
-        allowed = ("registries", "faults", "require_auth", *SCENARIO_KEYS, *QUOTA_KEYS_TOP, *IDENTITY_KEYS)
+        allowed = (
+            "registries",
+            "faults",
+            "require_auth",
+            *SCENARIO_KEYS,
+            *QUOTA_KEYS_TOP,
+            *IDENTITY_KEYS,
+            *multiarch.SCENARIO_KEYS,
+        )
         raw = self.mapping(data, "", allowed, ("registries",))
         clouds = parse_clouds(self, raw, data)
         registries = tuple(
@@ -343,6 +366,7 @@ class _Parser(FieldParser):
             clouds=clouds,
             region=region,
             scan_list_filter=list_filter,
+            registry=multiarch.parse_registry(self, raw.get("registry"), data),
         )
 
     def check_unique(self, registries: tuple[Registry, ...], node: Any) -> None:
@@ -379,7 +403,7 @@ class _Parser(FieldParser):
         return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id)
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
-        raw = self.mapping(data, path, ("name", "id", "images"), ("name",))
+        raw = self.mapping(data, path, ("name", "id", "images", *multiarch.REPOSITORY_KEYS), ("name",))
         name = self.string(raw["name"], join(path, "name"), data)
         if not _REPO_RE.fullmatch(name):
             self.fail(join(path, "name"), f"{name!r} is not a valid repository name (lowercase, a-z0-9._-/)", data)
@@ -390,6 +414,7 @@ class _Parser(FieldParser):
         )
         items = self.seq(raw.get("images"), join(path, "images"), data)
         images = tuple(self.image(item, f"{path}.images[{i}]", registry_id, name) for i, item in enumerate(items))
+        images += multiarch.index_images(self, raw.get("indexes"), path, data, registry_id, name, images)
         owners: dict[str, str] = {}
         for i, image in enumerate(images):
             for tag in image.tags:
@@ -399,9 +424,11 @@ class _Parser(FieldParser):
         return Repository(id=repo_id, name=name, images=images)
 
     def image(self, data: Any, path: str, registry_id: str, repository: str) -> Image:
-        allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan")
-        raw = self.mapping(data, path, allowed, ("id", "digest"))
-        digest = self.string(raw["digest"], join(path, "digest"), data)
+        allowed = ("id", "digest", "tags", "created_at", "compressed_size", "findings", "scan", *multiarch.IMAGE_KEYS)
+        raw = self.mapping(data, path, allowed, ("id",))
+        image_id = self.ident(raw["id"], join(path, "id"), data)
+        registry_side = multiarch.image_fields(self, raw, path, data, image_id, f"{registry_id}/{repository}")
+        digest = registry_side.pop("digest")
         if not _DIGEST_RE.fullmatch(digest):
             self.fail(join(path, "digest"), f"expected 'sha256:' and 64 lowercase hex digits, got {digest!r}", data)
         tags_path = join(path, "tags")
@@ -413,7 +440,7 @@ class _Parser(FieldParser):
             self.fail(tags_path, "duplicate tag", data)
         findings_path = join(path, "findings")
         return Image(
-            id=self.ident(raw["id"], join(path, "id"), data),
+            id=image_id,
             registry_id=registry_id,
             repository=repository,
             digest=digest,
@@ -425,6 +452,7 @@ class _Parser(FieldParser):
                 for i, item in enumerate(self.seq(raw.get("findings"), findings_path, data))
             ),
             scan=self.scan(raw.get("scan"), join(path, "scan")),
+            **registry_side,
         )
 
     def finding(self, data: Any, path: str) -> Finding:

@@ -1,5 +1,6 @@
 """The emulator's lifecycle: a real ``grpc.server`` on (by default) loopback serving one scenario, in
-plaintext or TLS (a CA generated at start), plus the HTTP endpoints when the scenario needs them."""
+plaintext or TLS (a CA generated at start), the registry's distribution API over HTTP(S) beside it, plus
+the other HTTP endpoints when the scenario needs them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import grpc
 
 from crgate.emulator.authority import Authority
 from crgate.emulator.http import HttpEndpoints
+from crgate.emulator.registry import RegistryEndpoint
 from crgate.emulator.scenario import Scenario
 from crgate.emulator.services import add_services
 from crgate.emulator.state import EmulatorState
@@ -32,7 +34,8 @@ class Emulator:
     the server uses a certificate of a CA generated at start (``ca_file``), also valid for ``tls_names``
     (e.g. ``api.yandexcloud.kz``, to stand in for a production host behind a test proxy). When the scenario has
     federation, metadata or GitHub data, HTTP endpoints start too (``token_url``, ``metadata_address``,
-    ``github_request_url``).
+    ``github_request_url``). The registry's distribution API is always served (``registry_url``; HTTPS
+    with the same certificate in TLS mode).
     """
 
     def __init__(
@@ -54,6 +57,8 @@ class Emulator:
         self.state = EmulatorState(scenario, clock=clock)
         self.authority = Authority(scenario.identities, clock=clock, audience=scenario.region.iam_audience)
         self.http: HttpEndpoints | None = None
+        self.registry: RegistryEndpoint | None = None
+        self._clock = clock
         self.tls_material: TlsMaterial | None = None
         self._tmp: Path | None = None
         self._server: grpc.Server | None = None
@@ -81,6 +86,13 @@ class Emulator:
     @property
     def github_request_url(self) -> str:
         return self._http().github_request_url
+
+    @property
+    def registry_url(self) -> str:
+        """``http(s)://host:port`` of the distribution API (``--registry-url``); valid once started."""
+        if self.registry is None:
+            raise RuntimeError("the emulator is not started")
+        return self.registry.url
 
     @property
     def address(self) -> str:
@@ -115,11 +127,17 @@ class Emulator:
         self.port = port
         if self.scenario.identities.needs_http:
             self.http = HttpEndpoints(self.host, self.authority, self.stats, self.tls_material)
+        self.registry = RegistryEndpoint(
+            self.host, self.scenario, self.authority, self.stats, self.tls_material, clock=self._clock
+        )
         server.start()
         self._server = server
         return self
 
     def _cleanup(self) -> None:
+        if self.registry is not None:
+            self.registry.stop()
+            self.registry = None
         if self.http is not None:
             self.http.stop()
             self.http = None

@@ -9,6 +9,7 @@ malformed answer (exit 3), never treated as "no vulnerabilities".
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,6 +45,21 @@ class OperationState:
     result: ScanResult | None
 
 
+_INDEX_REFUSAL = re.compile(r"media type is not supported.*(image\.index|manifest\.list)", re.IGNORECASE)
+
+
+def multi_platform_hint(message: str) -> str:
+    """For the scanner's refusal of an image index: what to do instead (empty for other messages)."""
+    if not _INDEX_REFUSAL.search(message):
+        return ""
+    return (
+        ". The image is a multi-platform index (e.g. docker buildx / Docker 29+ with provenance attestations): "
+        "gate its reference instead of --image-id (crgate scans every platform image in it, --platform "
+        "restricts them), pass a platform image's id, or build with docker build --provenance=false --sbom=false "
+        "for a single-platform image"
+    )
+
+
 def status_code_name(code: int) -> str:
     """``google.rpc.Status.code`` as a gRPC code name (``INTERNAL``), or ``code 42`` when unknown."""
     for status in grpc.StatusCode:
@@ -69,7 +85,8 @@ def decode_operation(
     scan_result_id = _scan_result_id(op, malformed)
     if op.HasField("error"):
         raise ScanFailedError(
-            f"scan of image {image_id} failed: {safe(op.error.message) or 'no message'}",
+            f"scan of image {image_id} failed: {safe(op.error.message) or 'no message'}"
+            + multi_platform_hint(op.error.message),
             code=status_code_name(op.error.code),
             method=method,
             request_ids=request_ids,
