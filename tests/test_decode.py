@@ -160,3 +160,39 @@ def test_server_text_cannot_inject_terminal_sequences():
     with pytest.raises(ScanError) as caught:
         decode_operation(op, image_id=IMAGE)
     assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _texts(seed: int) -> list[str]:
+    """Short and long texts of printable, control, format and non-ASCII characters (a fixed corpus)."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "aZ9.-_/:+~ \t\n\r\x00\x07\x1b\x7f\x85\x9b\u00a0\u200b\u2028\ufeff\ufffeé☃𝄞"
+    texts = ["", "CVE-2024-0001", "x" * 999, "x" * 1000, "x" * 1001, "é" * 1200]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.choice((1, 8, 40, 300)))) for _ in range(300)]
+    return texts
+
+
+def test_finding_text_is_cleaned_field_by_field_whatever_it_holds():
+    from crgate.scanner.decode import decode_vulnerability
+    from crgate.scanner.netutil import server_text
+
+    fields = ("name", "package", "version", "fixed_by", "link", "source", "origin", "type")
+    texts = _texts(7)
+    for number in range(len(texts)):
+        values = {field: texts[(number + offset * 37) % len(texts)] for offset, field in enumerate(fields)}
+        values["name"] = values["name"] or "CVE-1"
+        message = scanner_pb2.Vulnerability(
+            severity=scanner_pb2.Vulnerability.HIGH, package=scanner_pb2.PackageVulnerability(**values)
+        )
+        finding = decode_vulnerability(message, scan_result_id="crgsr1")
+        decoded = (finding.cve, finding.package, finding.version, finding.fixed_by, finding.link, finding.source)
+        decoded += (finding.origin, finding.type)
+        assert decoded == tuple(server_text(values[field]) for field in fields)
+        assert all(len(text) <= 1003 and "\n" not in text and "\x1b" not in text for text in decoded)
+    clean = {field: f"{field}-é☃ 1.0" for field in fields}  # printable and short: kept exactly as sent
+    message = scanner_pb2.Vulnerability(
+        severity=scanner_pb2.Vulnerability.LOW, package=scanner_pb2.PackageVulnerability(**clean)
+    )
+    finding = decode_vulnerability(message, scan_result_id="crgsr1")
+    assert (finding.cve, finding.package, finding.type) == (clean["name"], clean["package"], clean["type"])

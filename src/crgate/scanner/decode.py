@@ -20,7 +20,7 @@ from yandex.cloud.operation import operation_pb2
 
 from crgate.errors import MalformedResponseError, ScanError
 from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
-from crgate.scanner.transport import server_text
+from crgate.scanner.transport import MAX_SERVER_TEXT, server_text
 
 _METHOD = "OperationService.Get"
 # What an identifier from the server may look like before crgate prints it or sends it back: Yandex ids
@@ -228,14 +228,30 @@ def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: 
             method="ScannerService.ListVulnerabilities",
             scan_result_id=scan_result_id,
         )
+    texts: tuple[str, ...] = (
+        package.name,
+        package.package,
+        package.version,
+        package.fixed_by,
+        package.link,
+        package.source,
+        package.origin,
+        package.type,
+    )
+    joined = "".join(texts)
+    # Almost every finding is short printable text: one check of all its fields instead of eight
+    # calls of server_text (which returns such text unchanged).
+    if len(joined) > MAX_SERVER_TEXT or not joined.isprintable():
+        texts = tuple(map(server_text, texts))
+    cve, name, version, fixed_by, link, source, origin, kind = texts
     return Finding(
-        cve=server_text(package.name),
+        cve=cve,
         severity=severity,
-        package=server_text(package.package),
-        version=server_text(package.version),
-        fixed_by=server_text(package.fixed_by),
-        link=server_text(package.link),
-        source=server_text(package.source),
-        origin=server_text(package.origin),
-        type=server_text(package.type),
+        package=name,
+        version=version,
+        fixed_by=fixed_by,
+        link=link,
+        source=source,
+        origin=origin,
+        type=kind,
     )
