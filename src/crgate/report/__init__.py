@@ -8,9 +8,11 @@ findings is done once for the whole run.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TextIO, Union
 
 if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: keep this module free of imports
@@ -65,21 +67,23 @@ def write_all(
     from crgate.errors import ConfigError
 
     destinations = list(destinations)
+    for fmt, _ in destinations:
+        if fmt not in _MODULES:
+            raise ConfigError(f"unknown report format '{fmt}': use one of {', '.join(FORMATS)}")
     shared = _context(report, location, invocation)
     formats = {fmt for fmt, _ in destinations}
     shared.keep_finding_lines = {"json", "cosign-vuln"} <= formats  # cosign-vuln embeds the JSON report
-    for fmt, destination in destinations:
-        if fmt not in _MODULES:
-            raise ConfigError(f"unknown report format '{fmt}': use one of {', '.join(FORMATS)}")
-        if not isinstance(destination, (str, os.PathLike)):
-            _write(fmt, shared, destination)
-            continue
-        try:
-            with open(destination, "w", encoding="utf-8", newline="\n") as out:
-                _write(fmt, shared, out)
-        except OSError as error:
-            reason = error.strerror or str(error)
-            raise ConfigError(f"could not write the {fmt} report to {os.fspath(destination)}: {reason}") from None
+    with _without_cycle_collection():
+        for fmt, destination in destinations:
+            if not isinstance(destination, (str, os.PathLike)):
+                _write(fmt, shared, destination)
+                continue
+            try:
+                with open(destination, "w", encoding="utf-8", newline="\n") as out:
+                    _write(fmt, shared, out)
+            except OSError as error:
+                reason = error.strerror or str(error)
+                raise ConfigError(f"could not write the {fmt} report to {os.fspath(destination)}: {reason}") from None
 
 
 def render(fmt: str, report: RunReport, *, sarif_location: str | None = None, location: str | None = None) -> str:
@@ -93,6 +97,23 @@ def render(fmt: str, report: RunReport, *, sarif_location: str | None = None, lo
     buffer = io.StringIO()
     write(fmt, report, buffer, location=location or sarif_location or DEFAULT_LOCATION)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while reports are written.
+
+    Writing allocates hundreds of thousands of short-lived tuples and lists, which make the collector
+    run again and again over every object of the report (a quarter of a second for 100,000 findings),
+    yet creates no reference cycle for it to find: reference counting frees all of it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _context(report: RunReport, location: str, invocation: Mapping[str, str] | None) -> Context:

@@ -25,7 +25,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import TextIO
 
-from crgate.model import ImageOutcome, JudgedFinding
 from crgate.report.common import Context, clip, describe_finding, repository_of
 from crgate.report.jsonout import Splice, string
 
@@ -51,28 +50,28 @@ def _entries(context: Context) -> Iterator[str]:
     location = f'"location": {{"path": {string(context.location)}, "lines": {{"begin": 1}}}}'
     seen: dict[bytes, int] = {}
     for outcome in context.report.images:
-        repository = repository_of(outcome.ref)
+        ref = outcome.ref
+        repository = repository_of(ref)
         if outcome.error is not None:
-            description = f"crgate could not check image {outcome.ref}: {outcome.error.message}"
+            description = f"crgate could not check image {ref}: {outcome.error.message}"
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
         for judged in context.sorted_findings(outcome):
-            if judged.decision == "counted":
-                key = _unique(seen, repository, judged.finding.cve, judged.finding.package)
-                yield _finding_entry(outcome, judged, key, location)
-
-
-def _finding_entry(outcome: ImageOutcome, judged: JudgedFinding, fingerprint: str, location: str) -> str:
-    finding = judged.finding
-    cve = clip(finding.cve, 200) or "UNKNOWN"
-    description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {outcome.ref}"
-    return _entry(description, cve, fingerprint, SEVERITY.get(finding.severity, "minor"), location)
+            if judged.decision != "counted":
+                continue
+            finding = judged.finding
+            cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
+            key = _unique(seen, repository, finding.cve, finding.package)
+            description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}"
+            yield _entry(description, cve, key, SEVERITY.get(finding.severity, "minor"), location)
 
 
 def _entry(description: str, check: str, fingerprint: str, severity: str, location: str) -> str:
+    if len(description) > _TEXT:
+        description = clip(description, _TEXT)
     return (
         f'{{"type": "issue", "categories": ["Security"], "check_name": {string(check)}, '
-        f'"description": {string(clip(description, _TEXT))}, "fingerprint": "{fingerprint}", '
+        f'"description": {string(description)}, "fingerprint": "{fingerprint}", '
         f'"severity": "{severity}", {location}}}'
     )
 

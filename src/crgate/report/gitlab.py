@@ -46,7 +46,7 @@ _DECISION_NOTE = {
     "not_fixable": "Not counted by crgate: the policy limits only fixable findings.",
     "in_baseline": "Not counted by crgate: already in the baseline image.",
 }
-_IDENTIFIER_TYPES = ("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec")
+_IDENTIFIER_TYPES = frozenset(("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec"))
 
 
 def write(context: Context, out: TextIO) -> None:
@@ -123,15 +123,17 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         solution = ""
         if finding.fixed_by:
             solution = f', "solution": {string(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
+        if len(package) > 500 or not package:
+            package = clip(package, 500) or "unknown"
         yield (
-            f'{{"id": "{finding_uuid(ref, finding.cve, package)}", '
+            f'{{"id": "{finding_uuid(ref, finding.cve, finding.package)}", '
             f'"name": {string(name if len(name) <= 255 else clip(name, 255))}, '
             f'"description": {string(description if len(description) <= 10_000 else clip(description, 10_000))}, '
             f'"severity": "{_SEVERITY.get(finding.severity, "Unknown")}", '
             f'"identifiers": [{{"type": "{kind}", "name": {cve_text}, "value": {cve_text}{references}, '
-            f'"location": {{"dependency": {{"package": {{"name": {string(clip(package, 500) or "unknown")}}}, '
-            f'"version": {string(clip(version, 500))}}}, "operating_system": {system}, {image}'
-            f"{solution}}}"
+            f'"location": {{"dependency": {{"package": {{"name": {string(package)}}}, '
+            f'"version": {string(version if len(version) <= 500 else clip(version, 500))}}}, '
+            f'"operating_system": {system}, {image}{solution}}}'
         )
 
 

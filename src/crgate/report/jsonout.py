@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from itertools import islice
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -67,23 +68,12 @@ def _write_array(out: TextIO, items: Iterable[str], indent: int | None, depth: i
     inner = "\n" + " " * (depth + (indent or 0))
     closing = "\n" + " " * depth
     iterator = iter(items)
-    first = next(iterator, None)
-    if first is None:
+    batch = list(islice(iterator, BATCH))
+    if not batch:
         out.write("[]")
         return
-    out.write("[" + inner + first)
     separator = "," + inner
-    for batch in _batches(iterator):
+    out.write("[" + inner + separator.join(batch))
+    while batch := list(islice(iterator, BATCH)):
         out.write(separator + separator.join(batch))
     out.write(closing + "]")
-
-
-def _batches(items: Iterator[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

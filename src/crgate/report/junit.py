@@ -102,10 +102,10 @@ def _failure_body(outcome: ImageOutcome, key: str, counted: dict[str, list[Judge
 
 def _counted(context: Context, outcome: ImageOutcome) -> dict[str, list[JudgedFinding]]:
     """The image's counted findings by severity, each most severe first (one pass for every limit)."""
-    by_severity: dict[str, list[JudgedFinding]] = {}
+    by_severity: dict[str, list[JudgedFinding]] = {severity: [] for severity in SEVERITIES}
     for judged in context.sorted_findings(outcome):
         if judged.decision == "counted":
-            by_severity.setdefault(judged.finding.severity, []).append(judged)
+            by_severity[judged.finding.severity].append(judged)
     return by_severity
 
 
