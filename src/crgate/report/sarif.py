@@ -11,6 +11,10 @@ severity), 1,000 locations per result and 20 tags per rule (10 shown). crgate wr
 location per result, at most 5 tags per rule, and keeps the most severe ``MAX_RESULTS`` results; the
 rest are counted in a tool notification. Text fields taken from the scanner are clipped, so 25,000
 results stay far below 10 MB compressed.
+
+Written as a stream in one pass over the findings: the results come first in the run object, each
+naming its rule by index (rules numbered as they first appear, so the most severe come first), and the
+rules follow, built from what the results gathered.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from crgate.report.jsonout import Splice, string
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
 MAX_RESULTS = 25_000
-MAX_RULES = 25_000
+MAX_RULES = 25_000  # never reached: at most MAX_RESULTS results, each with one rule
 FINGERPRINT_KEY = "crgateFinding/v1"
 # GitHub maps security-severity to its levels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, < 4 low.
 SECURITY_SEVERITY = {
@@ -54,6 +58,7 @@ SECURITY_SEVERITY = {
 }
 _RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning"}
 _FIELD = 200  # longest package / version / CVE text taken from the scanner into a message
+_SEVERITY_NAMES = {rank: severity for severity, rank in SEVERITY_RANK.items()}
 _DECISION_NOTE = {
     "ignored": "; ignored by crgate policy rule {rule}",
     "not_fixable": "; not counted: the policy limits only fixable findings",
@@ -68,22 +73,23 @@ def write(context: Context, out: TextIO) -> None:
     dropped = sum(len(findings) for findings in per_image) - sum(kept)
     selected = [findings[:count] for findings, count in zip(per_image, kept, strict=True)]
 
-    rules, outside = _rules(selected)
-    index_of = {rule_id: position for position, rule_id in enumerate(rules)}
+    # One pass: each result names its rule by index, rules numbered as they first appear (most severe
+    # first); the rules follow the results in the file (JSON keys have no order), written from what
+    # the results gathered. At most MAX_RESULTS results, so never more than MAX_RULES rules.
+    rules: dict[str, list[Any]] = {}
     splice = Splice()
     results = splice.array(
         line
         for outcome, findings in zip(report.images, selected, strict=True)
-        for line in _results(context, outcome, findings, index_of)
+        for line in _results(context, outcome, findings, rules)
     )
-    rule_lines = splice.array(
-        _rule(rule_id, severity, sorted(packages), link) for rule_id, (severity, packages, link) in rules.items()
-    )
+    rule_lines = splice.array(_rule_lines(rules))
     skeleton = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [
             {
+                "results": results,
                 "tool": {
                     "driver": {
                         "name": "crgate",
@@ -94,8 +100,7 @@ def write(context: Context, out: TextIO) -> None:
                     }
                 },
                 "automationDetails": {"id": "crgate/"},
-                "invocations": [_invocation(report, dropped + outside)],
-                "results": results,
+                "invocations": [_invocation(report, dropped)],
                 "properties": {
                     "verdict": report.verdict,
                     "exitCode": report.exit_code,
@@ -130,33 +135,10 @@ def _rule_id(judged: JudgedFinding) -> str:
     return cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN"
 
 
-def _rules(selected: list[list[JudgedFinding]]) -> tuple[dict[str, tuple[str, set[str], str]], int]:
-    """Per CVE id of the kept results (the first ``MAX_RULES`` ids in order): its worst severity, its
-    packages and its first web link; and how many results fall outside those rules."""
-    found: dict[str, list[Any]] = {}  # rule id -> [worst rank, packages, first web link, results]
-    for findings in selected:
-        for judged in findings:
-            finding = judged.finding
-            rule_id = _rule_id(judged)
-            rank = SEVERITY_RANK.get(finding.severity, 99)
-            package = finding.package if len(finding.package) <= _FIELD else clip(finding.package, _FIELD)
-            entry = found.get(rule_id)
-            if entry is None:
-                found[rule_id] = [rank, {package}, finding.link if is_web_link(finding.link) else "", 1]
-                continue
-            entry[0] = min(entry[0], rank)
-            entry[1].add(package)
-            entry[3] += 1
-            if not entry[2] and is_web_link(finding.link):
-                entry[2] = finding.link
-    names = {rank: severity for severity, rank in SEVERITY_RANK.items()}
-    kept = sorted(found)
-    outside = sum(found[rule_id][3] for rule_id in kept[MAX_RULES:])
-    rules = {}
-    for rule_id in kept[:MAX_RULES]:
-        rank, packages, link, _ = found[rule_id]
-        rules[rule_id] = (names.get(rank, "undefined"), packages, link)
-    return rules, outside
+def _rule_lines(rules: dict[str, list[Any]]) -> Iterator[str]:
+    """The rules the results gathered, as JSON lines (a generator: it starts once the results are out)."""
+    for rule_id, (_, rank, packages, link) in rules.items():
+        yield _rule(rule_id, _SEVERITY_NAMES.get(rank, "undefined"), sorted(packages), link)
 
 
 _HELP = (  # plain text without quotes or backslashes: it goes into JSON as it is
@@ -194,9 +176,12 @@ def _rule(rule_id: str, worst: str, packages: list[str], link: str) -> str:
 
 
 def _results(
-    context: Context, outcome: ImageOutcome, findings: list[JudgedFinding], index_of: dict[str, int]
+    context: Context, outcome: ImageOutcome, findings: list[JudgedFinding], rules: dict[str, list[Any]]
 ) -> Iterator[str]:
-    """One JSON line per result; what is the same for every result of the image is encoded once."""
+    """One JSON line per result; what is the same for every result of the image is encoded once.
+
+    ``rules`` gathers, per rule id, [index, worst severity rank, packages, first web link].
+    """
     ref = outcome.ref
     location = {
         "physicalLocation": {
@@ -214,11 +199,20 @@ def _results(
     repository = repository_of(ref)
     violated = violated_severities(outcome)
     for judged in findings:
-        rule_id = _rule_id(judged)
-        rule_index = index_of.get(rule_id)
-        if rule_index is None:
-            continue
         finding = judged.finding
+        rule_id = _rule_id(judged)
+        package, version, fixed = finding.package, finding.version, finding.fixed_by
+        package = package if len(package) <= _FIELD else clip(package, _FIELD)
+        rank = SEVERITY_RANK.get(finding.severity, 99)
+        rule = rules.get(rule_id)
+        if rule is None:
+            rule = rules[rule_id] = [len(rules), rank, {package}, finding.link if is_web_link(finding.link) else ""]
+        else:
+            rule[1] = min(rule[1], rank)
+            rule[2].add(package)
+            if not rule[3] and is_web_link(finding.link):
+                rule[3] = finding.link
+        rule_index = rule[0]
         decision = judged.decision
         described = describe_finding(finding)
         if len(described) > 3 * _FIELD:
@@ -235,13 +229,12 @@ def _results(
                 tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
             elif decision == "in_baseline":
                 tail = ',"baselineState":"unchanged"'
-        package, version, fixed = finding.package, finding.version, finding.fixed_by
         yield (
             f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
             f'"message":{{"text":{string(message)}}},"locations":{locations},'
             f'"partialFingerprints":{{"{FINGERPRINT_KEY}":"{finding_uuid(repository, finding.cve, package)}"}},'
             f'"properties":{{{image},"severity":{string(finding.severity)},'
-            f'"package":{string(package if len(package) <= _FIELD else clip(package, _FIELD))},'
+            f'"package":{string(package)},'
             f'"installedVersion":{string(version if len(version) <= _FIELD else clip(version, _FIELD))},'
             f'"fixedVersion":{string(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD))},'
             f'"decision":{string(decision)}}}{tail}}}'
