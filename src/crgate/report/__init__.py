@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TextIO, Union
 
-if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: keep this module free of imports
+if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: nothing beyond the standard library at import
     from crgate.model import RunReport
     from crgate.report.common import Context
 

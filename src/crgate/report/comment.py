@@ -43,7 +43,9 @@ def write(context: Context, out: TextIO) -> None:
 
 
 def comment_text(context: Context, limit: int = MAX_BYTES) -> str:
-    """The comment, at most ``limit`` UTF-8 bytes (``limit`` must leave room for a heading: >= 2,000)."""
+    """The comment, at most ``limit`` UTF-8 bytes (at least 2,000: room for the heading and the closing line)."""
+    if limit < 2_000:
+        raise ValueError(f"a comment bound of {limit} bytes leaves no room for the verdict")
     report = context.report
     text = _Bounded(limit)
     for line in markdown.heading(report):

@@ -17,13 +17,9 @@ from crgate.report import DEFAULT_LOCATION
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
 NAMESPACE = uuid.UUID("6f2f0d8e-61a4-5b0c-9d43-0c7c2a6f3e11")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-
-
-_NAMESPACE_BYTES = NAMESPACE.bytes
 MAX_LINK = 2000
-
-
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_NAMESPACE_BYTES = NAMESPACE.bytes
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 4122 variant digit
 
 
 def finding_uuid(image: str, cve: str, package: str) -> str:
