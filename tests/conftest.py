@@ -123,9 +123,21 @@ def image(
     findings: list[dict[str, Any]] | None = None,
     **scan: Any,
 ) -> dict[str, Any]:
-    """An image whose scan takes 0.1 s unless ``duration`` says otherwise; ``scan`` adds behaviour keys."""
+    """An image whose scan takes 0.1 s unless ``duration`` says otherwise; ``scan`` adds behaviour keys.
+
+    ``digest`` is not given to the emulator: its registry serves a real manifest per image, and the
+    image's digest is that manifest's sha256 (``digest_of(emulator, image_id)`` reads it back). The
+    argument stays so that tests can still say which images are distinct.
+    """
     scan.setdefault("duration", 0.1)
-    return {"id": image_id, "tags": [tag], "digest": digest, "findings": findings or [], "scan": scan}
+    return {"id": image_id, "tags": [tag], "findings": findings or [], "scan": scan}
+
+
+def digest_of(emulator: Emulator, image_id: str) -> str:
+    """The digest the emulator's registry and image service give ``image_id``."""
+    image = emulator.scenario.image(image_id)
+    assert image is not None, image_id
+    return image.digest
 
 
 StartEmulator = Callable[[dict[str, Any]], Emulator]
@@ -149,4 +161,16 @@ def start_emulator() -> Iterator[StartEmulator]:
 def check_args(emulator: Emulator, *args: str) -> list[str]:
     """``crgate check`` against an emulator, plain lines progress (deterministic output)."""
     # A bounded default --timeout: a test that waits wrongly fails in a minute instead of hanging.
-    return ["check", "--endpoint", emulator.address, "--insecure", "--progress", "lines", "--timeout", "60", *args]
+    return [
+        "check",
+        "--endpoint",
+        emulator.address,
+        "--registry-url",
+        emulator.registry_url,
+        "--insecure",
+        "--progress",
+        "lines",
+        "--timeout",
+        "60",
+        *args,
+    ]

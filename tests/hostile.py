@@ -14,7 +14,10 @@ stay fixed.
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -39,8 +42,30 @@ from yandex.cloud.containerregistry.v1 import (
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
 import crgate.report
-from conftest import DIGEST_A, run_cli
+from conftest import run_cli
 
+
+def manifest(name: str) -> bytes:
+    """A small OCI image manifest; ``name`` makes each one (and so its digest) distinct."""
+    config = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# The stub registry serves these manifests, so the digests the image service reports are real ones.
+MANIFESTS = {digest(data): data for data in (manifest("a"), manifest("b"), manifest("c"))}
+DIGEST_A, DIGEST_B, DIGEST_C = MANIFESTS
 REF = "cr.yandex/crptest/app:tag"
 REPO = "crptest/app"
 IMAGE_ID = "crpimg1"
@@ -256,6 +281,7 @@ class HostileServer:
     """
 
     def __init__(self) -> None:
+        self.registry = StubRegistry()
         self.handlers = sane_handlers()
         self.calls: Counter[str] = Counter()
         self.requests: dict[str, list[Any]] = defaultdict(list)
@@ -294,6 +320,62 @@ class HostileServer:
 
     def stop(self) -> None:
         self._server.stop(0)
+        self.registry.stop()
+
+
+class StubRegistry:
+    """The registry side of the hostile server: the OCI distribution API answering ``GET .../manifests/
+    <tag|digest>`` for any repository with the manifests of ``MANIFESTS``; ``tags`` says which digest a
+    tag names (default: every tag names ``DIGEST_A``). Anonymous, like a registry with no auth."""
+
+    _PATH = re.compile(r"/v2/(?P<repository>.+)/manifests/(?P<reference>[^/]+)")
+
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+        self.reads: list[str] = []
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                match = StubRegistry._PATH.fullmatch(self.path)
+                if self.path == "/v2/":
+                    self._answer(200, b"{}", "application/json")
+                    return
+                if match is None:
+                    self._answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such path"}]}')
+                    return
+                reference = match["reference"]
+                registry.reads.append(f"{match['repository']}:{reference}")
+                wanted = reference if reference.startswith("sha256:") else registry.tags.get(reference, DIGEST_A)
+                data = MANIFESTS.get(wanted)
+                if data is None:
+                    self._answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+                    return
+                self._answer(200, data, "application/vnd.oci.image.manifest.v1+json", digest(data))
+
+            def _answer(self, status: int, body: bytes, kind: str = "application/json", sent: str = "") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                if sent:
+                    self.send_header("Docker-Content-Digest", sent)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
 
 
 @pytest.fixture
@@ -313,7 +395,8 @@ def check(
     fmt: str = "json",
     timeout: float = 5,
 ) -> Any:
-    args = ["check", "--endpoint", srv.address, "--insecure", "--progress", "lines", "--timeout", str(timeout)]
+    args = ["check", "--endpoint", srv.address, "--registry-url", srv.registry.url, "--insecure", "--progress", "lines"]
+    args += ["--timeout", str(timeout)]
     result = run_cli([*args, *refs, "--format", fmt, *extra])
     assert "Traceback" not in result.output, result.output
     assert "internal error" not in result.output, result.output

@@ -21,8 +21,11 @@ def test_emulator_command_prints_its_address_and_serves_the_demo():
     try:
         address = server.stdout.readline().strip()
         assert address.startswith("127.0.0.1:"), address
+        registry = server.stdout.readline().strip()
+        assert registry.startswith("http://127.0.0.1:"), registry
         result = run_cli(
-            ["check", "--endpoint", address, "--insecure", "--progress", "none", "cr.yandex/crpdemo/app:clean"]
+            ["check", "--endpoint", address, "--registry-url", registry, "--insecure", "--progress", "none"]
+            + ["cr.yandex/crpdemo/app:clean"]
         )
         assert result.code == 0, result.output
         server.send_signal(signal.SIGTERM)
@@ -49,7 +52,6 @@ def test_check_with_emulator_data_file(tmp_path):
         "        images:\n"
         "          - id: crpimage1\n"
         "            tags: [v1]\n"
-        f"            digest: sha256:{'1' * 64}\n"
         "            findings:\n"
         "              - {name: CVE-2024-1, severity: HIGH, package: zlib}\n"
         "            scan: {duration: 0.1}\n"

@@ -83,7 +83,7 @@ def key_file(tmp_path: Path) -> Path:
 
 def tls(emu: Emulator, *args: str, command: str = "check") -> list[str]:
     """A command against the emulator over TLS, trusting its CA (the production code path)."""
-    extra = ["--progress", "lines"] if command == "check" else []
+    extra = ["--progress", "lines", "--registry-url", emu.registry_url] if command == "check" else []
     return [command, "--endpoint", emu.address, "--ca-file", emu.ca_file, *extra, *args]
 
 
@@ -354,13 +354,27 @@ def test_a_static_token_cannot_be_refreshed(start_cloud):
 
 
 def test_permission_denied_names_the_identity_and_the_role(start_cloud, tmp_path):
+    """--image-id skips the registry, so the scanner API itself refuses the identity without a role."""
+    emu = start_cloud()
+    path = tmp_path / "key.json"
+    path.write_text(key_text(KEY_ID_NOROLE, SA_NOROLE, rsa_key("norole")))
+    result = run_cli(tls(emu, "--image-id", "crpclean", "--sa-key", str(path)))
+    assert result.code == 3, result.output
+    assert "PERMISSION_DENIED" in result.stdout and "lacks a role" in result.stdout
+    assert SA_NOROLE in result.stdout and SCANNER_ROLE in result.stdout and "request id" in result.stdout
+
+
+def test_a_denied_manifest_read_names_the_identity_and_the_roles_before_any_scan(start_cloud, tmp_path):
+    """Issue 12: every reference is read from the registry first; a denied read is exit 3, never a scan."""
     emu = start_cloud()
     path = tmp_path / "key.json"
     path.write_text(key_text(KEY_ID_NOROLE, SA_NOROLE, rsa_key("norole")))
     result = run_cli(tls(emu, CLEAN, "--sa-key", str(path)))
     assert result.code == 3, result.output
-    assert "PERMISSION_DENIED" in result.stdout and "lacks a role" in result.stdout
-    assert SA_NOROLE in result.stdout and SCANNER_ROLE in result.stdout and "request id" in result.stdout
+    assert "reading the manifest of cr.yandex/crptest/app:clean" in result.stdout
+    assert SA_NOROLE in result.stdout and SCANNER_ROLE in result.stdout
+    assert "container-registry.images.puller" in result.stdout
+    assert emu.stats.calls["ScannerService.Scan"] == 0
 
 
 # -- endpoints and TLS --------------------------------------------------------------------------------
@@ -370,6 +384,7 @@ def test_permission_denied_names_the_identity_and_the_role(start_cloud, tmp_path
 def test_discovery_finds_every_service(how, start_cloud):
     emu = start_cloud()
     args = ["check", "--ca-file", emu.ca_file, "--progress", "lines", CLEAN, "--iam-token", STATIC_IAM]
+    args += ["--registry-url", emu.registry_url]
     env = {}
     if how == "--api-endpoint":
         args += ["--api-endpoint", emu.address]
@@ -447,8 +462,11 @@ def test_emulator_command_serves_tls_and_prints_its_ca(tmp_path):
     try:
         assert proc.stdout is not None
         address, ca_file = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+        registry = proc.stdout.readline().strip()
         assert Path(ca_file).read_text().startswith("-----BEGIN CERTIFICATE-----")
-        args = ["check", "--endpoint", address, "--ca-file", ca_file, CLEAN, "--iam-token", STATIC_IAM]
+        assert registry.startswith("https://127.0.0.1:"), registry  # TLS mode: the registry too
+        args = ["check", "--endpoint", address, "--ca-file", ca_file, "--registry-url", registry, CLEAN]
+        args += ["--iam-token", STATIC_IAM]
         result = run_cli(args)
         assert result.code == 0, result.output
     finally:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from conftest import DIGEST_B
 from hostile import (
+    DIGEST_B,
     IMAGE_ID,
     SEV,
     C,
@@ -32,6 +32,7 @@ BASE_ID = "crpbase1"
 @pytest.fixture
 def baseline(server: HostileServer, tmp_path: Any) -> tuple[HostileServer, str]:
     """Target crpimg1 (tag) has one CRITICAL finding; the baseline crpbase1 (production) has the same one."""
+    server.registry.tags["production"] = DIGEST_B
     server.handlers["ImageService.List"] = answer(
         images_page(img(), img(BASE_ID, tags=("production",), digest=DIGEST_B))
     )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DIGEST_A, DIGEST_B
 from hostile import (
+    DIGEST_A,
+    DIGEST_B,
     C,
     answer,
     assert_fails_closed,
@@ -62,9 +63,11 @@ def test_matching_image_with_an_empty_id_is_malformed(server):
     assert server.calls["ScannerService.Scan"] == 0
 
 
-def test_tag_on_two_images_is_ambiguous(server):
+def test_the_digest_of_a_tag_on_two_images_across_pages_is_ambiguous(server):
+    """The registry says which manifest the tag names; two images of that digest (on two pages) are
+    not a choice crgate makes."""
     server.handlers["ImageService.List"] = sequence(
-        answer(images_page(img("crpimg1"), token="p2")), answer(images_page(img("crpimg2", digest=DIGEST_B)))
+        answer(images_page(img("crpimg1"), token="p2")), answer(images_page(img("crpimg2", tags=())))
     )
     result = check(server)
     assert_fails_closed(result, 3, "ambiguous", "malformed")
@@ -86,10 +89,14 @@ def test_digest_in_upper_case_does_not_match(server):
     assert server.calls["ScannerService.Scan"] == 0
 
 
-def test_tag_match_is_exact(server):
-    server.handlers["ImageService.List"] = answer(images_page(img(tags=("Tag", "tag ", "tag2", "latest"))))
+def test_the_registry_decides_what_a_tag_names_not_the_image_listing(server):
+    """The image service lists the tag on an image of another digest (a tag that moved, or a stale
+    listing): crgate gates what the registry serves for the tag, never a look-alike by tag."""
+    server.registry.tags["tag"] = DIGEST_B
+    server.handlers["ImageService.List"] = answer(images_page(img(tags=("tag", "Tag", "tag2", "latest"))))
     result = check(server)
-    assert_fails_closed(result, 3, "has no image with tag 'tag'", "not_found")
+    assert_fails_closed(result, 3, f"the registry serves manifest {DIGEST_B}", "not_found")
+    assert "has no image with that digest" in error_of(result)["message"]
     assert server.calls["ScannerService.Scan"] == 0
 
 

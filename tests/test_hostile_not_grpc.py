@@ -12,6 +12,7 @@ from conftest import run_cli
 from hostile import (
     REF,
     REPORT_VALIDATOR,
+    StubRegistry,
 )
 
 
@@ -72,11 +73,13 @@ class RawTcpServer:
 )
 def test_endpoint_that_does_not_speak_grpc(reply, code):
     fake = RawTcpServer(reply)
+    registry = StubRegistry()  # the manifest read succeeds; the gRPC endpoint is what misbehaves
     try:
-        args = ["check", "--endpoint", fake.address, "--insecure", "--progress", "none", "--timeout", "1.5"]
-        result = run_cli([*args, REF, "--format", "json"])
+        args = ["check", "--endpoint", fake.address, "--registry-url", registry.url, "--insecure"]
+        result = run_cli([*args, "--progress", "none", "--timeout", "1.5", REF, "--format", "json"])
     finally:
         fake.stop()
+        registry.stop()
     assert "Traceback" not in result.output
     doc = json.loads(result.stdout)
     REPORT_VALIDATOR.validate(doc)

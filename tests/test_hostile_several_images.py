@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import DIGEST_A, DIGEST_B
 from hostile import (
+    DIGEST_A,
+    DIGEST_B,
     REF,
     answer,
     check,
@@ -17,6 +18,7 @@ from hostile import (
 
 
 def test_one_anomalous_image_makes_the_run_an_error(server):
+    server.registry.tags["bad"] = DIGEST_B
     server.handlers["ImageService.List"] = answer(images_page(img(), img("crpimg2", tags=("bad",), digest=DIGEST_B)))
     server.handlers["ScannerService.Scan"] = lambda request, context, n: operation(
         op_id=f"op-{request.image_id}", scan_id=f"scan-{request.image_id}"

@@ -32,6 +32,7 @@ def test_signal_stops_the_run_and_names_running_scans(start_emulator, tmp_path, 
     process = subprocess.Popen(
         [
             sys.executable, "-m", "crgate.cli", "check", "--endpoint", emu.address, "--insecure",
+            "--registry-url", emu.registry_url,
             "--progress", "lines", "--output", f"json={report}",
             "cr.yandex/crptest/app:slow", "cr.yandex/crptest/app:slow2",
         ],

@@ -41,7 +41,7 @@ def test_helm_template_output_with_empty_documents_and_cronjob():
         ("docker.io/envoyproxy/envoy:v1.30.1", "Deployment web, container proxy"),
         ("cr.yandex/crpdemo/app:clean", "Deployment web, init container migrate"),
         (
-            "cr.yandex/crpdemo/app@sha256:4e8a081faff8b601c89256d3d59e5e26a9e2ba94b3162b9b578cb76c5ba8e5fb",
+            "cr.yandex/crpdemo/app@sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35",
             "CronJob web-report, container report",
         ),
     ]

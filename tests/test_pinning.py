@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
-import stat
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,7 +10,7 @@ import yaml
 from conftest import REPO_ROOT
 from crgate.images import parse_image_ref
 from crgate.manifests import ManifestError, images_in_text
-from crgate.pinning import PinError, pin_bytes, pin_text, pinned_reference, write_atomically
+from crgate.pinning import PinError, pin_bytes, pin_text, pinned_reference
 
 DATA = REPO_ROOT / "tests" / "data" / "manifests"
 D1 = "sha256:" + "1" * 64
@@ -154,28 +151,6 @@ def test_block_scalars_and_bad_pins_are_refused() -> None:
         pin_text(text, {"cr.yandex/crp1/app:1": "cr.yandex/crp1/app:2\n# injected"})
     with pytest.raises(ManifestError, match="not valid UTF-8"):
         pin_bytes(b"kind: Pod\n\xff", {})
-
-
-def test_write_atomically_replaces_keeps_mode_and_leaves_no_temporary_files(tmp_path: Path) -> None:
-    target = tmp_path / "pinned.yaml"
-    write_atomically(target, b"first\n")
-    assert target.read_bytes() == b"first\n"
-    os.chmod(target, 0o640)
-    write_atomically(target, b"second\n")
-    assert target.read_bytes() == b"second\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pinned.yaml"]
-
-
-def test_write_atomically_fails_with_the_path_named(tmp_path: Path) -> None:
-    missing = tmp_path / "no-such-dir" / "out.yaml"
-    with pytest.raises(PinError, match=f"--pin-to {missing}: cannot write it"):
-        write_atomically(missing, b"x")
-    directory = tmp_path / "is-a-directory"
-    directory.mkdir()
-    with pytest.raises(PinError, match="cannot write it"):
-        write_atomically(directory, b"x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["is-a-directory"]
 
 
 def test_diff_of_a_pinned_helm_render_is_the_image_lines_only() -> None:

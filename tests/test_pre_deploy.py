@@ -21,18 +21,21 @@ from integration import need, venv_tool
 HOOK = REPO_ROOT / "action" / "hooks" / "pre-deploy"
 DATA = REPO_ROOT / "tests" / "data" / "manifests"
 EXAMPLES = REPO_ROOT / "examples"
-DEMO_CLEAN_DIGEST = "sha256:4e8a081faff8b601c89256d3d59e5e26a9e2ba94b3162b9b578cb76c5ba8e5fb"  # as in demo.yaml
+DEMO_CLEAN_DIGEST = "sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"  # as in demo.yaml
 
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Emulator]:
     """The demo images (``cr.yandex/crpdemo/app:clean`` / ``:vulnerable``) with 0.1 s scans, not 2 s."""
+    clean = image("crpdemoclean00000001", "clean", DEMO_CLEAN_DIGEST, duration=0.1)
+    clean["compressed_size"] = 31457280  # as in demo.yaml, so the manifest (and its digest) is the demo's
     data = scenario(
-        image("crpdemoclean", "clean", DEMO_CLEAN_DIGEST, duration=0.1),
+        clean,
         image("crpdemovuln", "vulnerable", DIGEST_B, VULNERABLE_FINDINGS, duration=0.1),
     )
     data["registries"][0]["id"] = "crpdemo"
     with Emulator(scenario_from_dict(data, source="<test>")) as emulator:
+        assert emulator.scenario.image("crpdemoclean00000001").digest == DEMO_CLEAN_DIGEST
         yield emulator
 
 
@@ -41,8 +44,9 @@ def hook_env(emulator: Emulator | str, **extra: str) -> dict[str, str]:
     crgate = venv_tool("crgate")
     assert crgate
     address = emulator if isinstance(emulator, str) else emulator.address
+    registry = "http://127.0.0.1:9" if isinstance(emulator, str) else emulator.registry_url
     env = {key: value for key, value in os.environ.items() if not key.startswith(("YC_", "CRGATE"))}
-    env.update({"CRGATE": crgate, "CRGATE_ARGS": f"--endpoint {address} --insecure"})
+    env.update({"CRGATE": crgate, "CRGATE_ARGS": f"--endpoint {address} --registry-url {registry} --insecure"})
     env.update(extra)
     return env
 

@@ -244,7 +244,7 @@ def test_a_jwt_for_the_other_regions_iam_is_refused(start_region, key_file):
 def test_a_kazakhstan_reference_through_the_cli_with_endpoint_signs_for_the_kazakhstan_iam(start_region, key_file):
     emu = start_region("kz1")
     args = ["check", "--endpoint", emu.address, "--ca-file", emu.ca_file, "--sa-key", str(key_file)]
-    result = run_cli([*args, "--progress", "none", KZ_REF])
+    result = run_cli([*args, "--registry-url", emu.registry_url, "--progress", "none", KZ_REF])
     assert result.code == 0, result.output
     assert emu.stats.calls["IamTokenService.Create"] == 1 and not emu.stats.errors
 

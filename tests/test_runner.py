@@ -6,9 +6,11 @@ import random
 import threading
 import time
 
-from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanTimeoutError
+from crgate.errors import MalformedResponseError, ScanTimeoutError
 from crgate.images import parse_image_ref
 from crgate.model import Finding, Policy, ScanResult, SeverityCounts, Target
+from crgate.registry import PlatformImage, RegistryAccessDenied, Resolved
+from crgate.registry.index import OCI_MANIFEST
 from crgate.runner import Run
 from crgate.scanner.handle import ScanHandle, Snapshot
 from crgate.timing import Deadline, PollPolicy
@@ -44,10 +46,8 @@ class FakeScanner:
         image_id = scan_result_id.removeprefix("sr-")
         return tuple(Finding(f"CVE-2024-{n}", "critical", "openssl") for n in range(self.behaviour.get(image_id, 0)))
 
-    def resolve_image(self, ref, deadline):
-        if ref.tag == "missing":
-            raise ImageNotFoundError("image not found")
-        return ref.tag
+    def find_images(self, ref, digests, deadline):
+        return {digest: digest.removeprefix("sha256:") for digest in digests if digest != "sha256:missing"}
 
     def join(self, scan_result_id, image_id):
         raise AssertionError("nothing is running: the fake never reports a running scan")
@@ -79,6 +79,16 @@ class FakeScanner:
                 self.active -= 1
 
 
+class FakeRegistry:
+    """Every tag names a single manifest whose "digest" is ``sha256:<tag>`` (the fake image id)."""
+
+    def resolve(self, ref, deadline, platforms=()):
+        if ref.tag == "unreadable":
+            raise RegistryAccessDenied("the registry refused the read")
+        digest = f"sha256:{ref.tag}"
+        return Resolved(ref.raw, digest, OCI_MANIFEST, False, (PlatformImage(digest),))
+
+
 def run(targets, scanner, concurrency=10):
     recorder = Recorder()
     gate = Run(
@@ -86,6 +96,7 @@ def run(targets, scanner, concurrency=10):
         scanner,
         POLICY,
         Deadline(30),
+        registry=FakeRegistry(),
         concurrency=concurrency,
         progress=recorder,
         cancel=threading.Event(),
@@ -157,9 +168,58 @@ def test_unfinished_targets_are_reported_as_interrupted():
         FakeScanner({}),
         POLICY,
         Deadline(30),
+        registry=FakeRegistry(),
         concurrency=1,
         progress=Recorder(),
         cancel=threading.Event(),
     )
     (outcome,) = gate.outcomes()  # never started
     assert outcome.exit_code == 130 and outcome.error.kind == "interrupted"
+
+
+def test_a_registry_failure_stays_with_its_reference_and_nothing_is_scanned_for_it():
+    scanner = FakeScanner({})
+    outcomes, _ = run([target("unreadable"), target("ok")], scanner)
+    assert [(o.ref.rsplit(":", 1)[1], o.exit_code) for o in outcomes] == [("unreadable", 3), ("ok", 0)]
+    assert "the registry refused the read" in outcomes[0].error.message
+    assert scanner.scans == ["ok"]
+
+
+class IndexRegistry(FakeRegistry):
+    """``multi`` names an index of two platform images (``amd`` and ``arm``); other tags as the base."""
+
+    def resolve(self, ref, deadline, platforms=()):
+        if ref.tag != "multi":
+            return super().resolve(ref, deadline, platforms)
+        children = (PlatformImage("sha256:amd", "linux/amd64"), PlatformImage("sha256:arm", "linux/arm64"))
+        return Resolved(ref.raw, "sha256:index", "application/vnd.oci.image.index.v1+json", True, children)
+
+
+def test_an_index_becomes_one_row_per_platform_in_place_of_the_reference():
+    scanner = FakeScanner({"arm": 1})
+    recorder = Recorder()
+    gate = Run(
+        [target("ok"), target("multi"), target("bad")],
+        scanner,
+        POLICY,
+        Deadline(30),
+        registry=IndexRegistry(),
+        concurrency=4,
+        progress=recorder,
+        cancel=threading.Event(),
+    )
+    gate.start()
+    outcomes = gate.wait()
+    multi = "cr.yandex/crpx/app:multi"
+    assert [o.ref for o in outcomes] == [
+        "cr.yandex/crpx/app:ok",
+        f"{multi} [linux/amd64]",
+        f"{multi} [linux/arm64]",
+        "cr.yandex/crpx/app:bad",
+    ]
+    assert [o.exit_code for o in outcomes] == [0, 0, 1, 0]
+    assert sorted(scanner.scans) == ["amd", "arm", "bad", "ok"]  # never the index itself
+    arm = outcomes[2].source
+    assert (arm.platform, arm.digest, arm.index_digest) == ("linux/arm64", "sha256:arm", "sha256:index")
+    assert arm.pinned == "cr.yandex/crpx/app@sha256:index"
+    assert ("cr.yandex/crpx/app:multi", "multi-platform: gating each platform image") in recorder.events

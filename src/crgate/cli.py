@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 
     from crgate.connect import ConnectOptions
     from crgate.gate import GateResult
+    from crgate.manifests import ManifestFile
     from crgate.masking import SecretMasker
     from crgate.model import Policy, RunReport
+    from crgate.outputs import PendingFile
+    from crgate.registry import Platform
     from crgate.targets import Selection
 
 
@@ -55,14 +58,14 @@ class _Seconds(click.FloatRange):
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """``--output FORMAT=PATH``: one report format written to one file."""
+    """``--output FORMAT=PATH``: one report format written to one file (None: ``-``, stdout)."""
 
     fmt: str
-    path: Path
+    path: Path | None
 
 
 class _Output(click.ParamType):
-    """``FORMAT=PATH`` with a known format and a path whose directory exists."""
+    """``FORMAT=PATH`` with a known format and a path whose directory exists, or ``-`` for stdout."""
 
     name = "FORMAT=PATH"
 
@@ -76,6 +79,8 @@ class _Output(click.ParamType):
             self.fail(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)", param, ctx)
         if fmt not in FORMATS:
             self.fail(f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(FORMATS)}", param, ctx)
+        if path == "-":
+            return OutputSpec(fmt, None)
         target = Path(path)
         parent = target.parent if str(target.parent) else Path(".")
         if not parent.is_dir():
@@ -208,8 +213,14 @@ _CHECK_OPTIONS = (
                  help="Also gate every image in Kubernetes manifests (multi-document YAML, helm template output) "
                  "or a docker-compose file; - reads stdin. Repeatable. Images outside Yandex Container Registry "
                  "follow the policy's 'unscannable' (warn, fail or skip)."),
+    click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH",
+                 help="Gate only these platforms of a multi-platform image (e.g. linux/arm64). Repeatable."),
+    click.option("--registry-url", metavar="URL", envvar="CRGATE_REGISTRY_URL", help="The registry's OCI "
+                 "distribution API (env CRGATE_REGISTRY_URL). Default: https://<host of each reference>."),
+    click.option("--pin-to", metavar="OUT", help="With --from-manifest: when every image passes, write the "
+                 "manifest to OUT with each gated image pinned to its digest."),
     click.option("--sarif-location", default=DEFAULT_SARIF_LOCATION, show_default=True, metavar="PATH",
-                 help="Repository path that SARIF results point at (line 1)."),
+                 help="Repository path that SARIF results and Code Quality entries point at (line 1)."),
     _VERBOSE,
 )  # fmt: skip
 
@@ -252,6 +263,9 @@ def check(
     emulator_data: str | None,
     today: dt.datetime | None,
     manifests: tuple[str, ...],
+    platforms: tuple[str, ...],
+    registry_url: str | None,
+    pin_to: str | None,
     sarif_location: str,
     verbose: int,
 ) -> ExitCode:
@@ -261,10 +275,12 @@ def check(
     (also cr.cloud.yandex.net, container-registry.cloud.yandex.net, cr.yandexcloud.kz).
     Several images are scanned concurrently; the exit code is the worst of them.
     """
+    from crgate import outputs as files
     from crgate.connect import with_region
     from crgate.logs import configure_logging
     from crgate.overrides import apply_overrides
     from crgate.policy import discover_policy
+    from crgate.registry import check_registry_url, parse_platform
     from crgate.targets import select_targets
 
     masker = _masker()
@@ -275,39 +291,89 @@ def check(
         raise click.BadParameter("give a repository-relative file path", param_hint="--sarif-location")
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
-    selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
-    connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
-    policy = apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed)
-    if manifests:
-        _note(
-            f"manifests name {selection.manifest_images} image(s); {len(selection.unscannable)} outside Yandex "
-            f"Container Registry (policy unscannable: {policy.unscannable})"
+    if pin_to is not None and len(manifests) != 1:
+        raise click.UsageError("--pin-to writes one manifest: give exactly one --from-manifest FILE (or -)")
+    plan = files.plan_reports(fmt, _given("fmt"), [(o.fmt, "-" if o.path is None else str(o.path)) for o in outputs])
+    files.check_distinct([*((f"--output {f}={p}", str(p)) for f, p, _ in plan.files), *_pin_option(pin_to)])
+    run = _Run(
+        selection=select_targets(image_refs, image_ids, manifests, sys.stdin.buffer),
+        policy=apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed),
+        platforms=tuple(parse_platform(value) for value in platforms),
+        registry_url=check_registry_url(registry_url, "--registry-url") if registry_url else None,
+        timeout=timeout,
+        concurrency=concurrency,
+        progress=progress,
+        today=today.date() if today else None,
+        report_only=report_only,
+    )
+    connect = with_region(connect, [target.ref for target in run.selection.targets if target.ref], os.environ)
+    _say_manifests(run)
+    from pathlib import Path
+
+    pending = [(option, path) for _, path, option in plan.files]
+    if pin_to is not None:
+        pending.append((f"--pin-to {pin_to}", Path(pin_to)))
+    # Every destination gets its temporary file now: an unwritable one is exit 2 before any billed call.
+    with files.pending(pending) as opened, contextlib.ExitStack() as stack:
+        if use_emulator and run.selection.targets:
+            connect, run = _on_emulator(stack, connect, emulator_data, run)
+        result = _run_gate(stack, run, connect, masker)
+        if result.interrupted:
+            _say_left_running(result)
+        report = result.report
+        files.write_reports(
+            report,
+            plan,
+            opened[: len(plan.files)],
+            sys.stdout,
+            sys.stderr,
+            location=sarif_location,
+            invocation=_invocation(),
         )
-        for image in selection.unscannable:
-            _note(f"  not scanned: {image}", prefix=False)
-    with contextlib.ExitStack() as stack:
-        if use_emulator and selection.targets:
-            connect = _on_emulator(stack, connect, emulator_data)
-        result = _run_gate(
-            stack, selection, policy, connect, masker, timeout, concurrency, progress, today, report_only
-        )
-    if result.interrupted:
-        _say_left_running(result)
-    _emit(result.report, fmt, outputs, sarif_location)
-    return result.report.process_exit_code
+        if pin_to is not None:
+            _pin(report, run.selection.manifests[0], opened[-1], pin_to)
+    return report.process_exit_code
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What ``check`` hands the core, settled before any network call."""
+
+    selection: Selection
+    policy: Policy
+    platforms: tuple[Platform, ...]
+    registry_url: str | None
+    timeout: float
+    concurrency: int
+    progress: str
+    today: dt.date | None
+    report_only: bool
+
+
+def _given(name: str) -> bool:
+    """Whether the user gave option ``name`` (rather than leaving its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _pin_option(pin_to: str | None) -> list[tuple[str, str]]:
+    return [] if pin_to is None else [(f"--pin-to {pin_to}", pin_to)]
+
+
+def _say_manifests(run: _Run) -> None:
+    selection = run.selection
+    if not selection.manifests:
+        return
+    _note(
+        f"manifests name {selection.manifest_images} image(s); {len(selection.unscannable)} outside Yandex "
+        f"Container Registry (policy unscannable: {run.policy.unscannable})"
+    )
+    for image in selection.unscannable:
+        _note(f"  not scanned: {image}", prefix=False)
 
 
 def _run_gate(
-    stack: contextlib.ExitStack[bool | None],
-    selection: Selection,
-    policy: Policy,
-    connect: ConnectOptions,
-    masker: SecretMasker,
-    timeout: float,
-    concurrency: int,
-    progress_mode: str,
-    today: dt.datetime | None,
-    report_only: bool,
+    stack: contextlib.ExitStack[bool | None], run: _Run, connect: ConnectOptions, masker: SecretMasker
 ) -> GateResult:
     """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C."""
     import signal
@@ -317,44 +383,82 @@ def _run_gate(
     from crgate.progress import progress_for
     from crgate.timing import Deadline
 
-    deadline = Deadline(timeout)
+    deadline = Deadline(run.timeout)
     cancel = threading.Event()
-    scanner = None
-    if selection.targets:
+    scanner = registry = None
+    if run.selection.targets:
         from crgate.connect import open_session
+        from crgate.registry import RegistryClient
         from crgate.scanner.client import ScannerClient
 
         # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
         # the token is masked before anything else is printed.
         session = stack.enter_context(contextlib.closing(open_session(connect, os.environ, deadline, observer=masker)))
-        _note(f"crgate {__version__}: policy {policy.source}; {len(selection.targets)} image(s)", prefix=False)
+        _note(f"crgate {__version__}: policy {run.policy.source}; {len(run.selection.targets)} image(s)", prefix=False)
         if session.token_source is not None:
             _note(f"credentials: {session.token_source.description}")
         for warning in session.notes:
             _note(f"warning: {warning}")
         scanner = ScannerClient(session.connection, cancel=cancel)
-    sink = progress_for(progress_mode, sys.stderr)
+        registry = RegistryClient(
+            token_source=session.token_source, registry_url=run.registry_url, ca_file=connect.ca_file
+        )
+    sink = progress_for(run.progress, sys.stderr)
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return gate.run(
-            selection.targets,
+            run.selection.targets,
             scanner,
-            policy,
+            run.policy,
             deadline,
-            concurrency=concurrency,
+            registry=registry,
+            platforms=run.platforms,
+            concurrency=run.concurrency,
             progress=sink,
             cancel=cancel,
-            today=today.date() if today else None,
-            unscannable=selection.unscannable,
-            report_only=report_only,
+            today=run.today,
+            unscannable=run.selection.unscannable,
+            report_only=run.report_only,
         )
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
 
 
-def _on_emulator(stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None) -> ConnectOptions:
-    """``connect`` pointed at the built-in emulator, started for the rest of the command."""
+def _pin(report: RunReport, manifest: ManifestFile, out: PendingFile, pin_to: str) -> None:
+    """``--pin-to``: the manifest with every gated image pinned, written only when the verdict is pass."""
+    from crgate.exitcodes import ExitCode as Code
+    from crgate.pinning import manifest_pins, pin_bytes
+
+    if report.exit_code != Code.PASS:
+        _note(f"--pin-to {pin_to} not written: the verdict is {report.verdict}, so nothing is pinned for deploying")
+        return
+    pins = manifest_pins(report, manifest)
+    out.stream.write(pin_bytes(manifest.data, pins, manifest.source))
+    out.commit()
+    _note(f"pinned {len(pins)} image(s) of {manifest.source} to their digests in {pin_to}")
+
+
+def _write_reports(report: RunReport, fmt: str, outputs: Sequence[OutputSpec], location: str) -> None:
+    """Reports of a run that needs no other output file (``evaluate``)."""
+    from crgate import outputs as files
+
+    plan = files.plan_reports(fmt, _given("fmt"), [(o.fmt, "-" if o.path is None else str(o.path)) for o in outputs])
+    with files.pending([(option, path) for _, path, option in plan.files]) as opened:
+        files.write_reports(report, plan, opened, sys.stdout, sys.stderr, location=location)
+
+
+def _invocation() -> dict[str, str]:
+    from crgate.report.cosign_vuln import invocation_from_env
+
+    return invocation_from_env(os.environ)
+
+
+def _on_emulator(
+    stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None, run: _Run | None = None
+) -> Any:
+    """``connect`` (and ``run``'s registry URL) pointed at the built-in emulator, started for the rest of
+    the command; ``(connect, run)`` when a run is given, else ``connect``."""
     import dataclasses
 
     from crgate.emulator.server import Emulator
@@ -362,7 +466,12 @@ def _on_emulator(stack: contextlib.ExitStack[bool | None], connect: ConnectOptio
     if connect.endpoint or connect.api_endpoint:
         raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     emulator = stack.enter_context(Emulator(_scenario(data), host="127.0.0.1", port=0))
-    return dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
+    connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
+    if run is None:
+        return connect
+    if run.registry_url:
+        raise click.UsageError("--emulator excludes --registry-url: --emulator serves its own registry")
+    return connect, dataclasses.replace(run, registry_url=emulator.registry_url)
 
 
 def _scenario(data: str | None) -> Any:
@@ -389,24 +498,6 @@ def _say_left_running(result: GateResult) -> None:
     for left in result.left_running:
         if not left.scan.confirmed:
             _note(f"interrupted while asking for a scan: {left.describe()}")
-
-
-def _emit(
-    report: RunReport, fmt: str, outputs: Sequence[OutputSpec], sarif_location: str = DEFAULT_SARIF_LOCATION
-) -> None:
-    from crgate.errors import ConfigError
-    from crgate.report import render
-
-    click.echo(render(fmt, report, sarif_location=sarif_location), nl=False)
-    if fmt != "text":  # humans still read the table when a machine format takes stdout
-        click.echo(render("text", report), nl=False, err=True)
-    for output in outputs:
-        try:
-            output.path.write_text(render(output.fmt, report, sarif_location=sarif_location), encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(
-                f"could not write {output.fmt} report to {output.path}: {error.strerror or error}"
-            ) from None
 
 
 def _note(message: str, *, prefix: bool = True) -> None:
@@ -446,9 +537,10 @@ def _masker() -> SecretMasker:
 def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     """Run a local Yandex Container Registry scanner emulator (gRPC) until Ctrl-C.
 
-    Prints the address it listens on as the first line of stdout. Use it with
-    `crgate check --endpoint ADDRESS --insecure ...`, or with --tls:
-    `crgate check --endpoint ADDRESS --ca-file CA ...`.
+    Prints the address it listens on as the first line of stdout (with --tls the CA certificate's path
+    next), then the URL of its registry. Use them with
+    `crgate check --endpoint ADDRESS --registry-url URL --insecure ...`, or with --tls:
+    `crgate check --endpoint ADDRESS --registry-url URL --ca-file CA ...`.
     """
     import signal
     import threading
@@ -459,8 +551,10 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     click.echo(server.address)
     if tls:
         click.echo(server.ca_file)
+    click.echo(server.registry_url)
     mode = f"TLS, CA certificate {server.ca_file}" if tls else "plaintext gRPC"
     _note(f"emulator listening on {server.address} ({mode}); Ctrl-C stops it", prefix=False)
+    _note(f"  registry (OCI distribution API) {server.registry_url}: pass it as --registry-url", prefix=False)
     if server.http is not None:
         _note(
             f"  token exchange {server.token_url}, metadata service {server.metadata_address} "
@@ -560,7 +654,7 @@ def evaluate(
     policy = discover_policy(policy_path)
     saved = load_saved_report(report_file)
     report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
-    _emit(report, fmt, outputs)
+    _write_reports(report, fmt, outputs, DEFAULT_SARIF_LOCATION)
     return report.exit_code
 
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from crgate.defaults import DEFAULT_CONCURRENCY
-from crgate.interface import ProgressSink, Scanner
+from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.model import Policy, RunReport, Target
 from crgate.progress import NullProgress
+from crgate.registry.index import Platform
 from crgate.runner import LeftRunning, Run
 from crgate.saved_report import SavedReport, rejudge
 from crgate.timing import Deadline
@@ -43,6 +44,8 @@ def run(
     policy: Policy,
     deadline: Deadline,
     *,
+    registry: Registry | None = None,
+    platforms: Sequence[Platform] = (),
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressSink | None = None,
     cancel: threading.Event | None = None,
@@ -54,9 +57,11 @@ def run(
     """Gate ``targets`` with ``scanner`` under ``policy``, all within ``deadline``.
 
     ``scanner`` may be None only when there is nothing to scan (every image of the manifests lies
-    outside Yandex Container Registry). ``unscannable`` names those images (``image (where)``); the
-    policy's ``unscannable`` decides whether they fail the run. Setting ``cancel`` (or Ctrl-C in the
-    calling thread) stops the run: unfinished images become ``interrupted`` and the run exits 130.
+    outside Yandex Container Registry). ``registry`` reads the manifest behind every reference (needed
+    as soon as there is one); ``platforms`` restricts a multi-platform index to those platforms.
+    ``unscannable`` names the images outside the registry (``image (where)``); the policy's
+    ``unscannable`` decides whether they fail the run. Setting ``cancel`` (or Ctrl-C in the calling
+    thread) stops the run: unfinished images become ``interrupted`` and the run exits 130.
     ``report_only`` marks the report so (its ``process_exit_code`` lets violations alone pass the step).
     """
     day = today or now().date()
@@ -80,6 +85,8 @@ def run(
         scanner,
         policy,
         deadline,
+        registry=registry,
+        platforms=platforms,
         concurrency=concurrency,
         progress=progress or NullProgress(),
         cancel=cancel,

@@ -1,15 +1,26 @@
-"""The seams of the core: what a run needs from a scanner and from whoever shows its progress.
+"""The seams of the core: what a run needs from the registry, the scanner, and whoever shows progress.
 
-The real implementations are ``crgate.scanner.client.ScannerClient`` (gRPC) and ``crgate.progress``;
-unit tests pass fakes of these protocols (pip-audit's ``_service/interface.py`` is the model).
+The real implementations are ``crgate.registry.RegistryClient`` (the OCI distribution API over HTTP),
+``crgate.scanner.client.ScannerClient`` (gRPC) and ``crgate.progress``; unit tests pass fakes of these
+protocols (pip-audit's ``_service/interface.py`` is the model).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from crgate.model import Finding, ImageRef, ImageState, ProgressCallback, ScanResult
+from crgate.registry.index import Platform, Resolved
 from crgate.timing import Deadline
+
+
+class Registry(Protocol):
+    """What a run needs from the registry: which images a reference names, read from its manifest."""
+
+    def resolve(self, ref: ImageRef, deadline: Deadline, platforms: Sequence[Platform] = ()) -> Resolved:
+        """The verified manifest behind ``ref``: one image, or the platform images of an index."""
+        ...
 
 
 class ScanHandle(Protocol):
@@ -30,8 +41,8 @@ class ScanHandle(Protocol):
 class Scanner(Protocol):
     """What a run needs from the registry's scanner."""
 
-    def resolve_image(self, ref: ImageRef, deadline: Deadline) -> str:
-        """The image id a reference names (ImageNotFoundError when none)."""
+    def find_images(self, ref: ImageRef, digests: Sequence[str], deadline: Deadline) -> dict[str, str]:
+        """Image ids of the manifests ``digests`` in ``ref``'s repository; an unknown digest is left out."""
         ...
 
     def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:

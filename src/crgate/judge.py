@@ -15,6 +15,7 @@ from crgate.model import (
     THRESHOLD_KEYS,
     Finding,
     ImageOutcome,
+    ImageSource,
     JudgedFinding,
     Origin,
     Policy,
@@ -62,6 +63,7 @@ def judged_outcome(
     polls: int = 0,
     elapsed: float = 0.0,
     warnings: tuple[str, ...] = (),
+    source: ImageSource | None = None,
 ) -> ImageOutcome:
     """The outcome of an image judged on a READY result: the one place such an outcome is built."""
     return ImageOutcome(
@@ -76,6 +78,7 @@ def judged_outcome(
         counted=decision.counted,
         origin=origin,
         warnings=warnings,
+        source=source,
     )
 
 

@@ -87,21 +87,33 @@ def registry_host(image: str) -> str:
     return "docker.io"
 
 
+@dataclass(frozen=True)
+class ManifestFile:
+    """One manifest input as read (bounded), kept so that ``--pin-to`` can rewrite it."""
+
+    source: str
+    """The path, or ``<stdin>``."""
+    data: bytes
+    uses: tuple[ImageUse, ...]
+
+
+def read_manifest(path: str, stdin: BinaryIO) -> ManifestFile:
+    """One file (``-`` = standard input) and its image uses, in order of appearance."""
+    source = "<stdin>" if path == STDIN else path
+    error = functools.partial(ManifestError, source=source)
+    if path == STDIN:
+        data = inputs.read_stream(stdin, inputs.MANIFEST, error)
+    else:
+        try:
+            data = inputs.read_file(path, inputs.MANIFEST, error)
+        except OSError as exc:
+            raise error(f"cannot read it: {exc.strerror or exc}") from None
+    return ManifestFile(source, data, tuple(images_in_text(inputs.decode_utf8(data, error), source)))
+
+
 def read_manifests(paths: Sequence[str], stdin: BinaryIO) -> list[ImageUse]:
     """Every image use in the given files (``-`` = standard input), in order of appearance."""
-    uses: list[ImageUse] = []
-    for path in paths:
-        source = "<stdin>" if path == STDIN else path
-        error = functools.partial(ManifestError, source=source)
-        if path == STDIN:
-            data = inputs.read_stream(stdin, inputs.MANIFEST, error)
-        else:
-            try:
-                data = inputs.read_file(path, inputs.MANIFEST, error)
-            except OSError as exc:
-                raise error(f"cannot read it: {exc.strerror or exc}") from None
-        uses.extend(images_in_text(inputs.decode_utf8(data, error), source))
-    return uses
+    return [use for path in paths for use in read_manifest(path, stdin).uses]
 
 
 def images_in_text(text: str, source: str) -> list[ImageUse]:

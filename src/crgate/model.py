@@ -77,6 +77,8 @@ class ImageState(Word):
     RESOLVING = "resolving"
     STARTING = "starting"
     SCANNING = "scanning"
+    EXPANDED = "multi-platform: gating each platform image"
+    """The reference names an index; its platform images have rows of their own."""
     WAITING_FOR_SLOT = "waiting for a scan slot"
     """The cloud refused to start a scan: its quota of concurrent scans is in use (by anyone)."""
     FETCHING_FINDINGS = "fetching findings"
@@ -92,7 +94,14 @@ class ImageState(Word):
 
 
 _FINAL_STATES = frozenset(
-    {ImageState.PASS, ImageState.FAIL, ImageState.ERROR, ImageState.TIMEOUT, ImageState.INTERRUPTED}
+    {
+        ImageState.PASS,
+        ImageState.FAIL,
+        ImageState.ERROR,
+        ImageState.TIMEOUT,
+        ImageState.INTERRUPTED,
+        ImageState.EXPANDED,
+    }
 )
 
 
@@ -153,7 +162,8 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class Target:
-    """One image to gate: a parsed reference, or a bare image id (``--image-id``)."""
+    """What the user named: a parsed reference (read from the registry, possibly several platform
+    images), or a bare image id (``--image-id``: no registry read)."""
 
     label: str
     """How reports and progress name it: the reference as given, or the image id."""
@@ -279,6 +289,22 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """What the registry said about the reference behind one gated image (its verified manifest)."""
+
+    reference: str
+    """The reference as the user gave it (``cr.yandex/crp1/app:1.4``)."""
+    digest: str
+    """The digest of the manifest gated: the platform image's, for an index."""
+    pinned: str
+    """The reference pinned to what it resolved to: ``<host>/<id>/<repo>@<digest of the index or image>``."""
+    platform: str | None = None
+    """``linux/arm64`` for a platform image of an index; None for a single-manifest image."""
+    index_digest: str | None = None
+    """The digest of the index the reference names, when it names one."""
+
+
+@dataclass(frozen=True)
 class ImageOutcome:
     """Everything known about one gated image: its scan, the limits it exceeds or why it has no result."""
 
@@ -296,6 +322,8 @@ class ImageOutcome:
     """Per threshold key, the count its limit was checked against (after ignore/fixable/baseline rules)."""
     origin: Origin = Origin.SCANNED
     warnings: tuple[str, ...] = ()
+    source: ImageSource | None = None
+    """Where the image came from in the registry (None for ``--image-id``, or when the read failed)."""
 
     @property
     def exit_code(self) -> ExitCode:

@@ -14,9 +14,9 @@ import datetime as dt
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from crgate.durations import format_age, format_duration
 from crgate.errors import (
@@ -39,11 +39,23 @@ from crgate.model import (
     ProgressCallback,
     ScanResult,
     SeverityCounts,
+    Target,
 )
 from crgate.slots import ScanSlots
 from crgate.timing import SLOT_BACKOFF, Deadline
 
 log = logging.getLogger("crgate.obtain")
+
+
+class ResolvedRow(Protocol):
+    """One image a reference resolved to (``runner.Row``): its id, or why it has none."""
+
+    @property
+    def image_id(self) -> str | None: ...
+
+    @property
+    def failure(self) -> BaseException | None: ...
+
 
 T = TypeVar("T")
 
@@ -120,6 +132,7 @@ class Obtainer:
         cancel: threading.Event,
         now: Callable[[], dt.datetime],
         concurrency: int,
+        resolve: Callable[[Target], Sequence[ResolvedRow]] | None = None,
         rng: random.Random | None = None,
     ):
         self._scanner = scanner
@@ -128,6 +141,7 @@ class Obtainer:
         self._cancel = cancel
         self._now = now
         self._rng = rng or random.Random()
+        self._resolve = resolve
         self.slots = ScanSlots(concurrency, cancel)
         self._quota_warned = threading.Event()
         self._results: _OncePerKey[Obtained] = _OncePerKey(cancel)
@@ -317,8 +331,17 @@ class Obtainer:
         return True, f"reused scan result {last.id} from {format_age(age)} ago (reuse.max_age {limit}): no new scan"
 
     def _obtain_baseline(self, ref_text: str) -> BaselineKeys:
-        ref = parse_image_ref(ref_text)
-        image_id = self._scanner.resolve_image(ref, self._deadline)
+        assert self._resolve is not None
+        rows = self._resolve(Target(label=ref_text, ref=parse_image_ref(ref_text)))
+        if len(rows) != 1:
+            raise ScanError(
+                f"baseline {ref_text} is a multi-platform index of {len(rows)} platform images; name one of them "
+                "(its @sha256 digest) as the baseline, or pass --platform"
+            )
+        if rows[0].failure is not None:
+            raise rows[0].failure
+        image_id = rows[0].image_id
+        assert image_id is not None
         result = self._scanner.last_result(image_id, self._deadline)
         origin = "last READY result"
         if result is None:

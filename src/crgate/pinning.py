@@ -1,5 +1,5 @@
 """``--pin-to``: write deployment manifests back with gated image references replaced by their digest
-form, and nothing else changed (pure, apart from ``write_atomically``).
+form, and nothing else changed (pure; ``crgate.outputs`` writes the result atomically).
 
 Why not a round-trip YAML library: ruamel.yaml, the usual one, re-emits the whole file. With its
 defaults it re-indents block sequences (``    - port: 80`` becomes ``  - port: 80``) and wraps long
@@ -14,16 +14,12 @@ nothing is written.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 from crgate.errors import ConfigError
-from crgate.manifests import ImageUse, ManifestError, images_in_text
-from crgate.model import ImageRef
+from crgate.manifests import ImageUse, ManifestError, ManifestFile, images_in_text
+from crgate.model import ImageRef, RunReport
 
 BOM = "\ufeff"
 _PINNED = re.compile(r"[a-z0-9.-]+(?::[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}")
@@ -38,6 +34,16 @@ def pinned_reference(ref: ImageRef, digest: str) -> str:
     """``<host>/<registry-id>/<repository>@<digest>``: what deploys is exactly what was gated (for an
     index, the index's digest, so every platform keeps pulling its own gated image)."""
     return f"{ref.host}/{ref.registry_id}/{ref.repository}@{digest}"
+
+
+def manifest_pins(report: RunReport, manifest: ManifestFile) -> dict[str, str]:
+    """The pinned form of every image of ``manifest`` that the run gated (as written -> pinned); images
+    outside Yandex Container Registry are not gated and stay as they are."""
+    pinned = {outcome.source.reference: outcome.source.pinned for outcome in report.images if outcome.source}
+    missing = [use.image for use in manifest.uses if use.ref is not None and use.image not in pinned]
+    if missing:  # never write a file that deploys an image this run did not resolve and gate
+        raise PinError(f"--pin-to: no digest for {', '.join(missing[:5])} from this run; nothing was written")
+    return {use.image: pinned[use.image] for use in manifest.uses if use.ref is not None}
 
 
 def pin_text(text: str, pins: Mapping[str, str], source: str = "<manifest>") -> str:
@@ -81,40 +87,6 @@ def pin_bytes(data: bytes, pins: Mapping[str, str], source: str = "<manifest>") 
         line = data[: error.start].count(b"\n") + 1
         raise ManifestError("the file is not valid UTF-8 text", source=source, line=line) from None
     return pin_text(text, pins, source).encode("utf-8")
-
-
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one, never a part: a
-    temporary file in the same directory, flushed to disk, then renamed over ``path``. An existing
-    file's permissions are kept. PinError naming ``path`` on failure (the temporary file is removed)."""
-    target = Path(path)
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    except OSError as error:
-        raise PinError(f"--pin-to {target}: cannot write it: {error.strerror or error}") from None
-    temporary = None
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, target)
-        temporary = None
-    except OSError as error:
-        raise PinError(f"--pin-to {target}: cannot write it: {error.strerror or error}") from None
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
 
 
 def _rewritten(text: str, use: ImageUse, pinned: str) -> str:

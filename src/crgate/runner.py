@@ -1,8 +1,13 @@
 """Gate many images at once: resolve, obtain a result, judge, on a bounded pool of worker threads.
 
-Knows nothing of gRPC: it drives any ``crgate.interface.Scanner`` and turns every per-image failure
-into an ``ErrorInfo`` so that one bad image never hides the others. Obtaining results (reuse, join,
-scan; once per image) is ``obtain.Obtainer``'s job; judging is the pure ``judge.decide``.
+Knows nothing of gRPC or HTTP: it drives any ``crgate.interface.Registry`` and ``Scanner`` and turns
+every per-image failure into an ``ErrorInfo`` so that one bad image never hides the others.
+
+Each target is first resolved: a reference is read from the registry (its verified manifest; an index
+becomes one row per platform image, never the index itself nor an attestation) and each manifest is
+found in ``ImageService.List`` by its digest; an ``--image-id`` is taken as it is. Every resulting row
+is then gated: obtaining its result (reuse, join, scan; once per image) is ``obtain.Obtainer``'s job,
+judging is the pure ``judge.decide``.
 """
 
 from __future__ import annotations
@@ -13,17 +18,31 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from crgate.errors import CrgateError, InterruptedRunError, error_info
+from crgate.errors import CrgateError, ImageNotFoundError, InterruptedRunError, error_info
 from crgate.findings import stale_rules
-from crgate.interface import ProgressSink, Scanner
+from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.judge import decide, judged_outcome
-from crgate.model import BaselineInfo, ErrorKind, ImageOutcome, ImageState, Policy, Target, Verdict
+from crgate.model import (
+    BaselineInfo,
+    ErrorKind,
+    ImageOutcome,
+    ImageSource,
+    ImageState,
+    Policy,
+    Target,
+    Verdict,
+)
 from crgate.obtain import Obtained, Obtainer, UnfinishedScan
+from crgate.pinning import pinned_reference
+from crgate.registry.index import Platform, label
 from crgate.timing import Deadline
 
 log = logging.getLogger("crgate.runner")
+
+IDLE_WAKE = 0.05
+"""Seconds an idle worker waits for work that a resolving worker may still add."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,23 @@ class LeftRunning:
         return f"{who}: image {scan.image_id}, scan result {scan.scan_result_id or '(unknown)'}, {how}"
 
 
+@dataclass(frozen=True)
+class Row:
+    """One image the run gates, one row of every report: a target's image, or one platform of it."""
+
+    label: str
+    image_id: str | None = None
+    source: ImageSource | None = None
+    failure: BaseException | None = None
+    """Why it cannot be gated, found while resolving (the row becomes an error without a scan)."""
+
+
+@dataclass
+class _Resolved:
+    rows: tuple[Row, ...]
+    outcomes: list[ImageOutcome | None] = field(default_factory=list)
+
+
 class Run:
     """One gating run over several targets. ``outcomes()`` may be read while it is in flight."""
 
@@ -55,24 +91,34 @@ class Run:
         policy: Policy,
         deadline: Deadline,
         *,
+        registry: Registry | None,
         concurrency: int,
         progress: ProgressSink,
         cancel: threading.Event,
+        platforms: Sequence[Platform] = (),
         today: dt.date | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ):
         self.targets = tuple(targets)
+        if registry is None and (any(t.ref is not None for t in self.targets) or policy.baseline):
+            raise ValueError("image references are read from the registry: a Registry is needed")
         self.scanner = scanner
+        self.registry = registry
+        self.platforms = tuple(platforms)
         self.policy = policy
         self.deadline = deadline
         self.concurrency = max(1, concurrency)
         self.progress = progress
         self.cancel = cancel
         self.today = today or dt.date.today()
-        self.obtainer = Obtainer(scanner, policy, deadline, cancel=cancel, now=now, concurrency=self.concurrency)
-        self._image_ids: list[str | None] = [t.image_id for t in self.targets]
-        self._outcomes: list[ImageOutcome | None] = [None] * len(self.targets)
+        self.obtainer = Obtainer(
+            scanner, policy, deadline, cancel=cancel, now=now, concurrency=self.concurrency, resolve=self.resolve
+        )
+        self._resolved: list[_Resolved | None] = [None] * len(self.targets)
         self._threads: list[threading.Thread] = []
+        self._work: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
 
     @property
     def baseline(self) -> BaselineInfo | None:
@@ -82,12 +128,11 @@ class Run:
 
     def start(self) -> None:
         """Start the workers (daemon threads: an interrupted run must not wait for them)."""
-        work: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index, target in enumerate(self.targets):
-            work.put(index)
+            self._put(index, None)
             self.progress.update(target.label, ImageState.QUEUED)
         for number in range(min(self.concurrency, len(self.targets))):
-            thread = threading.Thread(target=self._worker, args=(work,), name=f"crgate-scan-{number}", daemon=True)
+            thread = threading.Thread(target=self._worker, name=f"crgate-scan-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -99,29 +144,35 @@ class Run:
         return self.outcomes()
 
     def outcomes(self) -> list[ImageOutcome]:
-        """Outcomes so far; a target without one (still running, or never started) is 'interrupted'."""
+        """Outcomes so far, a row per gated image in the order of the targets; an image without one
+        (still running, or never started) is 'interrupted'."""
         result = []
-        for index, target in enumerate(self.targets):
-            outcome = self._outcomes[index]
-            if outcome is None:
-                image_id = self._image_ids[index]
-                handle = self.obtainer.scan_of(image_id) if image_id else None
-                outcome = ImageOutcome(
-                    ref=target.label,
-                    image_id=image_id,
-                    scan_result_id=handle.scan_result_id if handle else None,
-                    error=error_info(InterruptedRunError("interrupted before this image had a result")),
-                    polls=handle.polls if handle else 0,
-                )
-            result.append(outcome)
+        for target, resolved in zip(self.targets, self._resolved, strict=True):
+            if resolved is None:
+                result.append(self._interrupted(Row(target.label, image_id=target.image_id)))
+                continue
+            for row, outcome in zip(resolved.rows, resolved.outcomes, strict=True):
+                result.append(outcome or self._interrupted(row))
         return result
+
+    def _interrupted(self, row: Row) -> ImageOutcome:
+        handle = self.obtainer.scan_of(row.image_id) if row.image_id else None
+        return ImageOutcome(
+            ref=row.label,
+            image_id=row.image_id,
+            scan_result_id=handle.scan_result_id if handle else None,
+            error=error_info(InterruptedRunError("interrupted before this image had a result")),
+            polls=handle.polls if handle else 0,
+            source=row.source,
+        )
 
     def left_running(self) -> list[LeftRunning]:
         """Scans that may still be running (confirmed, or a Scan call in flight), for the interruption note."""
         waiting: dict[str, list[str]] = {}
-        for target, image_id, outcome in zip(self.targets, self._image_ids, self._outcomes, strict=True):
-            if image_id is not None and (outcome is None or outcome.error is not None):
-                waiting.setdefault(image_id, []).append(target.label)
+        for resolved in self._resolved:
+            for row, outcome in zip(resolved.rows, resolved.outcomes, strict=True) if resolved else ():
+                if row.image_id is not None and (outcome is None or outcome.error is not None):
+                    waiting.setdefault(row.image_id, []).append(row.label)
         return [
             LeftRunning(tuple(waiting[scan.image_id]), scan)
             for scan in self.obtainer.unfinished_scans()
@@ -130,62 +181,141 @@ class Run:
 
     def stale_ignore_rules(self) -> list[str]:
         """Ignore rules in force that matched no finding of any image; [] when that cannot be told."""
-        if any(outcome is None for outcome in self._outcomes):
+        outcomes = self.outcomes()
+        if any(o.error is not None and o.error.kind == ErrorKind.INTERRUPTED for o in outcomes):
             return []
-        return stale_rules(self.policy, [o.findings for o in self._outcomes if o is not None], self.today)
+        return stale_rules(self.policy, [o.findings for o in outcomes], self.today)
 
-    def _worker(self, work: queue.SimpleQueue[int]) -> None:
+    # -- the work queue -----------------------------------------------------------------------
+
+    def _put(self, target_index: int, row_index: int | None) -> None:
+        """Queue a target to resolve (``row_index`` None) or one of its rows to gate."""
+        with self._lock:
+            self._outstanding += 1
+        self._work.put((target_index, row_index))
+
+    def _worker(self) -> None:
         while not self.cancel.is_set():
             try:
-                index = work.get_nowait()
+                target_index, row_index = self._work.get(timeout=IDLE_WAKE)
             except queue.Empty:
-                return
-            outcome = self._gate_one(index)
-            # Stored before it is shown: an image whose verdict was printed is in the report with it.
-            self._outcomes[index] = outcome
-            state = _final_state(outcome)
-            self.progress.update(outcome.ref, state, outcome.scan_result_id)
+                with self._lock:
+                    if self._outstanding == 0:  # nothing queued and nobody resolving: the run is done
+                        return
+                continue
+            try:
+                if row_index is None:
+                    self._resolve_target(target_index)
+                else:
+                    self._gate_row(target_index, row_index)
+            finally:
+                with self._lock:
+                    self._outstanding -= 1
+
+    # -- resolving ----------------------------------------------------------------------------
+
+    def _resolve_target(self, index: int) -> None:
+        target = self.targets[index]
+        if target.ref is not None:
+            self.progress.update(target.label, ImageState.RESOLVING)
+        rows = self._rows_of(target)
+        resolved = _Resolved(rows, [None] * len(rows))
+        self._resolved[index] = resolved
+        if len(rows) > 1 or rows[0].label != target.label:
+            self.progress.update(target.label, ImageState.EXPANDED)
+        for row_index, row in enumerate(rows):
+            if row.failure is not None:
+                self._finish(resolved, row_index, self._error_outcome(row, row.failure, time.monotonic()))
+            else:
+                self._put(index, row_index)
+
+    def _rows_of(self, target: Target) -> tuple[Row, ...]:
+        """The images a target gates; a failure to tell is one row that carries it (exit 3 before any scan)."""
+        if target.ref is None:
+            return (Row(target.label, image_id=target.image_id),)
+        try:
+            return self.resolve(target)
+        except Exception as error:  # a registry or image-service failure belongs to this target alone
+            if not isinstance(error, CrgateError):
+                log.debug("unexpected error while resolving %s", target.label, exc_info=True)
+            return (Row(target.label, failure=error),)
+
+    def resolve(self, target: Target) -> tuple[Row, ...]:
+        """Read the reference's manifest from the registry, then find each image it names by digest."""
+        ref = target.ref
+        assert ref is not None and self.registry is not None
+        resolved = self.registry.resolve(ref, self.deadline, self.platforms)
+        digests = [child.digest for child in resolved.children]
+        image_ids = self.scanner.find_images(ref, digests, self.deadline)
+        pinned = pinned_reference(ref, resolved.digest)
+        rows = []
+        for child in resolved.children:
+            name = label(target.label, child.platform) if resolved.is_index else target.label
+            source = ImageSource(
+                reference=ref.raw,
+                digest=child.digest,
+                pinned=pinned,
+                platform=child.platform if resolved.is_index else None,
+                index_digest=resolved.digest if resolved.is_index else None,
+            )
+            image_id = image_ids.get(child.digest)
+            failure = None
+            if image_id is None:
+                what = f"its {child.platform} image {child.digest}" if resolved.is_index else f"manifest {child.digest}"
+                failure = ImageNotFoundError(
+                    f"image {name} not found: the registry serves {what} for {ref.raw}, but ImageService.List "
+                    f"has no image with that digest in repository {ref.repository_name}. Is the push still in "
+                    f"flight? Check with: yc container image list --repository-name {ref.repository_name}",
+                    method="ImageService.List",
+                )
+            rows.append(Row(name, image_id=image_id, source=source, failure=failure))
+        return tuple(rows)
 
     # -- one image ----------------------------------------------------------------------------
 
-    def _gate_one(self, index: int) -> ImageOutcome:
-        target = self.targets[index]
+    def _finish(self, resolved: _Resolved, row_index: int, outcome: ImageOutcome) -> None:
+        # Stored before it is shown: an image whose verdict was printed is in the report with it.
+        resolved.outcomes[row_index] = outcome
+        self.progress.update(outcome.ref, _final_state(outcome), outcome.scan_result_id)
+
+    def _gate_row(self, target_index: int, row_index: int) -> None:
+        resolved = self._resolved[target_index]
+        assert resolved is not None
+        row = resolved.rows[row_index]
         started = time.monotonic()
-        label = target.label
 
         def on_progress(state: ImageState, scan_result_id: str | None) -> None:
-            self.progress.update(label, state, scan_result_id)
+            self.progress.update(row.label, state, scan_result_id)
 
         try:
-            image_id = target.image_id
-            if image_id is None:
-                assert target.ref is not None
-                self.progress.update(label, ImageState.RESOLVING)
-                image_id = self.scanner.resolve_image(target.ref, self.deadline)
-                self._image_ids[index] = image_id
-            self.progress.update(label, ImageState.STARTING)
-            obtained = self.obtainer.result_for(image_id, on_progress)
-            return self._judge(label, obtained, started)
+            assert row.image_id is not None
+            self.progress.update(row.label, ImageState.STARTING)
+            obtained = self.obtainer.result_for(row.image_id, on_progress)
+            outcome = self._judge(row, obtained, started)
         except Exception as error:  # every failure of one image becomes that image's error outcome
             if not isinstance(error, CrgateError):
-                log.debug("unexpected error while gating %s", label, exc_info=True)
-            image_id = self._image_ids[index]
-            handle = self.obtainer.scan_of(image_id) if image_id else None
-            return ImageOutcome(
-                ref=label,
-                image_id=image_id,
-                scan_result_id=(handle.scan_result_id if handle else None) or getattr(error, "scan_result_id", None),
-                error=error_info(error),
-                polls=handle.polls if handle else 0,
-                elapsed=time.monotonic() - started,
-            )
+                log.debug("unexpected error while gating %s", row.label, exc_info=True)
+            outcome = self._error_outcome(row, error, started)
+        self._finish(resolved, row_index, outcome)
 
-    def _judge(self, label: str, obtained: Obtained, started: float) -> ImageOutcome:
+    def _error_outcome(self, row: Row, error: BaseException, started: float) -> ImageOutcome:
+        handle = self.obtainer.scan_of(row.image_id) if row.image_id else None
+        return ImageOutcome(
+            ref=row.label,
+            image_id=row.image_id,
+            scan_result_id=(handle.scan_result_id if handle else None) or getattr(error, "scan_result_id", None),
+            error=error_info(error),
+            polls=handle.polls if handle else 0,
+            elapsed=time.monotonic() - started,
+            source=row.source,
+        )
+
+    def _judge(self, row: Row, obtained: Obtained, started: float) -> ImageOutcome:
         """Apply the policy to a READY result; its findings are always listed and checked."""
         result = obtained.result
         warnings = list(obtained.notes)
         baseline = self.obtainer.baseline_keys(warnings) if self.policy.baseline else None
-        self.progress.update(label, ImageState.FETCHING_FINDINGS, result.id)
+        self.progress.update(row.label, ImageState.FETCHING_FINDINGS, result.id)
         # Every report explains which findings made an image fail, and the listed findings are checked
         # against the scan's own statistics: one more fail-closed check for a few unbilled calls.
         result, findings = self.obtainer.findings_of(result)
@@ -194,16 +324,17 @@ class Run:
                 f"scan result {result.id} carried no vulnerability statistics; judged by its "
                 f"{len(findings)} listed finding{'s' if len(findings) != 1 else ''}"
             )
-            log.warning("%s: %s", label, warnings[-1])
-        decision = decide(self.policy, label, result, findings, today=self.today, baseline=baseline)
+            log.warning("%s: %s", row.label, warnings[-1])
+        decision = decide(self.policy, row.label, result, findings, today=self.today, baseline=baseline)
         return judged_outcome(
-            label,
+            row.label,
             result,
             decision,
             origin=obtained.origin,
             polls=obtained.polls,
             elapsed=time.monotonic() - started,
             warnings=tuple(warnings),
+            source=row.source,
         )
 
 

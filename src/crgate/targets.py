@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from crgate.errors import ConfigError
 from crgate.images import check_image_id, parse_image_ref
+from crgate.manifests import ManifestFile, read_manifest, unique
 from crgate.model import Target
 
 
@@ -24,6 +25,8 @@ class Selection:
     """Images outside Yandex Container Registry, as ``image (where)``; the policy decides their fate."""
     manifest_images: int = 0
     """How many distinct images the manifests named (scannable or not)."""
+    manifests: tuple[ManifestFile, ...] = ()
+    """The manifests as read (for ``--pin-to``)."""
 
 
 def select_targets(
@@ -34,9 +37,8 @@ def select_targets(
     targets.extend(Target(label=image_id, image_id=check_image_id(image_id, "--image-id")) for image_id in image_ids)
     if not manifests:
         return Selection(tuple(targets))
-    from crgate.manifests import read_manifests, unique
-
-    uses = unique(read_manifests(manifests, stdin))
+    files = tuple(read_manifest(path, stdin) for path in manifests)
+    uses = unique(use for file in files for use in file.uses)
     if not uses:
         raise ConfigError(f"no container images found in {', '.join(manifests)}: nothing would be gated")
     given = {target.label for target in targets}
@@ -44,4 +46,4 @@ def select_targets(
         Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given
     )
     outside = tuple(f"{use.image} ({use.location})" for use in uses if use.ref is None)
-    return Selection(tuple(targets), outside, len(uses))
+    return Selection(tuple(targets), outside, len(uses), files)

@@ -194,7 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
             stats.record_call("HTTP registry manifest", seen)
             return self._manifest(match["name"], match["reference"])
         except _Refusal as refusal:
-            stats.record_error("HTTP registry", str(refusal.status))
+            # A 401 to a request without credentials is the protocol's challenge, not an error answer.
+            if refusal.status != 401 or self.headers.get("Authorization"):
+                stats.record_error("HTTP registry", str(refusal.status))
+            else:
+                stats.record_call("HTTP registry challenge", {})
             return self._refuse(refusal)
 
     def _authorize(self, name: str | None) -> None:

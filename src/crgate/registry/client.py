@@ -365,9 +365,15 @@ class RegistryClient:
         codes = _error_codes(answer)
         if status == 404:
             asked = f"digest {ref.digest}" if ref.digest else f"tag '{ref.tag}'"
-            hint = "" if codes else " (not a distribution API answer: is --registry-url right?)"
+            hint = (
+                ". Is the push still in flight, or is the tag, registry id or repository wrong? Check with: "
+                f"yc container image list --repository-name {ref.repository_name}"
+                if codes
+                else " (not a distribution API answer: is --registry-url right?)"
+            )
             return ManifestNotFoundError(
-                f"{what}: the registry has no manifest for {asked} in {ref.repository_name}{_server_errors(answer)}"
+                f"{what}: not found: the registry has no manifest for {asked} in {ref.repository_name}"
+                f"{_server_errors(answer)}"
                 f"{hint}",
                 code="HTTP 404",
                 request_ids=answer.request_ids,

@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -25,7 +25,6 @@ from yandex.cloud.containerregistry.v1 import (
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
 from crgate.errors import (
-    ImageNotFoundError,
     InterruptedRunError,
     MalformedResponseError,
     ScanQuotaError,
@@ -113,38 +112,37 @@ class ScannerClient:
 
     # -- image resolution ---------------------------------------------------------------------
 
-    def resolve_image(self, ref: ImageRef, deadline: Deadline) -> str:
-        """The image id a reference points at; ImageNotFoundError (with hints) when there is none."""
-        wanted = f"digest {ref.digest}" if ref.digest else f"tag '{ref.tag}'"
-        matches: list[str] = []
+    def find_images(self, ref: ImageRef, digests: Sequence[str], deadline: Deadline) -> dict[str, str]:
+        """The image ids of the manifests ``digests`` in the repository of ``ref``, in one listing.
+
+        A digest the image service does not list is left out (the caller names it). Two images with one
+        digest, or an image of another repository, is a malformed answer.
+        """
+        wanted = set(digests)
+        found: dict[str, set[str]] = {}
         try:
             for image in self._list_images(ref, deadline):
-                if (ref.digest and image.digest == ref.digest) or (not ref.digest and ref.tag in image.tags):
-                    if image.name and image.name != ref.repository_name:
-                        raise MalformedResponseError(
-                            f"ImageService.List for repository {ref.repository_name} returned an image of "
-                            f"repository '{safe(image.name, 128)}' with {wanted}",
-                            method="ImageService.List",
-                        )
-                    matches.append(checked_id(image.id, "image id", method="ImageService.List"))
+                if image.digest not in wanted:
+                    continue
+                if image.name and image.name != ref.repository_name:
+                    raise MalformedResponseError(
+                        f"ImageService.List for repository {ref.repository_name} returned an image of "
+                        f"repository '{safe(image.name, 128)}' with digest {image.digest}",
+                        method="ImageService.List",
+                    )
+                found.setdefault(image.digest, set()).add(checked_id(image.id, "image id", method="ImageService.List"))
         except RpcFailure as failure:
             raise failure.to_scan_error(f"could not list images of repository {ref.repository_name}") from None
-        if not matches:
-            raise ImageNotFoundError(
-                f"image {ref.raw} not found: repository {ref.repository_name} has no image with {wanted}. "
-                "Is the push still in flight, or is the registry id or repository wrong? "
-                "Check with: yc container image list --repository-name " + ref.repository_name,
-                method="ImageService.List",
-            )
-        distinct = sorted(set(matches))
-        if len(distinct) > 1:
-            shown = ", ".join(distinct[:5]) + (f", ... and {len(distinct) - 5} more" if len(distinct) > 5 else "")
-            raise MalformedResponseError(
-                f"image {ref.raw} is ambiguous: ImageService.List returned {len(distinct)} images with {wanted} "
-                f"({shown})",
-                method="ImageService.List",
-            )
-        return matches[0]
+        for digest, ids in found.items():
+            if len(ids) > 1:
+                distinct = sorted(ids)
+                shown = ", ".join(distinct[:5]) + (f", ... and {len(distinct) - 5} more" if len(distinct) > 5 else "")
+                raise MalformedResponseError(
+                    f"image {ref.raw} is ambiguous: ImageService.List returned {len(distinct)} images with "
+                    f"digest {digest} ({shown})",
+                    method="ImageService.List",
+                )
+        return {digest: ids.pop() for digest, ids in found.items()}
 
     def _list_images(self, ref: ImageRef, deadline: Deadline) -> Iterator[Any]:
         def request(token: str) -> Any:
