@@ -51,7 +51,7 @@ def test_vulnerable_image_fails_with_exit_1_and_a_table(start_emulator):
     assert any(line.split() == ["medium", "1", "-", "ok"] for line in lines)
     assert any(line.split() == ["total", "7", "-", "ok"] for line in lines)
     assert (
-        "FAIL: 1 of 1 image violate the policy (cr.yandex/crptest/app:vuln: critical 1 > 0, high 2 > 0)"
+        "FAIL: 1 of 1 image violates the policy (cr.yandex/crptest/app:vuln: critical 1 > 0, high 2 > 0)"
         in result.stdout
     )
     # The text report names the findings behind each violation (fetched for every format).
@@ -357,7 +357,7 @@ def test_several_output_formats_in_one_run(start_emulator, tmp_path):
     result = run_cli(check_args(emu, CLEAN, VULN, "--output", f"json={json_path}", "--output", f"text={text_path}"))
     assert result.code == 1
     assert json.loads(json_path.read_text())["verdict"] == "fail"
-    assert "FAIL: 1 of 2 images violate the policy" in text_path.read_text()
+    assert "FAIL: 1 of 2 images violates the policy" in text_path.read_text()
     assert emu.stats.scans_started == 2, "one run, several formats: each image scanned once"
 
 

@@ -52,7 +52,7 @@ def test_quick_start_demo_exits_1_with_a_table_for_each_image(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cr.yandex/crpdemo/app:clean  PASS" in done.stdout
     assert "cr.yandex/crpdemo/app:vulnerable  FAIL" in done.stdout
-    assert "FAIL: 1 of 2 images violate the policy" in done.stdout
+    assert "FAIL: 1 of 2 images violates the policy" in done.stdout
     assert "policy: built-in default" in done.stdout
 
 

@@ -90,6 +90,20 @@ class _Output(click.ParamType):
         return OutputSpec(fmt, target)
 
 
+class _Category(click.ParamType):
+    """A SARIF category: letters, digits and ``._-/``, not ending in ``/`` (at most 100)."""
+
+    name = "category"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import re
+
+        text = str(value)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", text) or text.endswith("/"):
+            self.fail(f"{text!r} is not a category (letters, digits, '.', '_', '-', '/'; e.g. crgate-api)", param, ctx)
+        return text
+
+
 def _options(table: Sequence[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Apply a table of click options to a command, in the table's order."""
 
@@ -221,6 +235,9 @@ _CHECK_OPTIONS = (
                  "manifest to OUT with each gated image pinned to its digest."),
     click.option("--sarif-location", default=DEFAULT_SARIF_LOCATION, show_default=True, metavar="PATH",
                  help="Repository path that SARIF results and Code Quality entries point at (line 1)."),
+    click.option("--sarif-category", type=_Category(), default="crgate", show_default=True, metavar="NAME",
+                 help="SARIF run category for GitHub code scanning: one per matrix job, so uploads do not "
+                 "replace each other."),
     _VERBOSE,
 )  # fmt: skip
 
@@ -267,6 +284,7 @@ def check(
     registry_url: str | None,
     pin_to: str | None,
     sarif_location: str,
+    sarif_category: str,
     verbose: int,
 ) -> ExitCode:
     """Scan images and judge them against the policy; the exit code is the verdict.
@@ -329,6 +347,7 @@ def check(
             sys.stderr,
             location=sarif_location,
             invocation=_invocation(),
+            sarif_category=sarif_category,
         )
         if pin_to is not None:
             _pin(report, run.selection.manifests[0], opened[-1], pin_to)

@@ -157,6 +157,7 @@ def write_reports(
     *,
     location: str,
     invocation: Mapping[str, str] | None = None,
+    sarif_category: str = "crgate",
 ) -> None:
     """Every report of ``plan`` in one pass (``crgate.report.write_all``); files are committed after all
     of them are written, so a failure leaves none half-written."""
@@ -167,7 +168,7 @@ def write_reports(
     if plan.text_on_stderr:  # humans still read the table when a machine format takes stdout
         destinations.append(("text", stderr))
     destinations += [(fmt, stream) for (fmt, _, _), stream in zip(plan.files, streams, strict=True)]
-    write_all(report, destinations, location=location, invocation=invocation)
+    write_all(report, destinations, location=location, invocation=invocation, sarif_category=sarif_category)
     stdout.flush()
     stderr.flush()
     for stream in streams:

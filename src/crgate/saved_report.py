@@ -25,6 +25,7 @@ from crgate.model import (
     ErrorKind,
     Finding,
     ImageOutcome,
+    ImageSource,
     Origin,
     Policy,
     ScanResult,
@@ -46,6 +47,7 @@ class SavedImage:
     findings: tuple[Finding, ...] | None
     error: ErrorInfo | None
     origin: Origin
+    source: ImageSource | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def _image(reader: _Reader, item: Any, path: str) -> SavedImage:
             method=error_data.get("method") if isinstance(error_data.get("method"), str) else None,
             request_ids=tuple(r for r in error_data.get("request_ids", ()) if isinstance(r, str)),
         )
-        return SavedImage(ref, image_id, scan_result_id, None, None, error, origin)
+        return SavedImage(ref, image_id, scan_result_id, None, None, error, origin, _source(reader, item, path))
     if item.get("status") != "READY":
         raise reader.fail(
             f"{path}.status", f"an image without error must have status READY, got {item.get('status')!r}"
@@ -181,7 +183,21 @@ def _image(reader: _Reader, item: Any, path: str) -> SavedImage:
     findings = None
     if findings_data is not None:
         findings = tuple(_finding(reader, f, f"{path}.findings[{i}]") for i, f in enumerate(findings_data))
-    return SavedImage(ref, image_id, scan_result_id, result, findings, None, origin)
+    return SavedImage(ref, image_id, scan_result_id, result, findings, None, origin, _source(reader, item, path))
+
+
+def _source(reader: _Reader, item: dict[str, Any], path: str) -> ImageSource | None:
+    """Where the image came from in the registry (reports written before crgate read registries have none)."""
+    if item.get("digest") is None:
+        return None
+    fields = {key: reader.get(item, key, path, (str, type(None))) for key in ("platform", "index_digest")}
+    return ImageSource(
+        reference=reader.get(item, "reference", path, (str,)),
+        digest=reader.get(item, "digest", path, (str,)),
+        pinned=reader.get(item, "pinned", path, (str,)),
+        platform=fields["platform"],
+        index_digest=fields["index_digest"],
+    )
 
 
 def _finding(reader: _Reader, item: Any, path: str) -> Finding:
@@ -226,7 +242,11 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
         if image.result is None:
             outcomes.append(
                 ImageOutcome(
-                    ref=image.ref, image_id=image.image_id, scan_result_id=image.scan_result_id, error=image.error
+                    ref=image.ref,
+                    image_id=image.image_id,
+                    scan_result_id=image.scan_result_id,
+                    error=image.error,
+                    source=image.source,
                 )
             )
             continue
@@ -241,7 +261,7 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                 "save reports with 'crgate check --format json' (it lists findings)"
             )
         decision = decide(policy, image.ref, image.result, image.findings, today=today, baseline=baseline)
-        outcomes.append(judged_outcome(image.ref, image.result, decision, origin=image.origin))
+        outcomes.append(judged_outcome(image.ref, image.result, decision, origin=image.origin, source=image.source))
     return outcomes, stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)
 
 

@@ -43,12 +43,13 @@ def write(
     *,
     location: str = DEFAULT_LOCATION,
     invocation: Mapping[str, str] | None = None,
+    sarif_category: str = "crgate",
 ) -> None:
     """Write the report in format ``fmt`` (one of FORMATS) to ``out``, ending in a newline.
 
     The options are those of ``write_all``.
     """
-    _write(fmt, _context(report, location, invocation), out)
+    _write(fmt, _context(report, location, invocation, sarif_category), out)
 
 
 def write_all(
@@ -57,11 +58,13 @@ def write_all(
     *,
     location: str = DEFAULT_LOCATION,
     invocation: Mapping[str, str] | None = None,
+    sarif_category: str = "crgate",
 ) -> None:
     """Write every ``(format, destination)`` pair, in order, sharing one pass of preparation.
 
     ``location``: the repository path SARIF results and Code Quality entries point at (line 1).
     ``invocation``: the CI run the cosign-vuln predicate names (see ``cosign_vuln.invocation_from_env``).
+    ``sarif_category``: the SARIF run's ``automationDetails.id`` prefix (one per matrix job).
     A path that cannot be written raises ``ConfigError`` naming the format and the path.
     """
     from crgate.errors import ConfigError
@@ -70,7 +73,7 @@ def write_all(
     for fmt, _ in destinations:
         if fmt not in _MODULES:
             raise ConfigError(f"unknown report format '{fmt}': use one of {', '.join(FORMATS)}")
-    shared = _context(report, location, invocation)
+    shared = _context(report, location, invocation, sarif_category)
     formats = {fmt for fmt, _ in destinations}
     shared.keep_finding_lines = {"json", "cosign-vuln"} <= formats  # cosign-vuln embeds the JSON report
     with _without_cycle_collection():
@@ -116,10 +119,12 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _context(report: RunReport, location: str, invocation: Mapping[str, str] | None) -> Context:
+def _context(
+    report: RunReport, location: str, invocation: Mapping[str, str] | None, sarif_category: str = "crgate"
+) -> Context:
     from crgate.report.common import Context
 
-    return Context(report, location=location, invocation=dict(invocation or {}))
+    return Context(report, location=location, invocation=dict(invocation or {}), sarif_category=sarif_category)
 
 
 def _write(fmt: str, shared: Context, out: TextIO) -> None:

@@ -69,6 +69,9 @@ class Context:
     """Repository-relative path that SARIF and Code Quality entries point at (line 1)."""
     invocation: dict[str, str] = field(default_factory=dict)
     """CI run the cosign predicate names (``uri``, ``event_id``, ``builder.id``); empty outside CI."""
+    sarif_category: str = "crgate"
+    """SARIF ``automationDetails.id`` is ``<category>/``: GitHub code scanning keeps one set of alerts per
+    category, so uploads from a matrix of image sets need one each."""
     keep_finding_lines: bool = False
     """Keep each image's JSON finding lines for a second format (the JSON report and cosign-vuln share them)."""
     _sorted: dict[int, tuple[ImageOutcome, list[JudgedFinding]]] = field(default_factory=dict, repr=False)

@@ -145,6 +145,8 @@ def _messages(report: RunReport) -> list[dict[str, str]]:
         messages.extend({"level": "warn", "value": clip(f"{outcome.ref}: {w}", 10_000)} for w in outcome.warnings)
     messages.extend({"level": "warn", "value": clip(warning, 10_000)} for warning in report.warnings)
     messages.append({"level": "info", "value": f"crgate verdict: {report.verdict} (exit {report.exit_code})"})
+    if report.report_only:
+        messages.append({"level": "warn", "value": "report-only run: crgate exited 0 for policy violations"})
     return messages
 
 

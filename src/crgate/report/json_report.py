@@ -44,8 +44,14 @@ def image_document(outcome: ImageOutcome, findings_of: FindingsOf = _all_finding
             "method": outcome.error.method,
             "request_ids": list(outcome.error.request_ids),
         }
+    source = outcome.source
     return {
         "ref": outcome.ref,
+        "reference": source.reference if source else None,
+        "digest": source.digest if source else None,
+        "platform": source.platform if source else None,
+        "index_digest": source.index_digest if source else None,
+        "pinned": source.pinned if source else None,
         "image_id": outcome.image_id,
         "scan_result_id": outcome.scan_result_id,
         "status": result.status if result else None,
@@ -128,7 +134,23 @@ def document(report: RunReport, findings_of: FindingsOf = _all_findings) -> dict
         "baseline": _baseline(report),
         "unscannable": list(report.unscannable),
         "report_only": report.report_only,
+        "references": references(report),
     }
+
+
+def references(report: RunReport) -> list[dict[str, Any]]:
+    """Each image reference of the run once, with what it resolved to in the registry (for pinning)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for outcome in report.images:
+        source = outcome.source
+        if source is not None and source.reference not in seen:
+            seen[source.reference] = {
+                "ref": source.reference,
+                "digest": source.index_digest or source.digest,
+                "index": source.index_digest is not None,
+                "pinned": source.pinned,
+            }
+    return list(seen.values())
 
 
 def _baseline(report: RunReport) -> dict[str, Any] | None:

@@ -132,6 +132,8 @@ def _run_suite(report: RunReport) -> ET.Element:
     )
     case = ET.SubElement(suite, "testcase", classname="crgate", name="verdict")
     message = f"verdict {report.verdict} (exit {report.exit_code}), policy {report.policy.source}"
+    if report.report_only:
+        message += "; report-only run: crgate exited 0 for policy violations"
     if report.exit_code == 1:
         ET.SubElement(case, "failure", message=_t(message, 2000), type="policy_violation")
     elif report.exit_code != 0:

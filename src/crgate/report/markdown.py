@@ -103,6 +103,11 @@ def heading(report: RunReport) -> list[str]:
         f"Policy {_t(report.policy.source, MAX_REF)} ({escape(describe_limits(report.policy))}); "
         f"{n} image{'s' if n != 1 else ''}; crgate {_t(report.tool_version)}.",
         "",
+        *(
+            ["Report-only run (`--report-only`): crgate exited 0 for the policy violations; errors still fail.", ""]
+            if report.report_only
+            else []
+        ),
     ]
 
 

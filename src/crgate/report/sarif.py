@@ -99,11 +99,12 @@ def write(context: Context, out: TextIO) -> None:
                         "rules": rule_lines,
                     }
                 },
-                "automationDetails": {"id": "crgate/"},
+                "automationDetails": {"id": f"{context.sarif_category}/"},
                 "invocations": [_invocation(report, dropped)],
                 "properties": {
                     "verdict": report.verdict,
                     "exitCode": report.exit_code,
+                    "reportOnly": report.report_only,
                     "policy": report.policy.source,
                     "images": [_image_properties(outcome) for outcome in report.images],
                 },

@@ -59,6 +59,10 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         ids.append(f"scanned {outcome.result.scanned_at.strftime('%Y-%m-%d %H:%M:%SZ')}")
     if outcome.result is not None and outcome.origin != "scanned":
         ids.append(outcome.origin)
+    if outcome.source is not None:
+        ids.append(f"digest {_t(outcome.source.digest)}")
+        if outcome.source.index_digest:
+            ids.append(f"index {_t(outcome.source.index_digest)}")
     lines = [head]
     if ids:
         lines.append("  " + ", ".join(ids))
@@ -135,7 +139,8 @@ def _verdict_line(report: RunReport) -> str:
         detail = "; ".join(
             f"{_t(o.ref)}: " + ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in o.violations) for o in failed
         )
-        parts.append(f"{len(failed)} of {n} {plural} violate the policy ({detail})")
+        verb = "violates" if len(failed) == 1 else "violate"  # "1 of 2 images violates", "2 of 3 violate"
+        parts.append(f"{len(failed)} of {n} {plural} {verb} the policy ({detail})")
     if errors:
         parts.append(f"{len(errors)} of {n} {plural} could not be checked")
     if report.stale_ignores and report.policy.fail_on_stale_ignores:
@@ -143,4 +148,7 @@ def _verdict_line(report: RunReport) -> str:
     if report.unscannable and report.policy.unscannable == "fail":
         parts.append(f"{len(report.unscannable)} image(s) outside Yandex Container Registry (unscannable: fail)")
     label = "FAIL" if report.exit_code == 1 else "ERROR"
-    return f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"
+    line = f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"
+    if report.report_only and report.exit_code == 1:
+        line += "\nreport-only run (--report-only): crgate exits 0 for policy violations; errors still fail"
+    return line
