@@ -187,6 +187,11 @@ _CHECK_OPTIONS = (
     click.option("--image-id", "image_ids", multiple=True, metavar="ID",
                  help="Scan an image by its id (skips resolution). Repeatable."),
     _POLICY_OPTION,
+    click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
+                 "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
+    click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
+    click.option("--report-only", is_flag=True, help="Judge and report as usual, but exit 0 when the only "
+                 "failures are policy violations (errors still fail)."),
     _connection_options,
     click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
                  help="Overall deadline for the whole run."),
@@ -234,6 +239,9 @@ def check(
     image_refs: tuple[str, ...],
     image_ids: tuple[str, ...],
     policy_path: str | None,
+    limits: tuple[str, ...],
+    only_fixed: bool,
+    report_only: bool,
     connect: ConnectOptions,
     timeout: float,
     concurrency: int,
@@ -255,6 +263,7 @@ def check(
     """
     from crgate.connect import with_region
     from crgate.logs import configure_logging
+    from crgate.overrides import apply_overrides
     from crgate.policy import discover_policy
     from crgate.targets import select_targets
 
@@ -264,13 +273,11 @@ def check(
         raise click.UsageError("no images given: pass IMAGE_REF arguments, --image-id ID or --from-manifest FILE")
     if not sarif_location.strip() or any(ch in sarif_location for ch in "\r\n"):
         raise click.BadParameter("give a repository-relative file path", param_hint="--sarif-location")
-    if use_emulator and (connect.endpoint or connect.api_endpoint):
-        raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
     if emulator_data and not use_emulator:
         raise click.UsageError("--emulator-data needs --emulator")
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
     connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
-    policy = discover_policy(policy_path)
+    policy = apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed)
     if manifests:
         _note(
             f"manifests name {selection.manifest_images} image(s); {len(selection.unscannable)} outside Yandex "
@@ -280,17 +287,14 @@ def check(
             _note(f"  not scanned: {image}", prefix=False)
     with contextlib.ExitStack() as stack:
         if use_emulator and selection.targets:
-            import dataclasses
-
-            from crgate.emulator.server import Emulator
-
-            emulator = stack.enter_context(Emulator(_scenario(emulator_data), host="127.0.0.1", port=0))
-            connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-        result = _run_gate(stack, selection, policy, connect, masker, timeout, concurrency, progress, today)
+            connect = _on_emulator(stack, connect, emulator_data)
+        result = _run_gate(
+            stack, selection, policy, connect, masker, timeout, concurrency, progress, today, report_only
+        )
     if result.interrupted:
         _say_left_running(result)
     _emit(result.report, fmt, outputs, sarif_location)
-    return result.report.exit_code
+    return result.report.process_exit_code
 
 
 def _run_gate(
@@ -303,6 +307,7 @@ def _run_gate(
     concurrency: int,
     progress_mode: str,
     today: dt.datetime | None,
+    report_only: bool,
 ) -> GateResult:
     """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C."""
     import signal
@@ -341,10 +346,23 @@ def _run_gate(
             cancel=cancel,
             today=today.date() if today else None,
             unscannable=selection.unscannable,
+            report_only=report_only,
         )
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
+
+
+def _on_emulator(stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None) -> ConnectOptions:
+    """``connect`` pointed at the built-in emulator, started for the rest of the command."""
+    import dataclasses
+
+    from crgate.emulator.server import Emulator
+
+    if connect.endpoint or connect.api_endpoint:
+        raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
+    emulator = stack.enter_context(Emulator(_scenario(data), host="127.0.0.1", port=0))
+    return dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
 
 
 def _scenario(data: str | None) -> Any:
@@ -477,8 +495,16 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     metavar="SECONDS",
     help="Overall deadline for all checks.",
 )
+@click.option(
+    "--emulator",
+    "use_emulator",
+    is_flag=True,
+    help="Check against the built-in emulator and its demo data (no account needed).",
+)
 @_VERBOSE  # fmt: skip
-def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verbose: int) -> ExitCode:
+def doctor(
+    repository: str | None, connect: ConnectOptions, timeout: float, use_emulator: bool, verbose: int
+) -> ExitCode:
     """Check credentials, endpoints, reachability and permissions; never starts a scan.
 
     Shows which credential source crgate picks (never the secret), obtains a token, resolves the
@@ -496,7 +522,10 @@ def doctor(repository: str | None, connect: ConnectOptions, timeout: float, verb
     configure_logging(verbose, sys.stderr, masker)
     ref = parse_image_ref(repository) if repository is not None else None
     connect = with_region(connect, [ref] if ref else [], os.environ)
-    steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
+    with contextlib.ExitStack() as stack:
+        if use_emulator:
+            connect = _on_emulator(stack, connect, None)
+        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
     for step in steps:
         click.echo(f"{step.stage:<12} {step.status:<5} {safe(step.detail, LINE_LIMIT)}")

@@ -48,6 +48,7 @@ def run(
     cancel: threading.Event | None = None,
     today: dt.date | None = None,
     unscannable: Sequence[str] = (),
+    report_only: bool = False,
     now: Callable[[], dt.datetime] = _utc_now,
 ) -> GateResult:
     """Gate ``targets`` with ``scanner`` under ``policy``, all within ``deadline``.
@@ -56,11 +57,20 @@ def run(
     outside Yandex Container Registry). ``unscannable`` names those images (``image (where)``); the
     policy's ``unscannable`` decides whether they fail the run. Setting ``cancel`` (or Ctrl-C in the
     calling thread) stops the run: unfinished images become ``interrupted`` and the run exits 130.
+    ``report_only`` marks the report so (its ``process_exit_code`` lets violations alone pass the step).
     """
     day = today or now().date()
     started_at = now()
     if not targets:
-        report = summarize(policy, [], today=day, started_at=started_at, finished_at=now(), unscannable=unscannable)
+        report = summarize(
+            policy,
+            [],
+            today=day,
+            started_at=started_at,
+            finished_at=now(),
+            unscannable=unscannable,
+            report_only=report_only,
+        )
         return GateResult(report)
     if scanner is None:
         raise ValueError("a scanner is needed to gate images")
@@ -92,6 +102,7 @@ def run(
         baseline=gate.baseline,
         interrupted=interrupted,
         unscannable=unscannable,
+        report_only=report_only,
     )
     return GateResult(report, interrupted, tuple(gate.left_running()) if interrupted else ())
 

@@ -344,7 +344,17 @@ class RunReport:
     baseline: BaselineInfo | None = None
     unscannable: tuple[str, ...] = ()
     """Images named by manifests that lie outside Yandex Container Registry (``image (where)``)."""
+    report_only: bool = False
+    """``--report-only``: the verdict stands in every report, but violations alone do not fail the step."""
 
     @property
     def verdict(self) -> Verdict:
         return Verdict.of(self.exit_code)
+
+    @property
+    def process_exit_code(self) -> ExitCode:
+        """What the process exits with: the verdict's code, but 0 for violations in a report-only run
+        (errors never become a pass)."""
+        if self.report_only and self.exit_code == ExitCode.VIOLATION:
+            return ExitCode.PASS
+        return self.exit_code

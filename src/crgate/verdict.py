@@ -27,6 +27,7 @@ def summarize(
     baseline: BaselineInfo | None = None,
     interrupted: bool = False,
     unscannable: Sequence[str] = (),
+    report_only: bool = False,
 ) -> RunReport:
     """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``."""
     warnings = rule_warnings(policy.ignore, today)
@@ -56,4 +57,5 @@ def summarize(
         stale_ignores=tuple(stale_ignores),
         baseline=baseline,
         unscannable=tuple(unscannable),
+        report_only=report_only,
     )

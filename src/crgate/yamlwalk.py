@@ -118,9 +118,8 @@ class Walker:
     def unknown_key(self, name: str, key_path: str, line: int, known: Collection[str]) -> ConfigError:
         """An unknown key, with a "did you mean" hint and the valid keys."""
         where = f" under '{key_path.rsplit('.', 1)[0]}'" if "." in key_path else ""
-        alias = self.aliases.get(name.lower())
-        close = [alias] if alias in known else difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ";"
+        close = closest(name, known, self.aliases)
+        hint = f"; did you mean '{close}'?" if close else ";"
         return self.error(
             f"unknown key '{name}'{where}{hint} valid keys are: {', '.join(known)}",
             line=line,
@@ -242,6 +241,15 @@ class Walker:
             fix = f"did you mean '{close[0]}'?" if close else f"write one of {options}"
             raise self.error(f"{must}, got {value!r}; {fix}", line=line, key=key_path)
         raise self.error(f"{must}, got {describe(value, node.value)}; {example}", line=line, key=key_path)
+
+
+def closest(name: str, known: Collection[str], aliases: Mapping[str, str] = MappingProxyType({})) -> str | None:
+    """The known name a typo most likely meant (an alias users reach for, else the closest spelling)."""
+    alias = aliases.get(name.lower())
+    if alias in known:
+        return alias
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def describe(value: object, text: str) -> str:

@@ -93,6 +93,7 @@ def document(report: RunReport) -> dict[str, Any]:
         "stale_ignores": list(report.stale_ignores),
         "baseline": _baseline(report),
         "unscannable": list(report.unscannable),
+        "report_only": report.report_only,
     }
 
 

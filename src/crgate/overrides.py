@@ -1,0 +1,59 @@
+"""Limits from the command line (``--max SEVERITY=N``, ``--only-fixed``) laid over the policy in force.
+
+They override the same keys of the policy file (or of the built-in default, so ``--max high=5`` alone
+still keeps ``critical: 0``), with the file's strictness: an unknown key gets a "did you mean", a
+count must be a plain whole number, and the same key twice is an error, never "the last one wins".
+The policy's ``source`` names every override (``./.crgate.yaml + --max high=5``), so every report says
+which limits were in force and where they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from types import MappingProxyType
+
+from crgate.errors import ConfigError
+from crgate.model import THRESHOLD_KEYS, Policy
+from crgate.policy_v1 import ALIASES
+from crgate.yamlwalk import closest
+
+_PLAIN_COUNT = re.compile(r"0|[1-9][0-9]{0,17}")
+_FORM = "SEVERITY=N, e.g. --max high=5"
+
+
+def parse_limit(text: str) -> tuple[str, int]:
+    """``high=5`` -> ``("high", 5)``; ConfigError naming the flag and what to write instead."""
+    key, sep, count = text.partition("=")
+    key = key.strip().lower()
+    if not sep:
+        raise ConfigError(f"--max '{text}': expected {_FORM}")
+    if key not in THRESHOLD_KEYS:
+        close = closest(key, THRESHOLD_KEYS, ALIASES)
+        hint = f"; did you mean '{close}'?" if close else ";"
+        raise ConfigError(f"--max '{text}': unknown key '{key}'{hint} valid keys are: {', '.join(THRESHOLD_KEYS)}")
+    if not _PLAIN_COUNT.fullmatch(count.strip()):
+        raise ConfigError(f"--max '{text}': '{count}' is not a count; write a plain whole number >= 0 ({_FORM})")
+    return key, int(count)
+
+
+def apply_overrides(policy: Policy, limits: Sequence[str], *, only_fixed: bool = False) -> Policy:
+    """``policy`` with the command line's limits in place of its own for the same keys."""
+    if not limits and not only_fixed:
+        return policy
+    parsed: dict[str, int] = {}
+    for text in limits:
+        key, count = parse_limit(text)
+        if key in parsed:
+            raise ConfigError(f"--max {key} is given twice ({key}={parsed[key]} and {key}={count}); give it once")
+        parsed[key] = count
+    thresholds = {**policy.thresholds, **parsed}
+    ordered = {key: thresholds[key] for key in THRESHOLD_KEYS if key in thresholds}
+    named = [f"--max {key}={count}" for key, count in parsed.items()] + (["--only-fixed"] if only_fixed else [])
+    return dataclasses.replace(
+        policy,
+        thresholds=MappingProxyType(ordered),
+        only_fixed=policy.only_fixed or only_fixed,
+        source=f"{policy.source} + {' '.join(named)}",
+    )
