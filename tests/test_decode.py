@@ -167,3 +167,44 @@ def test_server_text_cannot_inject_terminal_sequences():
     with pytest.raises(ScanError) as caught:
         decode_operation(op, image_id=IMAGE)
     assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _texts(seed: int) -> list[str]:
+    """Short and long texts of printable, control, format and non-ASCII characters (a fixed corpus)."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "aZ9.-_/:+~ \t\n\r\x00\x07\x1b\x7f\x85\x9b\u00a0\u200b\u2028\ufeff\ufffeé☃𝄞"
+    texts = ["", "CVE-2024-0001", "x" * 999, "x" * 1000, "x" * 1001, "é" * 1200]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.choice((1, 8, 40, 300)))) for _ in range(300)]
+    return texts
+
+
+def test_finding_text_is_kept_as_sent_and_bounded_whatever_it_holds():
+    """Machine formats stay lossless (issue 10): the decoder keeps each text field as the scanner sent
+    it, cut to MAX_FINDING_TEXT characters; making it inert is the job of every place that prints it."""
+    from crgate.scanner.decode import MAX_FINDING_TEXT, decode_vulnerability
+
+    fields = ("name", "package", "version", "fixed_by", "link", "source", "origin", "type")
+    texts = _texts(7)
+
+    def bounded(text: str) -> str:
+        return text if len(text) <= MAX_FINDING_TEXT else text[:MAX_FINDING_TEXT] + "..."
+
+    for number in range(len(texts)):
+        values = {field: texts[(number + offset * 37) % len(texts)] for offset, field in enumerate(fields)}
+        values["name"] = values["name"] or "CVE-1"
+        message = scanner_pb2.Vulnerability(
+            severity=scanner_pb2.Vulnerability.HIGH, package=scanner_pb2.PackageVulnerability(**values)
+        )
+        finding = decode_vulnerability(message, scan_result_id="crgsr1")
+        decoded = (finding.cve, finding.package, finding.version, finding.fixed_by, finding.link, finding.source)
+        decoded += (finding.origin, finding.type)
+        assert decoded == tuple(bounded(values[field]) for field in fields)
+        assert all(len(text) <= MAX_FINDING_TEXT + 3 for text in decoded)
+    clean = {field: f"{field}-é☃ 1.0" for field in fields}  # printable and short: kept exactly as sent
+    message = scanner_pb2.Vulnerability(
+        severity=scanner_pb2.Vulnerability.LOW, package=scanner_pb2.PackageVulnerability(**clean)
+    )
+    finding = decode_vulnerability(message, scan_result_id="crgsr1")
+    assert (finding.cve, finding.package, finding.type) == (clean["name"], clean["package"], clean["type"])

@@ -124,7 +124,9 @@ def test_listing_findings_failing_mid_way_is_exit_3(server, code):
     assert server.calls["ScannerService.ListVulnerabilities"] == 2
 
 
-def test_hostile_finding_text_is_sanitized(server):
+def test_hostile_finding_text_is_lossless_in_json_and_inert_in_text(server):
+    """Issue 10: machine formats keep what the scanner sent (escaped by JSON, never raw); the human
+    report shows it visibly and inertly. Every field is bounded."""
     with_stats(server, critical=1)
     server.handlers["ScannerService.ListVulnerabilities"] = answer(
         vulns_page(
@@ -140,9 +142,11 @@ def test_hostile_finding_text_is_sanitized(server):
     result = check(server)
     assert result.code == 1, result.output
     found = result.doc["images"][0]["findings"][0]
-    assert found["cve"] == "CVE-\\x1b[31m1"
-    assert "\n" not in found["package"]
+    assert found["cve"] == "CVE-\x1b[31m1" and found["package"] == "\x1b]8;;http://evil\x07pkg\n"
+    assert "\x1b" not in result.stdout and "\x9b" not in result.stdout  # JSON writes them as \u escapes
     assert len(found["fixed_by"]) <= 1003
+    text = check(server, fmt="text")
+    assert "CVE-\\x1b[31m1" in text.stdout and "\x1b" not in text.output
 
 
 def test_the_reports_stay_well_formed_with_hostile_text(server):

@@ -1,25 +1,33 @@
-"""What the CI-facing formats (SARIF, GitLab, JUnit, Markdown) share: stable ids, ordering, limit rows.
+"""What the formats share: stable ids, ordering, limit rows, and the work one run's writing does once.
 
 Pure helpers over the plain model; nothing here reads a clock or the environment, so every format is a
-deterministic function of its ``RunReport``.
+deterministic function of its ``RunReport`` and its ``Context``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, Finding, ImageOutcome, JudgedFinding, Policy
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, Finding, ImageOutcome, JudgedFinding, Policy, RunReport
+from crgate.report import DEFAULT_LOCATION
 
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
 NAMESPACE = uuid.UUID("6f2f0d8e-61a4-5b0c-9d43-0c7c2a6f3e11")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+MAX_LINK = 2000
+_NAMESPACE_BYTES = NAMESPACE.bytes
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 4122 variant digit
 
 
 def finding_uuid(image: str, cve: str, package: str) -> str:
-    """A deterministic UUID (v5) for one finding of one image."""
-    return str(uuid.uuid5(NAMESPACE, "\x1f".join((image, cve, package))))
+    """A deterministic UUID (v5) for one finding of one image: ``uuid.uuid5`` computed on the hex digest
+    (no UUID object; GitLab and SARIF reports need one per finding)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{image}\x1f{cve}\x1f{package}".encode()).hexdigest()
+    # Version 5 in the 13th digit, the RFC 4122 variant in the two top bits of the 17th.
+    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}"
 
 
 def repository_of(ref: str) -> str:
@@ -48,14 +56,53 @@ def sorted_findings(findings: Iterable[JudgedFinding]) -> list[JudgedFinding]:
     return sorted(findings, key=finding_order)
 
 
+@dataclass
+class Context:
+    """One writing of a run's reports: the options every format reads, and work done once for all.
+
+    ``write_all`` hands the same context to every format it writes, so the findings of an image are
+    sorted once however many formats list them.
+    """
+
+    report: RunReport
+    location: str = DEFAULT_LOCATION
+    """Repository-relative path that SARIF and Code Quality entries point at (line 1)."""
+    invocation: dict[str, str] = field(default_factory=dict)
+    """CI run the cosign predicate names (``uri``, ``event_id``, ``builder.id``); empty outside CI."""
+    keep_finding_lines: bool = False
+    """Keep each image's JSON finding lines for a second format (the JSON report and cosign-vuln share them)."""
+    _sorted: dict[int, tuple[ImageOutcome, list[JudgedFinding]]] = field(default_factory=dict, repr=False)
+    _lines: dict[int, tuple[ImageOutcome, list[str]]] = field(default_factory=dict, repr=False)
+
+    def sorted_findings(self, outcome: ImageOutcome) -> list[JudgedFinding]:
+        """The image's findings, most severe first (``finding_order``); computed once per image."""
+        cached = self._sorted.get(id(outcome))
+        if cached is None or cached[0] is not outcome:
+            cached = (outcome, sorted_findings(outcome.findings or ()))
+            self._sorted[id(outcome)] = cached
+        return cached[1]
+
+    def finding_lines(self, outcome: ImageOutcome, encode: Callable[[JudgedFinding], str]) -> Iterable[str]:
+        """``encode`` of each of the image's findings (in the scanner's order), made once when kept."""
+        findings = outcome.findings or ()
+        if not self.keep_finding_lines:
+            return map(encode, findings)
+        cached = self._lines.get(id(outcome))
+        if cached is None or cached[0] is not outcome:
+            cached = (outcome, [encode(judged) for judged in findings])
+            self._lines[id(outcome)] = cached
+        return cached[1]
+
+
 def clip(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, marked with an ellipsis when cut."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def is_web_link(link: str) -> bool:
-    """True for an http(s) URL safe to put in a report as a link (no whitespace, not absurdly long)."""
-    return link.startswith(("https://", "http://")) and len(link) <= 2000 and not any(ch.isspace() for ch in link)
+    """True for an http(s) URL safe to put in a report as a link: not absurdly long, and printable with
+    no space (so no whitespace, control or invisible format character at all)."""
+    return len(link) <= MAX_LINK and link.startswith(("https://", "http://")) and link.isprintable() and " " not in link
 
 
 def describe_finding(finding: Finding) -> str:

@@ -4,16 +4,26 @@ One vulnerability per finding per image, with a deterministic UUID (uuid5 over i
 the CVE as the first (primary) identifier, and ``location.image`` / ``operating_system`` /
 ``dependency``. ``location.default_branch_image`` is the image without its tag, so GitLab can match a
 vulnerability of a branch image with the same one on the default branch.
+
+``operating_system`` is the image's distribution: the ``type`` of an OS package finding (``debian``).
+A language package (``origin: lang``, ``type`` such as ``jar``, ``gobinary``, ``python-pkg``) names its
+package type, not an operating system, so its vulnerabilities carry the distribution the image's OS
+findings name (the most frequent, ties by name), or ``unknown``; the package type goes into the
+description. GitLab shows this report on Ultimate only (the Code Quality report shows everywhere).
+
+Written as a stream: one vulnerability per line (``crgate.report.jsonout``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from crgate.model import ImageOutcome, JudgedFinding, RunReport
-from crgate.report.common import clip, describe_finding, finding_uuid, is_web_link, repository_of, sorted_findings
+from crgate.report.common import Context, clip, describe_finding, finding_uuid, is_web_link, repository_of
+from crgate.report.jsonout import Splice, string
 
 SCHEMA_VERSION = "15.0.7"
 SCHEMA_URL = (
@@ -22,6 +32,7 @@ SCHEMA_URL = (
 )
 VENDOR = {"name": "crgate"}
 URL = "https://github.com/crgate/crgate"
+LANGUAGE_ORIGIN = "lang"
 _SEVERITY = {
     "critical": "Critical",
     "high": "High",
@@ -35,19 +46,21 @@ _DECISION_NOTE = {
     "not_fixable": "Not counted by crgate: the policy limits only fixable findings.",
     "in_baseline": "Not counted by crgate: already in the baseline image.",
 }
+_IDENTIFIER_TYPES = frozenset(("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec"))
 
 
-def render(report: RunReport) -> str:
-    return json.dumps(document(report), ensure_ascii=False, indent=1) + "\n"
+def write(context: Context, out: TextIO) -> None:
+    splice = Splice()
+    report = context.report
+    vulnerabilities = splice.array(
+        line for outcome in report.images for line in _vulnerabilities(outcome, context.sorted_findings(outcome))
+    )
+    splice.write(out, document(report, vulnerabilities), indent=1, ensure_ascii=False)
 
 
-def document(report: RunReport) -> dict[str, Any]:
+def document(report: RunReport, vulnerabilities: Any) -> dict[str, Any]:
+    """The report's document around ``vulnerabilities`` (a list, or a ``Splice`` placeholder)."""
     tool = {"id": "crgate", "name": "crgate", "version": report.tool_version, "vendor": VENDOR, "url": URL}
-    vulnerabilities = [
-        _vulnerability(judged, outcome)
-        for outcome in report.images
-        for judged in sorted_findings(outcome.findings or ())
-    ]
     failed = any(outcome.error is not None for outcome in report.images)
     return {
         "version": SCHEMA_VERSION,
@@ -72,43 +85,56 @@ def document(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _vulnerability(judged: JudgedFinding, outcome: ImageOutcome) -> dict[str, Any]:
-    finding = judged.finding
-    cve = clip(finding.cve, 200) or "UNKNOWN"
-    identifier: dict[str, Any] = {"type": _identifier_type(cve), "name": cve, "value": cve}
-    links = []
-    if is_web_link(finding.link):
-        identifier["url"] = finding.link
-        links.append({"url": finding.link})
-    description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {outcome.ref}."
-    note = _DECISION_NOTE.get(judged.decision)
-    if note:
-        description += " " + note.format(rule=judged.rule)
-    vulnerability: dict[str, Any] = {
-        "id": finding_uuid(outcome.ref, finding.cve, finding.package),
-        "name": clip(f"{cve} in {finding.package}", 255),
-        "description": clip(description, 10_000),
-        "severity": _SEVERITY.get(finding.severity, "Unknown"),
-        "identifiers": [identifier],
-        "links": links,
-        "location": {
-            "dependency": {
-                "package": {"name": clip(finding.package, 500) or "unknown"},
-                "version": clip(finding.version, 500),
-            },
-            "operating_system": clip(finding.type, 200) or "unknown",
-            "image": outcome.ref,
-            "default_branch_image": clip(repository_of(outcome.ref), 255),
-        },
-    }
-    if finding.fixed_by:
-        vulnerability["solution"] = clip(f"Upgrade {finding.package} to {finding.fixed_by}", 7000)
-    return vulnerability
+def image_os(findings: list[JudgedFinding]) -> str:
+    """The distribution the image's OS package findings name most often (ties by name), or ``unknown``."""
+    names = Counter(j.finding.type for j in findings if j.finding.origin != LANGUAGE_ORIGIN and j.finding.type)
+    if not names:
+        return "unknown"
+    return min(names.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
-def _identifier_type(cve: str) -> str:
-    prefix = cve.split("-", 1)[0].lower()
-    return prefix if prefix in ("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec") else "other"
+def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> Iterator[str]:
+    """One JSON line per finding; what is the same for every finding of the image is encoded once."""
+    ref = outcome.ref
+    distribution = string(clip(image_os(findings), 200))
+    image = f'"image": {string(ref)}, "default_branch_image": {string(clip(repository_of(ref), 255))}}}'
+    for judged in findings:
+        finding = judged.finding
+        cve, package, version = finding.cve, finding.package, finding.version
+        cve = (cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
+        cve_text = string(cve)
+        prefix = cve[: cve.find("-")].lower() if "-" in cve else cve.lower()
+        kind = prefix if prefix in _IDENTIFIER_TYPES else "other"
+        if is_web_link(finding.link):
+            link = string(finding.link)
+            references = f', "url": {link}}}], "links": [{{"url": {link}}}]'
+        else:
+            references = '}], "links": []'
+        language = finding.origin == LANGUAGE_ORIGIN
+        described = describe_finding(finding)
+        if language and finding.type:
+            described += f" ({finding.type} package)"
+        description = f"{cve} ({finding.severity}) in {described} of image {ref}."
+        note = _DECISION_NOTE.get(judged.decision) if judged.decision != "counted" else None
+        if note:
+            description += " " + note.format(rule=judged.rule)
+        system = distribution if language or not finding.type else string(clip(finding.type, 200))
+        name = f"{cve} in {package}"
+        solution = ""
+        if finding.fixed_by:
+            solution = f', "solution": {string(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
+        if len(package) > 500 or not package:
+            package = clip(package, 500) or "unknown"
+        yield (
+            f'{{"id": "{finding_uuid(ref, finding.cve, finding.package)}", '
+            f'"name": {string(name if len(name) <= 255 else clip(name, 255))}, '
+            f'"description": {string(description if len(description) <= 10_000 else clip(description, 10_000))}, '
+            f'"severity": "{_SEVERITY.get(finding.severity, "Unknown")}", '
+            f'"identifiers": [{{"type": "{kind}", "name": {cve_text}, "value": {cve_text}{references}, '
+            f'"location": {{"dependency": {{"package": {{"name": {string(package)}}}, '
+            f'"version": {string(version if len(version) <= 500 else clip(version, 500))}}}, '
+            f'"operating_system": {system}, {image}{solution}}}'
+        )
 
 
 def _messages(report: RunReport) -> list[dict[str, str]]:

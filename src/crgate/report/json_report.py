@@ -2,17 +2,23 @@
 
 Stability promise: keys are only ever added within ``schema_version`` 1; counts are integers with all
 six severities present (zero included), unlike Yandex's own JSON which omits zeros and quotes int64s.
+
+Written as a stream: the document is indented by two spaces, and each finding is one line (see
+``crgate.report.jsonout``), so 100,000 findings never exist as one string or one dict tree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
+from crgate.report.common import Context
+from crgate.report.jsonout import Splice, ascii_string
 
 SCHEMA_VERSION = 1
+FindingsOf = Callable[[ImageOutcome], Any]
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -21,7 +27,11 @@ def _time(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def image_document(outcome: ImageOutcome) -> dict[str, Any]:
+def _all_findings(outcome: ImageOutcome) -> Any:
+    return None if outcome.findings is None else [finding_document(j) for j in outcome.findings]
+
+
+def image_document(outcome: ImageOutcome, findings_of: FindingsOf = _all_findings) -> dict[str, Any]:
     result = outcome.result
     counts = result.counts.as_dict() if result else None
     error = None
@@ -50,7 +60,7 @@ def image_document(outcome: ImageOutcome) -> dict[str, Any]:
         "elapsed_seconds": round(outcome.elapsed, 3),
         "origin": outcome.origin,
         "counted": dict(outcome.counted) if outcome.counted is not None and result is not None else None,
-        "findings": None if outcome.findings is None else [finding_document(j) for j in outcome.findings],
+        "findings": findings_of(outcome),
         "warnings": list(outcome.warnings),
     }
 
@@ -72,7 +82,31 @@ def finding_document(judged: JudgedFinding) -> dict[str, Any]:
     }
 
 
-def document(report: RunReport) -> dict[str, Any]:
+def finding_line(judged: JudgedFinding) -> str:
+    """``finding_document(judged)`` encoded as one line of JSON, without building the dict."""
+    f = judged.finding
+    e = ascii_string
+    return (
+        f'{{"cve": {e(f.cve)}, "severity": {e(f.severity)}, "package": {e(f.package)}, "version": {e(f.version)}, '
+        f'"fixed_by": {e(f.fixed_by) if f.fixed_by else "null"}, "link": {e(f.link) if f.link else "null"}, '
+        f'"source": {e(f.source) if f.source else "null"}, "origin": {e(f.origin) if f.origin else "null"}, '
+        f'"type": {e(f.type) if f.type else "null"}, "decision": {e(judged.decision)}, '
+        f'"rule": {e(judged.rule) if judged.rule else "null"}}}'
+    )
+
+
+def streamed(splice: Splice, context: Context) -> FindingsOf:
+    """A ``findings_of`` that puts each image's findings in ``splice`` as one line each."""
+
+    def findings_of(outcome: ImageOutcome) -> Any:
+        if outcome.findings is None:
+            return None
+        return splice.array(context.finding_lines(outcome, finding_line))
+
+    return findings_of
+
+
+def document(report: RunReport, findings_of: FindingsOf = _all_findings) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "crgate", "version": report.tool_version},
@@ -88,7 +122,7 @@ def document(report: RunReport) -> dict[str, Any]:
             },
         },
         "severities": list(SEVERITIES),
-        "images": [image_document(outcome) for outcome in report.images],
+        "images": [image_document(outcome, findings_of) for outcome in report.images],
         "warnings": list(report.warnings),
         "stale_ignores": list(report.stale_ignores),
         "baseline": _baseline(report),
@@ -110,5 +144,6 @@ def _baseline(report: RunReport) -> dict[str, Any] | None:
     }
 
 
-def render(report: RunReport) -> str:
-    return json.dumps(document(report), indent=2) + "\n"
+def write(context: Context, out: TextIO) -> None:
+    splice = Splice()
+    splice.write(out, document(context.report, streamed(splice, context)), indent=2, ensure_ascii=True)

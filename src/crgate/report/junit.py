@@ -4,24 +4,30 @@ One ``<testsuite>`` per image with one ``<testcase>`` per policy limit: a ``<fai
 exceeded (the findings that count are listed in its body), an ``<error>`` on every limit when the image
 could not be checked. A final ``crgate`` suite holds the run's verdict as one test case and the run's
 warnings as ``<system-out>``, so a run that fails for a reason outside any image is never green.
+
+Every value that comes from outside crgate passes through ``_t``, this module's one exit for untrusted
+text (XML-safe and clipped).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from typing import TextIO
 
-from crgate.model import THRESHOLD_KEYS, ImageOutcome, RunReport
-from crgate.report.common import clip, describe_finding, limit_rows, sorted_findings
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
+from crgate.report.common import Context, describe_finding, limit_rows
+from crgate.textsafe import safe
 
 MAX_LISTED = 50  # findings listed in one failure's body
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render(report: RunReport) -> str:
+def write(context: Context, out: TextIO) -> None:
+    report = context.report
     root = ET.Element("testsuites", name="crgate")
     for outcome in report.images:
-        root.append(_image_suite(report, outcome))
+        root.append(_image_suite(context, outcome))
     root.append(_run_suite(report))
     tests = failures = errors = 0
     for suite in root:
@@ -32,16 +38,17 @@ def render(report: RunReport) -> str:
     root.set("failures", str(failures))
     root.set("errors", str(errors))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
-def _text(value: str, limit: int = 20_000) -> str:
-    """Text safe for XML 1.0 (no control characters from a hostile server), clipped."""
-    return clip(_NOT_XML.sub("\ufffd", value), limit)
+def _t(value: str, limit: int = 20_000) -> str:
+    """Untrusted text made inert (CI test widgets show it) and safe for XML 1.0, clipped."""
+    return _NOT_XML.sub("\ufffd", safe(value, limit))
 
 
-def _image_suite(report: RunReport, outcome: ImageOutcome) -> ET.Element:
-    suite = ET.Element("testsuite", name=_text(outcome.ref, 1000), time=f"{outcome.elapsed:.3f}")
+def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
+    report = context.report
+    suite = ET.Element("testsuite", name=_t(outcome.ref, 1000), time=f"{outcome.elapsed:.3f}")
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("image_id", outcome.image_id),
@@ -50,29 +57,32 @@ def _image_suite(report: RunReport, outcome: ImageOutcome) -> ET.Element:
         ("policy", report.policy.source),
     ):
         if value:
-            ET.SubElement(properties, "property", name=name, value=_text(value, 1000))
+            ET.SubElement(properties, "property", name=name, value=_t(value, 1000))
     rows = {row.key: row for row in limit_rows(report.policy, outcome)}
     limits = [key for key in THRESHOLD_KEYS if key in report.policy.thresholds]
     names = [f"{key} <= {report.policy.thresholds[key]}" for key in limits] or ["policy (no limits)"]
     failures = errors = 0
+    counted: dict[str, list[JudgedFinding]] | None = None
     for position, name in enumerate(names):
-        case = ET.SubElement(suite, "testcase", classname=_text(outcome.ref, 1000), name=name)
+        case = ET.SubElement(suite, "testcase", classname=_t(outcome.ref, 1000), name=name)
         row = rows.get(limits[position]) if limits else None
         if outcome.error is not None or outcome.result is None:
             message = outcome.error.message if outcome.error else "no scan result"
             kind = outcome.error.kind if outcome.error else "scan"
-            error = ET.SubElement(case, "error", message=_text(message, 2000), type=kind)
-            error.text = _text(message)
+            error = ET.SubElement(case, "error", message=_t(message, 2000), type=kind)
+            error.text = _t(message)
             errors += 1
         elif row is not None and row.violated:
             failure = ET.SubElement(
                 case, "failure", message=f"{row.key}: {row.count} > {row.limit}", type="policy_violation"
             )
-            failure.text = _failure_body(outcome, row.key)
+            if counted is None:
+                counted = _counted(context, outcome)
+            failure.text = _failure_body(outcome, row.key, counted)
             failures += 1
-    out = _image_notes(outcome)
-    if out:
-        ET.SubElement(suite, "system-out").text = _text(out)
+    notes = _image_notes(context, outcome)
+    if notes:
+        ET.SubElement(suite, "system-out").text = _t(notes)
     suite.set("tests", str(len(names)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
@@ -80,21 +90,29 @@ def _image_suite(report: RunReport, outcome: ImageOutcome) -> ET.Element:
     return suite
 
 
-def _failure_body(outcome: ImageOutcome, key: str) -> str:
+def _failure_body(outcome: ImageOutcome, key: str, counted: dict[str, list[JudgedFinding]]) -> str:
     if outcome.findings is None:
         return "findings were not fetched; see the JSON report"
-    counted = [j for j in sorted_findings(outcome.findings) if j.decision == "counted"]
-    if key != "total":
-        counted = [j for j in counted if j.finding.severity == key]
-    lines = [f"{j.finding.cve} {j.finding.severity} {describe_finding(j.finding)}" for j in counted[:MAX_LISTED]]
-    if len(counted) > MAX_LISTED:
-        lines.append(f"... and {len(counted) - MAX_LISTED} more")
-    return _text("\n".join(lines))
+    # Each severity's list is in the sorted order, so joining them in severity order is the sorted order.
+    listed = [j for severity in (SEVERITIES if key == "total" else (key,)) for j in counted.get(severity, ())]
+    lines = [f"{j.finding.cve} {j.finding.severity} {describe_finding(j.finding)}" for j in listed[:MAX_LISTED]]
+    if len(listed) > MAX_LISTED:
+        lines.append(f"... and {len(listed) - MAX_LISTED} more")
+    return _t("\n".join(lines))
 
 
-def _image_notes(outcome: ImageOutcome) -> str:
+def _counted(context: Context, outcome: ImageOutcome) -> dict[str, list[JudgedFinding]]:
+    """The image's counted findings by severity, each most severe first (one pass for every limit)."""
+    by_severity: dict[str, list[JudgedFinding]] = {severity: [] for severity in SEVERITIES}
+    for judged in context.sorted_findings(outcome):
+        if judged.decision == "counted":
+            by_severity[judged.finding.severity].append(judged)
+    return by_severity
+
+
+def _image_notes(context: Context, outcome: ImageOutcome) -> str:
     lines = [f"warning: {warning}" for warning in outcome.warnings]
-    ignored = [j for j in sorted_findings(outcome.findings or ()) if j.decision == "ignored"]
+    ignored = [j for j in context.sorted_findings(outcome) if j.decision == "ignored"]
     lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
     if len(ignored) > MAX_LISTED:
         lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")
@@ -115,9 +133,9 @@ def _run_suite(report: RunReport) -> ET.Element:
     case = ET.SubElement(suite, "testcase", classname="crgate", name="verdict")
     message = f"verdict {report.verdict} (exit {report.exit_code}), policy {report.policy.source}"
     if report.exit_code == 1:
-        ET.SubElement(case, "failure", message=_text(message, 2000), type="policy_violation")
+        ET.SubElement(case, "failure", message=_t(message, 2000), type="policy_violation")
     elif report.exit_code != 0:
-        ET.SubElement(case, "error", message=_text(message, 2000), type="error")
+        ET.SubElement(case, "error", message=_t(message, 2000), type="error")
     if report.warnings:
-        ET.SubElement(suite, "system-out").text = _text("\n".join(f"warning: {w}" for w in report.warnings))
+        ET.SubElement(suite, "system-out").text = _t("\n".join(f"warning: {w}" for w in report.warnings))
     return suite

@@ -2,35 +2,43 @@
 
 Verdict first, then warnings, a summary table, and per image: its limits, the top findings of the
 severities it violates, and the findings the policy ignored. Always under 1 MiB (GitHub's step-summary
-limit): every line is clipped, every list is capped, and the whole text stops with a "... and N more"
-line when it would grow past ``MAX_BYTES``. Text from the scanner is escaped, so a package name can
-never inject a link, HTML or table cells.
+limit): every field is clipped before it is escaped (so no line is ever cut inside a table row, a code
+span or a link), every list is capped, and the whole text stops with a "... and N more" line when it
+would grow past ``MAX_BYTES``. Text from outside crgate passes through ``_t``, this module's one exit
+for untrusted text: escaped, so a package name can never inject a link, HTML or table cells.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import TextIO
 
 from crgate.model import SEVERITIES, ImageOutcome, JudgedFinding, RunReport
-from crgate.report.common import clip, is_web_link, limit_rows, sorted_findings, violated_severities
+from crgate.report.common import Context, clip, is_web_link, limit_rows, violated_severities
 from crgate.report.text import describe_limits
+from crgate.textsafe import safe
 
 MAX_BYTES = 1_000_000  # below GitHub's 1 MiB step-summary limit, with room for the closing line
 MAX_LINE = 2_000
+MAX_FIELD = 200  # characters of one untrusted value in a table cell
+MAX_REF = 500  # characters of an image reference or a policy path
+MAX_MESSAGE = 1_500  # characters of a warning or error message
 TOP_FINDINGS = 20
 MAX_IGNORED = 20
 MAX_WARNINGS = 50
-_ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_PLAIN = re.compile(r"[A-Za-z0-9.:/+-]*")  # text Markdown shows as it is (CVE ids, versions, most names)
 
 
-def render(report: RunReport) -> str:
+def write(context: Context, out: TextIO) -> None:
     lines: list[str] = []
     size = 0
-    produced = _lines(report)
+    produced = _lines(context)
     for line in produced:
-        line = clip(line, MAX_LINE)
+        line = clip(line, MAX_LINE)  # a safety net: fields are clipped before escaping, so lines fit
         cost = len(line.encode("utf-8")) + 1
         if size + cost > MAX_BYTES:
             rest = 1 + sum(1 for _ in produced)
@@ -38,64 +46,96 @@ def render(report: RunReport) -> str:
             break
         lines.append(line)
         size += cost
-    return "\n".join(lines) + "\n"
+    out.write("\n".join(lines) + "\n")
 
 
 def escape(text: str) -> str:
     """Plain text safe inside Markdown and a table cell: no HTML, links, emphasis or cell breaks."""
+    if _PLAIN.fullmatch(text):
+        return text
     text = " ".join(text.split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", text)
 
 
-def _lines(report: RunReport) -> Iterator[str]:
-    n = len(report.images)
-    yield f"## crgate: {_ICON.get(report.verdict, '')} {report.verdict.upper()} (exit {report.exit_code})"
-    yield ""
-    limits = describe_limits(report.policy)
-    yield (
-        f"Policy {escape(report.policy.source)} ({escape(limits)}); {n} image{'s' if n != 1 else ''}; "
-        f"crgate {escape(report.tool_version)}."
-    )
-    yield ""
-    if report.warnings:
-        yield "**Warnings**"
-        yield ""
-        yield from _capped([f"- {escape(w)}" for w in report.warnings], MAX_WARNINGS, "warnings")
-        yield ""
-    if report.images:
-        yield f"| image | verdict | {' | '.join(SEVERITIES)} | total |"
-        yield "|" + " --- |" * (len(SEVERITIES) + 3)
-        for outcome in report.images:
-            yield _summary_row(outcome)
-        yield ""
-    for outcome in report.images:
-        yield from _image_section(report, outcome)
+def _t(value: object, limit: int = MAX_FIELD) -> str:
+    """Untrusted text as Markdown: made inert and clipped to ``limit`` characters, then escaped."""
+    return escape(safe(str(value), limit))
 
 
-def _summary_row(outcome: ImageOutcome) -> str:
-    verdict = f"{_ICON[outcome.verdict]} {outcome.verdict}"
+def link_target(link: str) -> str:
+    """A web link as a Markdown link target (no character that could end or break the link)."""
+    return link.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def cve_cell(judged: JudgedFinding) -> str:
+    """The CVE id, linked to its advisory when the scanner gave a web link."""
+    cve = _t(judged.finding.cve, 100)
+    link = judged.finding.link
+    return f"[{cve}]({link_target(link)})" if is_web_link(link) else cve
+
+
+def finding_row(judged: JudgedFinding) -> str:
+    finding = judged.finding
+    fixed = _t(finding.fixed_by) if finding.fixed_by else "no fix"
+    return f"| {cve_cell(judged)} | {finding.severity} | {_t(finding.package)} | {_t(finding.version)} | {fixed} |"
+
+
+def summary_row(outcome: ImageOutcome) -> str:
+    verdict = f"{ICON[outcome.verdict]} {outcome.verdict}"
     if outcome.result is None:
         cells = ["-"] * (len(SEVERITIES) + 1)
     else:
         counts = outcome.result.counts
         cells = [str(counts.get(key)) for key in SEVERITIES] + [str(counts.total)]
-    return f"| {escape(outcome.ref)} | {verdict} | {' | '.join(cells)} |"
+    return f"| {_t(outcome.ref, MAX_REF)} | {verdict} | {' | '.join(cells)} |"
 
 
-def _image_section(report: RunReport, outcome: ImageOutcome) -> Iterator[str]:
-    yield f"### {_ICON[outcome.verdict]} {escape(outcome.ref)}: {outcome.verdict}"
+def summary_header() -> list[str]:
+    return [f"| image | verdict | {' | '.join(SEVERITIES)} | total |", "|" + " --- |" * (len(SEVERITIES) + 3)]
+
+
+def heading(report: RunReport) -> list[str]:
+    n = len(report.images)
+    return [
+        f"## crgate: {ICON.get(report.verdict, '')} {report.verdict.upper()} (exit {report.exit_code})",
+        "",
+        f"Policy {_t(report.policy.source, MAX_REF)} ({escape(describe_limits(report.policy))}); "
+        f"{n} image{'s' if n != 1 else ''}; crgate {_t(report.tool_version)}.",
+        "",
+    ]
+
+
+def _lines(context: Context) -> Iterator[str]:
+    report = context.report
+    yield from heading(report)
+    if report.warnings:
+        yield "**Warnings**"
+        yield ""
+        yield from _capped([f"- {_t(w, MAX_MESSAGE)}" for w in report.warnings[:MAX_WARNINGS]], len(report.warnings))
+        yield ""
+    if report.images:
+        yield from summary_header()
+        for outcome in report.images:
+            yield summary_row(outcome)
+        yield ""
+    for outcome in report.images:
+        yield from _image_section(context, outcome)
+
+
+def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
+    yield f"### {ICON[outcome.verdict]} {_t(outcome.ref, MAX_REF)}: {outcome.verdict}"
     yield ""
     named = (("image", outcome.image_id), ("scan result", outcome.scan_result_id))
-    ids = [f"{label} {escape(value)}" for label, value in named if value]
+    ids = [f"{label} {_t(value)}" for label, value in named if value]
     if ids:
         yield "Scanned: " + ", ".join(ids) + "."
         yield ""
     if outcome.error is not None:
         error = outcome.error
-        yield f"**Could not be checked** (exit {error.exit_code}, {error.kind}): {escape(error.message)}"
+        yield f"**Could not be checked** (exit {error.exit_code}, {error.kind}): {_t(error.message, MAX_MESSAGE)}"
         yield ""
-    rows = limit_rows(report.policy, outcome)
+    rows = limit_rows(context.report.policy, outcome)
     if rows:
         yield "| limit | count | status |"
         yield "| --- | --- | --- |"
@@ -103,10 +143,11 @@ def _image_section(report: RunReport, outcome: ImageOutcome) -> Iterator[str]:
             status = "❌ exceeded" if row.violated else "✅ ok"
             yield f"| {row.key} <= {row.limit} | {row.count} | {status} |"
         yield ""
-    yield from _capped([f"- ⚠️ {escape(w)}" for w in outcome.warnings], MAX_WARNINGS, "warnings")
-    if outcome.warnings:
+    warnings = outcome.warnings
+    yield from _capped([f"- ⚠️ {_t(w, MAX_MESSAGE)}" for w in warnings[:MAX_WARNINGS]], len(warnings), "warnings")
+    if warnings:
         yield ""
-    findings = sorted_findings(outcome.findings or ())
+    findings = context.sorted_findings(outcome)
     violated = violated_severities(outcome)
     top = [j for j in findings if j.decision == "counted" and j.finding.severity in violated]
     if top:
@@ -114,7 +155,7 @@ def _image_section(report: RunReport, outcome: ImageOutcome) -> Iterator[str]:
         yield ""
         yield "| CVE | severity | package | installed | fixed in |"
         yield "| --- | --- | --- | --- | --- |"
-        yield from _capped([_finding_row(j) for j in top], TOP_FINDINGS, "findings")
+        yield from _capped([finding_row(j) for j in top[:TOP_FINDINGS]], len(top), "findings")
         yield ""
     ignored = [j for j in findings if j.decision == "ignored"]
     if ignored:
@@ -123,28 +164,15 @@ def _image_section(report: RunReport, outcome: ImageOutcome) -> Iterator[str]:
         yield "| CVE | severity | package | rule |"
         yield "| --- | --- | --- | --- |"
         rows_ignored = [
-            f"| {_cve(j)} | {j.finding.severity} | {escape(j.finding.package)} | {escape(j.rule or '')} |"
-            for j in ignored
+            f"| {cve_cell(j)} | {j.finding.severity} | {_t(j.finding.package)} | {_t(j.rule or '', MAX_MESSAGE)} |"
+            for j in islice(ignored, MAX_IGNORED)
         ]
-        yield from _capped(rows_ignored, MAX_IGNORED, "ignored findings")
+        yield from _capped(rows_ignored, len(ignored), "ignored findings")
         yield ""
 
 
-def _finding_row(judged: JudgedFinding) -> str:
-    finding = judged.finding
-    fixed = escape(finding.fixed_by) if finding.fixed_by else "no fix"
-    return f"| {_cve(judged)} | {finding.severity} | {escape(finding.package)} | {escape(finding.version)} | {fixed} |"
-
-
-def _cve(judged: JudgedFinding) -> str:
-    cve = escape(clip(judged.finding.cve, 100))
-    link = judged.finding.link
-    if is_web_link(link):
-        return f"[{cve}]({link.replace('(', '%28').replace(')', '%29').replace('<', '%3C').replace('>', '%3E')})"
-    return cve
-
-
-def _capped(lines: list[str], cap: int, what: str) -> Iterator[str]:
-    yield from lines[:cap]
-    if len(lines) > cap:
-        yield f"\n... and {len(lines) - cap} more {what}"
+def _capped(shown: Sequence[str], total: int, what: str = "warnings") -> Iterator[str]:
+    """The ``shown`` lines (the first of ``total``), then how many more there are."""
+    yield from shown
+    if total > len(shown):
+        yield f"\n... and {total - len(shown)} more {what}"

@@ -11,19 +11,27 @@ severity), 1,000 locations per result and 20 tags per rule (10 shown). crgate wr
 location per result, at most 5 tags per rule, and keeps the most severe ``MAX_RESULTS`` results; the
 rest are counted in a tool notification. Text fields taken from the scanner are clipped, so 25,000
 results stay far below 10 MB compressed.
+
+Written as a stream in one pass over the findings: the results come first in the run object, each
+naming its rule by index (rules numbered as they first appear, so the most severe come first), and the
+rules follow, built from what the results gathered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from crgate.model import ImageOutcome, JudgedFinding, RunReport
+from crgate.report import markdown
 from crgate.report.common import (
     SEVERITY_RANK,
+    Context,
     clip,
     describe_finding,
     finding_order,
@@ -32,12 +40,12 @@ from crgate.report.common import (
     repository_of,
     violated_severities,
 )
+from crgate.report.jsonout import Splice, inert, string
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
-DEFAULT_LOCATION = "Dockerfile"
 MAX_RESULTS = 25_000
-MAX_RULES = 25_000
+MAX_RULES = 25_000  # never reached: at most MAX_RESULTS results, each with one rule
 FINGERPRINT_KEY = "crgateFinding/v1"
 # GitHub maps security-severity to its levels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, < 4 low.
 SECURITY_SEVERITY = {
@@ -50,59 +58,49 @@ SECURITY_SEVERITY = {
 }
 _RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning"}
 _FIELD = 200  # longest package / version / CVE text taken from the scanner into a message
+_SEVERITY_NAMES = {rank: severity for severity, rank in SEVERITY_RANK.items()}
+_DECISION_NOTE = {
+    "ignored": "; ignored by crgate policy rule {rule}",
+    "not_fixable": "; not counted: the policy limits only fixable findings",
+    "in_baseline": "; not counted: already in the baseline image",
+}
 
 
-@dataclass(frozen=True)
-class SarifOptions:
-    location: str = DEFAULT_LOCATION
-    """Repository-relative path every result points at (the image's Dockerfile)."""
+def write(context: Context, out: TextIO) -> None:
+    report = context.report
+    per_image = [context.sorted_findings(outcome) for outcome in report.images]
+    kept = _kept_counts(per_image)
+    dropped = sum(len(findings) for findings in per_image) - sum(kept)
+    selected = [findings[:count] for findings, count in zip(per_image, kept, strict=True)]
 
-
-def render(report: RunReport, options: SarifOptions | None = None) -> str:
-    return json.dumps(document(report, options or SarifOptions()), ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
-def document(report: RunReport, options: SarifOptions) -> dict[str, Any]:
-    candidates: list[tuple[tuple[int, int, str, str], int, JudgedFinding, ImageOutcome]] = []
-    for index, outcome in enumerate(report.images):
-        for judged in outcome.findings or ():
-            candidates.append((finding_order(judged), index, judged, outcome))
-    dropped = max(0, len(candidates) - MAX_RESULTS)
-    if dropped:
-        candidates = sorted(candidates, key=lambda item: (item[0], item[1]))[:MAX_RESULTS]
-    candidates.sort(key=lambda item: (item[1], item[0]))
-
-    rules: dict[str, dict[str, Any]] = {}
-    rule_findings: dict[str, list[tuple[JudgedFinding, ImageOutcome]]] = {}
-    for _, _, judged, outcome in candidates:
-        rule_findings.setdefault(_rule_id(judged), []).append((judged, outcome))
-    for rule_id in sorted(rule_findings)[:MAX_RULES]:
-        rules[rule_id] = _rule(rule_id, rule_findings[rule_id])
-    index_of = {rule_id: position for position, rule_id in enumerate(rules)}
-
-    results = [
-        _result(judged, outcome, index_of[_rule_id(judged)], options)
-        for _, _, judged, outcome in candidates
-        if _rule_id(judged) in index_of
-    ]
-    dropped += len(candidates) - len(results)
-    return {
+    # One pass: each result names its rule by index, rules numbered as they first appear (most severe
+    # first); the rules follow the results in the file (JSON keys have no order), written from what
+    # the results gathered. At most MAX_RESULTS results, so never more than MAX_RULES rules.
+    rules: dict[str, list[Any]] = {}
+    splice = Splice()
+    results = splice.array(
+        line
+        for outcome, findings in zip(report.images, selected, strict=True)
+        for line in _results(context, outcome, findings, rules)
+    )
+    rule_lines = splice.array(_rule_lines(rules))
+    skeleton = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [
             {
+                "results": results,
                 "tool": {
                     "driver": {
                         "name": "crgate",
                         "version": report.tool_version,
                         "semanticVersion": report.tool_version,
                         "informationUri": INFORMATION_URI,
-                        "rules": list(rules.values()),
+                        "rules": rule_lines,
                     }
                 },
                 "automationDetails": {"id": "crgate/"},
                 "invocations": [_invocation(report, dropped)],
-                "results": results,
                 "properties": {
                     "verdict": report.verdict,
                     "exitCode": report.exit_code,
@@ -112,91 +110,137 @@ def document(report: RunReport, options: SarifOptions) -> dict[str, Any]:
             }
         ],
     }
+    splice.write(out, skeleton, indent=None, ensure_ascii=False)
+
+
+def _kept_counts(per_image: list[list[JudgedFinding]]) -> list[int]:
+    """How many of each image's (sorted) findings are among the ``MAX_RESULTS`` most severe of the run.
+
+    The most severe results of the run, restricted to one image, are a prefix of that image's sorted
+    findings (ties go to the earlier image), so a lazy merge of the images' orders finds the cut.
+    """
+    if len(per_image) == 1 or sum(len(findings) for findings in per_image) <= MAX_RESULTS:
+        return [min(len(findings), MAX_RESULTS) for findings in per_image]
+    streams = [_ranked(index, findings) for index, findings in enumerate(per_image)]
+    counts = Counter(index for _, (_, index) in zip(range(MAX_RESULTS), heapq.merge(*streams), strict=False))
+    return [counts[index] for index in range(len(per_image))]
+
+
+def _ranked(index: int, findings: list[JudgedFinding]) -> Iterator[tuple[tuple[int, int, str, str], int]]:
+    return ((finding_order(judged), index) for judged in findings)
 
 
 def _rule_id(judged: JudgedFinding) -> str:
-    return clip(judged.finding.cve, _FIELD) or "UNKNOWN"
+    cve = judged.finding.cve
+    return cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN"
 
 
-def _rule(rule_id: str, findings: list[tuple[JudgedFinding, ImageOutcome]]) -> dict[str, Any]:
-    worst = min((judged.finding.severity for judged, _ in findings), key=lambda s: SEVERITY_RANK.get(s, 99))
-    packages = sorted({clip(judged.finding.package, _FIELD) for judged, _ in findings})
-    link = next((judged.finding.link for judged, _ in findings if is_web_link(judged.finding.link)), "")
+def _rule_lines(rules: dict[str, list[Any]]) -> Iterator[str]:
+    """The rules the results gathered, as JSON lines (a generator: it starts once the results are out)."""
+    for rule_id, (_, rank, packages, link) in rules.items():
+        yield _rule(rule_id, _SEVERITY_NAMES.get(rank, "undefined"), sorted(packages), link)
+
+
+_HELP = (  # plain text without quotes or backslashes: it goes into JSON as it is
+    "Update the affected packages to a fixed version and rebuild the image, or add an ignore rule with a "
+    "reason and an expiry date to the crgate policy."
+)
+
+
+def _rule(rule_id: str, worst: str, packages: list[str], link: str) -> str:
+    """The rule as one line of JSON (``reportingDescriptor``), built without a dict per rule.
+
+    ``fullDescription`` says what and where; ``help`` what to do (GitHub shows both, so help does not
+    repeat the description: with thousands of rules that halves the file).
+    """
     package_text = ", ".join(packages[:20]) + (f" and {len(packages) - 20} more" if len(packages) > 20 else "")
     full = f"{rule_id} is a {worst} vulnerability reported by the Yandex Container Registry scanner in {package_text}."
-    help_text = (
-        f"{full} Update the affected packages to a fixed version and rebuild the image, or add an "
-        f"ignore rule with a reason and an expiry date to the crgate policy."
+    name = string(rule_id)
+    level = f',"defaultConfiguration":{{"level":"{_RULE_LEVEL.get(worst, "note")}"}}'
+    if link:  # a web link (printable, no space); its Markdown form can neither end nor break the link
+        target = string(link)[1:-1]
+        label = string(markdown.escape(rule_id))[1:-1]
+        details = f"{_HELP}\\n\\nDetails: [{label}]({string(markdown.link_target(link))[1:-1]})"
+        more = f',"help":{{"text":"{_HELP} Details: {target}","markdown":"{details}"}}{level}'
+        help_uri = f',"helpUri":"{target}"'
+    else:
+        more = f',"help":{{"text":"{_HELP}","markdown":"{_HELP}"}}{level}'
+        help_uri = ""
+    return (
+        f'{{"id":{name},"name":"ContainerImageVulnerability",'
+        f'"shortDescription":{{"text":"{name[1:-1]} ({worst}) in a container image package"}},'
+        f'"fullDescription":{{"text":{string(full)}}}{more},'
+        f'"properties":{{"security-severity":"{SECURITY_SEVERITY.get(worst, "0.0")}",'
+        f'"tags":["security","vulnerability","container","{worst}"],"precision":"very-high"}}{help_uri}}}'
     )
-    help_markdown = help_text if not link else f"{help_text}\n\nDetails: [{rule_id}]({link})"
-    rule: dict[str, Any] = {
-        "id": rule_id,
-        "name": "ContainerImageVulnerability",
-        "shortDescription": {"text": f"{rule_id} ({worst}) in a container image package"},
-        "fullDescription": {"text": full},
-        "help": {"text": help_text, "markdown": help_markdown},
-        "defaultConfiguration": {"level": _RULE_LEVEL.get(worst, "note")},
-        "properties": {
-            "security-severity": SECURITY_SEVERITY.get(worst, "0.0"),
-            "tags": ["security", "vulnerability", "container", worst],
-            "precision": "very-high",
+
+
+def _results(
+    context: Context, outcome: ImageOutcome, findings: list[JudgedFinding], rules: dict[str, list[Any]]
+) -> Iterator[str]:
+    """One JSON line per result; what is the same for every result of the image is encoded once.
+
+    ``rules`` gathers, per rule id, [index, worst severity rank, packages, first web link].
+    """
+    ref = outcome.ref
+    location = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": quote(context.location, safe="/")},
+            "region": {"startLine": 1},
         },
+        "message": {"text": f"image {ref}"},
     }
-    if link:
-        rule["helpUri"] = link
-    return rule
-
-
-def _result(judged: JudgedFinding, outcome: ImageOutcome, rule_index: int, options: SarifOptions) -> dict[str, Any]:
-    finding = judged.finding
-    described = clip(describe_finding(finding), 3 * _FIELD)
-    message = f"{_rule_id(judged)} ({finding.severity}) in {described} of image {outcome.ref}"
-    if judged.decision == "ignored":
-        message += f"; ignored by crgate policy rule {judged.rule}"
-    elif judged.decision == "not_fixable":
-        message += "; not counted: the policy limits only fixable findings"
-    elif judged.decision == "in_baseline":
-        message += "; not counted: already in the baseline image"
-    result: dict[str, Any] = {
-        "ruleId": _rule_id(judged),
-        "ruleIndex": rule_index,
-        "level": _level(judged, outcome),
-        "message": {"text": message},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": quote(options.location, safe="/")},
-                    "region": {"startLine": 1},
-                },
-                "message": {"text": f"image {outcome.ref}"},
-            }
-        ],
-        "partialFingerprints": {
-            FINGERPRINT_KEY: finding_uuid(repository_of(outcome.ref), finding.cve, finding.package),
-        },
-        "properties": {
-            "image": outcome.ref,
-            "imageId": outcome.image_id,
-            "scanResultId": outcome.scan_result_id,
-            "severity": finding.severity,
-            "package": clip(finding.package, _FIELD),
-            "installedVersion": clip(finding.version, _FIELD),
-            "fixedVersion": clip(finding.fixed_by, _FIELD),
-            "decision": judged.decision,
-        },
-    }
-    if judged.decision == "ignored":
-        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": str(judged.rule)}]
-    elif judged.decision == "in_baseline":
-        result["baselineState"] = "unchanged"
-    return result
-
-
-def _level(judged: JudgedFinding, outcome: ImageOutcome) -> str:
-    """``error`` when the finding made the image fail, ``warning`` when counted within limits, else ``note``."""
-    if judged.decision != "counted":
-        return "note"
-    return "error" if judged.finding.severity in violated_severities(outcome) else "warning"
+    locations = inert(json.dumps([location], ensure_ascii=False, separators=(",", ":")))
+    image = inert(
+        json.dumps(
+            {"image": ref, "imageId": outcome.image_id, "scanResultId": outcome.scan_result_id},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+    )[1:-1]
+    repository = repository_of(ref)
+    violated = violated_severities(outcome)
+    for judged in findings:
+        finding = judged.finding
+        rule_id = _rule_id(judged)
+        package, version, fixed = finding.package, finding.version, finding.fixed_by
+        package = package if len(package) <= _FIELD else clip(package, _FIELD)
+        rank = SEVERITY_RANK.get(finding.severity, 99)
+        rule = rules.get(rule_id)
+        if rule is None:
+            rule = rules[rule_id] = [len(rules), rank, {package}, finding.link if is_web_link(finding.link) else ""]
+        else:
+            rule[1] = min(rule[1], rank)
+            rule[2].add(package)
+            if not rule[3] and is_web_link(finding.link):
+                rule[3] = finding.link
+        rule_index = rule[0]
+        decision = judged.decision
+        described = describe_finding(finding)
+        if len(described) > 3 * _FIELD:
+            described = clip(described, 3 * _FIELD)
+        message = f"{rule_id} ({finding.severity}) in {described} of image {ref}"
+        tail = ""
+        if decision == "counted":
+            level = "error" if finding.severity in violated else "warning"
+        else:
+            level = "note"
+            message += _DECISION_NOTE.get(decision, "").format(rule=judged.rule)
+            if decision == "ignored":
+                justification = string(str(judged.rule))
+                tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
+            elif decision == "in_baseline":
+                tail = ',"baselineState":"unchanged"'
+        yield (
+            f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
+            f'"message":{{"text":{string(message)}}},"locations":{locations},'
+            f'"partialFingerprints":{{"{FINGERPRINT_KEY}":"{finding_uuid(repository, finding.cve, package)}"}},'
+            f'"properties":{{{image},"severity":{string(finding.severity)},'
+            f'"package":{string(package)},'
+            f'"installedVersion":{string(version if len(version) <= _FIELD else clip(version, _FIELD))},'
+            f'"fixedVersion":{string(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD))},'
+            f'"decision":{string(decision)}}}{tail}}}'
+        )
 
 
 def _invocation(report: RunReport, dropped: int) -> dict[str, Any]:

@@ -1,12 +1,27 @@
-"""The human report: a table per image, the findings behind each violation, and a one-line verdict."""
+"""The human report: a table per image, the findings behind each violation, and a one-line verdict.
+
+Every value that comes from outside crgate (image references, ids, CVE ids, package names, versions,
+rule labels, server messages, warnings) is printed through ``_t``, this module's one exit for
+untrusted text.
+"""
 
 from __future__ import annotations
 
+import heapq
+from typing import TextIO
+
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, Policy, RunReport
+from crgate.report.common import Context
+from crgate.textsafe import safe
 
 MAX_LISTED_FINDINGS = 10
 MAX_LISTED_IGNORED = 5
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
+def _t(value: object) -> str:
+    """Untrusted text (references, finding fields, server messages) made inert for a terminal or CI log."""
+    return safe(str(value))
 
 
 def describe_limits(policy: Policy) -> str:
@@ -19,23 +34,27 @@ def describe_limits(policy: Policy) -> str:
     return ", ".join(limits) or "no limits"
 
 
-def render(report: RunReport) -> str:
-    lines = [f"crgate {report.tool_version} · policy: {report.policy.source} ({describe_limits(report.policy)})", ""]
+def write(context: Context, out: TextIO) -> None:
+    report = context.report
+    lines = [
+        f"crgate {report.tool_version} · policy: {_t(report.policy.source)} ({describe_limits(report.policy)})",
+        "",
+    ]
     for outcome in report.images:
         lines.extend(_image_block(outcome, report.policy))
         lines.append("")
-    lines.extend(f"warning: {warning}" for warning in report.warnings)
+    lines.extend(f"warning: {_t(warning)}" for warning in report.warnings)
     lines.append(_verdict_line(report))
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    out.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
 def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
-    head = f"{outcome.ref}  {outcome.verdict.upper()}"
+    head = f"{_t(outcome.ref)}  {outcome.verdict.upper()}"
     ids = []
     if outcome.image_id:
-        ids.append(f"image {outcome.image_id}")
+        ids.append(f"image {_t(outcome.image_id)}")
     if outcome.scan_result_id:
-        ids.append(f"scan result {outcome.scan_result_id}")
+        ids.append(f"scan result {_t(outcome.scan_result_id)}")
     if outcome.result is not None and outcome.result.scanned_at is not None:
         ids.append(f"scanned {outcome.result.scanned_at.strftime('%Y-%m-%d %H:%M:%SZ')}")
     if outcome.result is not None and outcome.origin != "scanned":
@@ -43,9 +62,9 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
     lines = [head]
     if ids:
         lines.append("  " + ", ".join(ids))
-    lines.extend(f"  note: {warning}" for warning in outcome.warnings)
+    lines.extend(f"  note: {_t(warning)}" for warning in outcome.warnings)
     if outcome.error is not None:
-        lines.append(f"  error (exit {outcome.error.exit_code}): {outcome.error.message}")
+        lines.append(f"  error (exit {outcome.error.exit_code}): {_t(outcome.error.message)}")
         return lines
     if outcome.result is None:
         return lines
@@ -69,32 +88,37 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
 
 def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -> list[str]:
     lines: list[str] = []
-    violating = sorted(
-        (j for j in findings if j.decision == "counted" and (j.finding.severity in exceeded or "total" in exceeded)),
-        key=lambda j: (_SEVERITY_RANK[j.finding.severity], j.finding.cve, j.finding.package),
-    )
+    violating = [
+        j for j in findings if j.decision == "counted" and (j.finding.severity in exceeded or "total" in exceeded)
+    ]
     if violating:
         lines.append("  findings behind the violations:")
-        for judged in violating[:MAX_LISTED_FINDINGS]:
+        # The first few in (severity, CVE, package) order, without sorting all of them.
+        for judged in heapq.nsmallest(MAX_LISTED_FINDINGS, violating, key=_listing_order):
             f = judged.finding
-            fix = f"-> {f.fixed_by}" if f.fixed_by else "(no fix yet)"
-            lines.append(f"    {f.severity:<10} {f.cve:<20} {f.package} {f.version} {fix}")
+            fix = f"-> {_t(f.fixed_by)}" if f.fixed_by else "(no fix yet)"
+            lines.append(f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)} {fix}")
         if len(violating) > MAX_LISTED_FINDINGS:
             lines.append(f"    ... and {len(violating) - MAX_LISTED_FINDINGS} more (see --format json)")
     ignored = [j for j in findings if j.decision == "ignored"]
     if ignored:
         lines.append(f"  ignored ({len(ignored)}):")
         for judged in ignored[:MAX_LISTED_IGNORED]:
-            lines.append(f"    {judged.finding.cve} in {judged.finding.package}: rule {judged.rule}")
+            lines.append(f"    {_t(judged.finding.cve)} in {_t(judged.finding.package)}: rule {_t(judged.rule)}")
         if len(ignored) > MAX_LISTED_IGNORED:
             lines.append(f"    ... and {len(ignored) - MAX_LISTED_IGNORED} more")
-    others = {
-        decision: sum(1 for j in findings if j.decision == decision) for decision in ("not_fixable", "in_baseline")
-    }
+    others = {decision: 0 for decision in ("not_fixable", "in_baseline")}
+    for judged in findings:
+        if judged.decision in others:
+            others[judged.decision] += 1
     parts = [f"{count} {decision.replace('_', ' ')}" for decision, count in others.items() if count]
     if parts:
         lines.append(f"  not counted: {', '.join(parts)}")
     return lines
+
+
+def _listing_order(judged: JudgedFinding) -> tuple[int, str, str]:
+    return _SEVERITY_RANK[judged.finding.severity], judged.finding.cve, judged.finding.package
 
 
 def _verdict_line(report: RunReport) -> str:
@@ -105,11 +129,11 @@ def _verdict_line(report: RunReport) -> str:
     failed = [o for o in images if o.error is None and o.violations]
     if report.exit_code == 0:
         skipped = f"; {len(report.unscannable)} not scannable" if report.unscannable else ""
-        return f"PASS: {n} {plural} within policy {report.policy.source}{skipped} (exit 0)"
+        return f"PASS: {n} {plural} within policy {_t(report.policy.source)}{skipped} (exit 0)"
     parts = []
     if failed:
         detail = "; ".join(
-            f"{o.ref}: " + ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in o.violations) for o in failed
+            f"{_t(o.ref)}: " + ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in o.violations) for o in failed
         )
         parts.append(f"{len(failed)} of {n} {plural} violate the policy ({detail})")
     if errors:

@@ -24,6 +24,8 @@ from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
 from crgate.textsafe import safe
 
 _METHOD = "OperationService.Get"
+MAX_FINDING_TEXT = 1000
+"""Characters kept of each text field of a finding (CVE ids, package names, links are far shorter)."""
 
 
 def checked_id(value: str, what: str, *, method: str | None = None, request_ids: Sequence[str] = ()) -> str:
@@ -242,14 +244,29 @@ def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: 
             method="ScannerService.ListVulnerabilities",
             scan_result_id=scan_result_id,
         )
+    # Lossless: machine formats (JSON, SARIF, ...) carry what the scanner said; every place that prints
+    # for people makes it inert (crgate.textsafe). Only the length is bounded here, for memory.
+    texts: tuple[str, ...] = (
+        package.name,
+        package.package,
+        package.version,
+        package.fixed_by,
+        package.link,
+        package.source,
+        package.origin,
+        package.type,
+    )
+    if any(len(text) > MAX_FINDING_TEXT for text in texts):
+        texts = tuple(text if len(text) <= MAX_FINDING_TEXT else text[:MAX_FINDING_TEXT] + "..." for text in texts)
+    cve, name, version, fixed_by, link, source, origin, kind = texts
     return Finding(
-        cve=safe(package.name),
+        cve=cve,
         severity=severity,
-        package=safe(package.package),
-        version=safe(package.version),
-        fixed_by=safe(package.fixed_by),
-        link=safe(package.link),
-        source=safe(package.source),
-        origin=safe(package.origin),
-        type=safe(package.type),
+        package=name,
+        version=version,
+        fixed_by=fixed_by,
+        link=link,
+        source=source,
+        origin=origin,
+        type=kind,
     )

@@ -1,0 +1,93 @@
+"""GitLab Code Quality report (``artifacts: reports: codequality``): findings in the merge-request widget.
+
+GitLab reads a subset of the CodeClimate issue format: a JSON array of objects with ``description``,
+``check_name``, ``fingerprint``, ``severity`` (``info``, ``minor``, ``major``, ``critical``,
+``blocker``) and ``location.path`` + ``location.lines.begin``. Unlike the container-scanning report
+(Ultimate only), the widget shows these on every tier. Schema: ``schemas/codequality.schema.json``.
+
+- One entry per finding that counts against the policy (decision ``counted``), most severe first per
+  image; findings the policy sets aside (ignored, in the baseline, not fixable) are left out.
+- One ``blocker`` entry per image that could not be checked, so a run that failed to scan never looks
+  clean in the widget.
+- Severity, from Yandex's: critical -> ``critical``, high -> ``major``, medium -> ``minor``,
+  low and negligible -> ``info``; undefined (the scanner's "other") -> ``minor``, so a finding of
+  unknown severity is not filed among informational notes.
+- ``fingerprint`` is stable across runs: a hash of the image repository (the reference without its
+  tag or digest, so a rebuild under a new tag keeps it), the CVE id and the package, which is how
+  GitLab tells new findings from resolved ones between the merge request and its target branch. The
+  same (repository, CVE, package) twice in one run gets a counter, keeping fingerprints unique.
+- ``location.path`` is ``--sarif-location`` (default ``Dockerfile``), line 1, as in SARIF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import TextIO
+
+from crgate.report.common import Context, clip, describe_finding, repository_of
+from crgate.report.jsonout import Splice, string
+
+SEVERITY = {
+    "critical": "critical",
+    "high": "major",
+    "medium": "minor",
+    "low": "info",
+    "negligible": "info",
+    "undefined": "minor",
+}
+IMAGE_ERROR_CHECK = "crgate/image-not-checked"
+_TEXT = 2_000  # characters of a description
+
+
+def write(context: Context, out: TextIO) -> None:
+    splice = Splice()
+    entries = splice.array(_entries(context))
+    splice.write(out, entries, indent=None, ensure_ascii=False)
+
+
+def _entries(context: Context) -> Iterator[str]:
+    location = f'"location": {{"path": {string(context.location)}, "lines": {{"begin": 1}}}}'
+    seen: dict[bytes, int] = {}
+    for outcome in context.report.images:
+        ref = outcome.ref
+        repository = repository_of(ref)
+        if outcome.error is not None:
+            description = f"crgate could not check image {ref}: {outcome.error.message}"
+            key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
+            yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
+        for judged in context.sorted_findings(outcome):
+            if judged.decision != "counted":
+                continue
+            finding = judged.finding
+            cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
+            key = _unique(seen, repository, finding.cve, finding.package)
+            description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}"
+            yield _entry(description, cve, key, SEVERITY.get(finding.severity, "minor"), location)
+
+
+def _entry(description: str, check: str, fingerprint: str, severity: str, location: str) -> str:
+    if len(description) > _TEXT:
+        description = clip(description, _TEXT)
+    return (
+        f'{{"type": "issue", "categories": ["Security"], "check_name": {string(check)}, '
+        f'"description": {string(description)}, "fingerprint": "{fingerprint}", '
+        f'"severity": "{severity}", {location}}}'
+    )
+
+
+def fingerprint(*parts: str) -> str:
+    """32 hex digits naming ``parts`` (BLAKE2b, 128 bits): the same parts always give the same text."""
+    return _digest(parts).hex()
+
+
+def _digest(parts: tuple[str, ...]) -> bytes:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()
+
+
+def _unique(seen: dict[bytes, int], repository: str, check: str, package: str) -> str:
+    """The fingerprint of (repository, check, package), with a counter from its second occurrence on."""
+    first = _digest((repository, check, package))
+    occurrence = seen.get(first, 0) + 1
+    seen[first] = occurrence
+    return first.hex() if occurrence == 1 else fingerprint(repository, check, package, str(occurrence))

@@ -1,0 +1,89 @@
+"""The cosign vulnerability attestation predicate (``https://cosign.sigstore.dev/attestation/vuln/v1``).
+
+For ``cosign attest --type vuln --predicate FILE IMAGE@DIGEST`` and admission policies that check it
+(Kyverno ``verifyImages`` attestations, sigstore policy-controller). The predicate follows cosign's
+``CosignVulnPredicate``: ``invocation`` (``parameters``, ``uri``, ``event_id``, ``builder.id``),
+``scanner`` (``uri``, ``version``, ``db`` {``uri``, ``version``}, ``result``) and ``metadata``
+(``scanStartedOn``, ``scanFinishedOn``). ``scanner.result`` is crgate's JSON report of the run (its
+schema: ``report.schema.json``): the verdict (``scanner.result.verdict``), the policy, and per image its
+counts, violations and every finding with the policy's decision. Schema of the whole predicate:
+``schemas/cosign-vuln.schema.json``.
+
+One predicate per run. ``cosign attest`` attests one image, so the usual use is a run per image digest;
+a run of several images writes one predicate about all of them whose ``scanner.result.verdict`` is the
+run's (``pass`` only when every image passed). Attaching it to each gated digest therefore never makes
+an image look better than the run judged it, and each image's own verdict is in
+``scanner.result.images[]`` (matched by ``ref``).
+
+``metadata.scanFinishedOn`` is when the oldest scan result in the predicate was produced (a reused
+result keeps its age), so an admission check of freshness cannot be fooled by ``reuse``;
+``scanStartedOn`` is the run's start, or that time when it is earlier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from crgate.model import RunReport
+from crgate.report import json_report
+from crgate.report.common import Context
+from crgate.report.jsonout import Splice
+
+PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
+SCANNER_DB_URI = "https://yandex.cloud/en/docs/container-registry/concepts/vulnerability-scanner"
+
+
+def write(context: Context, out: TextIO) -> None:
+    splice = Splice()
+    result = json_report.document(context.report, json_report.streamed(splice, context))
+    splice.write(out, predicate(context.report, result, context.invocation), indent=2, ensure_ascii=True)
+
+
+def predicate(report: RunReport, result: Any, invocation: Mapping[str, str]) -> dict[str, Any]:
+    """The predicate around ``result`` (crgate's JSON report document, or a placeholder for it)."""
+    started, finished = scan_times(report)
+    return {
+        "invocation": {
+            "parameters": None,
+            "uri": invocation.get("uri", ""),
+            "event_id": invocation.get("event_id", ""),
+            "builder.id": invocation.get("builder.id", ""),
+        },
+        "scanner": {
+            "uri": f"pkg:pypi/crgate@{report.tool_version}",
+            "version": report.tool_version,
+            "db": {"uri": SCANNER_DB_URI, "version": ""},
+            "result": result,
+        },
+        "metadata": {"scanStartedOn": _time(started), "scanFinishedOn": _time(finished)},
+    }
+
+
+def scan_times(report: RunReport) -> tuple[dt.datetime, dt.datetime]:
+    """(started, finished): the run's start and the oldest result's scan time (else the run's end)."""
+    scanned = [o.result.scanned_at for o in report.images if o.result is not None and o.result.scanned_at is not None]
+    finished = min(scanned) if scanned else report.finished_at
+    return min(report.started_at, finished), finished
+
+
+def invocation_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The CI run that attests, from GitHub Actions' or GitLab CI's variables (empty elsewhere).
+
+    Only the run's public identity: its URL, id and the CI system; never arguments or variables that
+    could carry a secret.
+    """
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_RUN_ID"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        repository = env.get("GITHUB_REPOSITORY", "")
+        uri = f"{server}/{repository}/actions/runs/{env['GITHUB_RUN_ID']}" if repository else ""
+        return {"uri": uri, "event_id": env["GITHUB_RUN_ID"], "builder.id": "GitHub Actions"}
+    if env.get("GITLAB_CI") == "true" and env.get("CI_JOB_ID"):
+        return {"uri": env.get("CI_JOB_URL", ""), "event_id": env["CI_JOB_ID"], "builder.id": "GitLab CI"}
+    return {}
+
+
+def _time(value: dt.datetime) -> str:
+    """RFC 3339 in UTC, as Go's ``time.Time`` (cosign, Kyverno) reads it."""
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
