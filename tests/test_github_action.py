@@ -655,3 +655,59 @@ def test_helper_without_a_report_fails_closed(tmp_path):
     values = parse_output_file(output.read_text())
     assert values["verdict"] == "error" and values["exit-code"] == "4"
     assert "ERROR (exit 4)" in summary.read_text()
+
+
+def load_helper():
+    sys.path.insert(0, str(HELPER.parent))
+    try:
+        import github_outputs
+    finally:
+        sys.path.remove(str(HELPER.parent))
+    return github_outputs
+
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def test_pinned_images_come_from_the_reports_references():
+    helper = load_helper()
+    report = {
+        "images": [],
+        "references": [
+            {"ref": "cr.yandex/crp1/app:1", "digest": DIGEST_A, "pinned": f"cr.yandex/crp1/app@{DIGEST_A}"},
+            {"ref": "cr.yandex/crp1/app:latest", "digest": DIGEST_A, "pinned": f"cr.yandex/crp1/app@{DIGEST_A}"},
+            {"ref": "cr.yandex/crp1/web:2", "digest": DIGEST_B, "pinned": f"cr.yandex/crp1/web@{DIGEST_B}"},
+            # Never passed on: anything that is not exactly a digest reference.
+            {"ref": "x", "pinned": "cr.yandex/crp1/web:2"},
+            {"ref": "y", "pinned": f"cr.yandex/crp1/web@{DIGEST_B}\n::error::injected"},
+            {"ref": "z", "pinned": None},
+            "not an object",
+        ],
+    }
+    assert helper.pinned_images(report) == [f"cr.yandex/crp1/app@{DIGEST_A}", f"cr.yandex/crp1/web@{DIGEST_B}"]
+
+
+def test_pinned_images_without_references_pin_single_manifest_rows_only():
+    helper = load_helper()
+    report = {
+        "images": [
+            {"ref": "cr.yandex/crp1/app:1", "digest": DIGEST_A, "platform": None},
+            # A platform of an index: its own digest is not what deploys (the index's is).
+            {"ref": "cr.yandex/crp1/multi:1 [linux/arm64]", "digest": DIGEST_B, "platform": "linux/arm64"},
+            {"ref": "crpimageid0000000001", "digest": DIGEST_B, "platform": None},  # --image-id: no reference
+            {"ref": f"cr.yandex/crp1/web@{DIGEST_A}", "digest": DIGEST_B, "platform": None},  # inconsistent
+            {"ref": "cr.yandex/crp1/old:1"},  # an older crgate: no digest
+        ]
+    }
+    assert helper.pinned_images(report) == [f"cr.yandex/crp1/app@{DIGEST_A}"]
+
+
+def test_a_report_only_run_agrees_with_its_exit_code():
+    helper = load_helper()
+    report = {"images": [], "warnings": [], "exit_code": 1, "report_only": True, "verdict": "fail"}
+    assert helper.expected_exit_code(report) == 0
+    assert not any("differs" in line for line in helper.annotation_lines(report, 0))
+    assert any("differs" in line for line in helper.annotation_lines(report, 1))
+    errored = {**report, "exit_code": 3}
+    assert helper.expected_exit_code(errored) == 3  # report-only never turns an error into a pass
