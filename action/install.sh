@@ -1,15 +1,45 @@
 #!/usr/bin/env bash
-# Installs crgate for the GitHub Action into an isolated venv, $RUNNER_TEMP/crgate-venv.
+# Installs crgate for the GitHub Action into an isolated venv, $RUNNER_TEMP/crgate-venv, once per cache key.
 #
-# CRGATE_VERSION (the action's `version` input) picks the source: empty = this action's own checkout
-# ($GITHUB_ACTION_PATH); anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL). A venv
-# that already holds this checkout's version is reused, so using the action twice in a job installs once.
+#   install.sh plan      writes the step outputs key, venv and ready (true: the venv already holds this key)
+#   install.sh install   installs unless the venv holds this key already; output installed=true if it did
+#
+# The key names everything the venv's content depends on: crgate's version (or the `version` input's
+# pip requirement), the runner's OS and architecture, the Python implementation, version and executable,
+# and the hash of action/requirements.lock. action.yml restores the venv by this key (actions/cache) before
+# `install` and saves it right after a fresh install, before the gate runs, so a failing gate still
+# leaves the cache for the next run. A venv is only trusted when its stamp file holds the same key and
+# its crgate imports the scanner's stubs; anything else is removed and installed again.
+#
+# The install itself: the lock (every dependency pinned, every file hashed) with --no-deps
+# --require-hashes, then crgate with --no-deps --no-build-isolation (the lock pins the build backend too),
+# so nothing outside the lock is installed. --no-compile skips byte-compiling ~65 MB of generated stubs
+# crgate never imports; the smoke import below compiles the modules crgate does use, before the save.
+#
+# CRGATE_VERSION (the action's `version` input): empty = this action's own checkout ($GITHUB_ACTION_PATH);
+# anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL), installed against the same lock.
+# CRGATE_PYTHON: the interpreter (default python3).
 set -euo pipefail
 
+mode="${1:-install}"
 venv="${RUNNER_TEMP:?RUNNER_TEMP is not set}/crgate-venv"
+action_path="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set}"
+lock="$action_path/action/requirements.lock"
+stamp="$venv/crgate-install.key"
+python="${CRGATE_PYTHON:-python3}"
+
+# A value inside a workflow command: no byte outside printable ASCII, no '%' the runner would decode.
+printable() {
+  printf '%s' "$1" | LC_ALL=C tr -c '[:print:]' '?' | LC_ALL=C tr '%' '?' | LC_ALL=C cut -c1-200
+}
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "::error title=crgate::crgate needs Python 3.10 or newer as '$(printable "$python")' (add actions/setup-python before this step)"
+  exit 2
+fi
+
 source_spec="${CRGATE_VERSION:-}"
 if [ -z "$source_spec" ]; then
-  action_path="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set}"
   want="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_path/pyproject.toml" | head -n 1)"
   spec="$action_path"
 else
@@ -17,19 +47,58 @@ else
   spec="$source_spec"
 fi
 
-if [ -n "$want" ] && [ -x "$venv/bin/crgate" ] && [ "$("$venv/bin/crgate" --version 2>/dev/null || true)" = "crgate $want" ]; then
-  echo "crgate $want is already installed in $venv"
+# The cache key (actions/cache allows up to 512 characters; this stays near 100).
+key="$("$python" - "$lock" "$want" "$spec" "${RUNNER_OS:-unknown}" "${RUNNER_ARCH:-unknown}" <<'EOF'
+import hashlib, os, platform, sys
+lock, want, spec, runner_os, runner_arch = sys.argv[1:]
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+with open(lock, "rb") as handle:
+    locked = digest(handle.read())
+source = want if want else "spec-" + digest(spec.encode())
+interpreter = platform.python_implementation().lower() + platform.python_version()
+executable = digest(os.path.realpath(sys.executable).encode())[:8]
+print(f"crgate-venv-v1-{runner_os}-{runner_arch}-{interpreter}-{executable}-{source}-lock{locked}")
+EOF
+)"
+
+ready() {
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/crgate" ] \
+    && "$venv/bin/python" -c 'import crgate.scanner.client' 2>/dev/null \
+    && { [ -z "$want" ] || [ "$("$venv/bin/crgate" --version 2>/dev/null || true)" = "crgate $want" ]; }
+}
+
+case "$mode" in
+  plan)
+    state=false
+    if ready; then state=true; fi
+    {
+      echo "key=$key"
+      echo "venv=$venv"
+      echo "ready=$state"
+    } >> "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set}"
+    exit 0
+    ;;
+  install) ;;
+  *)
+    echo "install.sh: unknown mode '$(printable "$mode")' (plan or install)" >&2
+    exit 2
+    ;;
+esac
+
+if ready; then
+  echo "crgate $("$venv/bin/crgate" --version | sed 's/^crgate //') is already installed in $venv"
+  echo "installed=false" >> "${GITHUB_OUTPUT:-/dev/null}"
   exit 0
 fi
 
-python="${CRGATE_PYTHON:-python3}"
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  # CRGATE_PYTHON inside a workflow command: no byte outside printable ASCII, no '%' the runner would decode.
-  shown="$(printf '%s' "$python" | LC_ALL=C tr -c '[:print:]' '?' | LC_ALL=C tr '%' '?' | LC_ALL=C cut -c1-200)"
-  echo "::error title=crgate::crgate needs Python 3.10 or newer as '$shown' (add actions/setup-python before this step)"
-  exit 2
-fi
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps)
+"${pip[@]}" --require-hashes --requirement "$lock"
+"${pip[@]}" --no-build-isolation "$spec"
+# The smoke test: crgate starts and imports the generated stubs (and byte-compiles what it imports).
 "$venv/bin/crgate" --version
+"$venv/bin/python" -c 'import crgate.cli, crgate.scanner.client, crgate.doctor, crgate.emulator.server'
+printf '%s\n' "$key" > "$stamp"
+echo "installed=true" >> "${GITHUB_OUTPUT:-/dev/null}"

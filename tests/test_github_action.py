@@ -1,27 +1,41 @@
 """The GitHub Action, run the way the runner runs a composite action: inputs rendered into each step's
 ``env``, every ``run:`` executed with ``bash --noprofile --norc -eo pipefail`` from a script file, with
 ``GITHUB_OUTPUT`` / ``GITHUB_STEP_SUMMARY`` / ``GITHUB_ACTION_PATH`` / ``RUNNER_TEMP`` set to temp paths,
-against crgate's built-in emulator."""
+step ``if:`` conditions evaluated, and the two third-party steps the action uses (``actions/cache/restore``
+and ``actions/cache/save``, pinned by SHA) played by a local store with the same semantics: an exact key
+restores the saved directory to the same path, a saved key is never overwritten. Against crgate's
+built-in emulator."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO_ROOT
 from integration import REQUIRED, need, venv_tool
 
+DEMO_CLEAN_DIGEST = "sha256:4e8a081faff8b601c89256d3d59e5e26a9e2ba94b3162b9b578cb76c5ba8e5fb"  # as in demo.yaml
+
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
 HELPER = REPO_ROOT / "action" / "github_outputs.py"
+COMMAND = REPO_ROOT / "action" / "check_command.py"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-WORKFLOWS = [REPO_ROOT / ".github" / "workflows" / "self-test.yml", REPO_ROOT / "examples" / "github" / "workflow.yml"]
+WORKFLOWS = [
+    REPO_ROOT / ".github" / "workflows" / "self-test.yml",
+    REPO_ROOT / "examples" / "github" / "workflow.yml",
+    REPO_ROOT / "examples" / "github" / "matrix-sarif.yml",
+]
+CACHE_ACTIONS = {"actions/cache/restore", "actions/cache/save"}
+PINNED_USES = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 
 
 @dataclass
@@ -31,24 +45,35 @@ class ActionRun:
     outputs: dict[str, str]
     summary: str
     steps: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def annotations(self) -> list[str]:
         return [line for line in self.log.splitlines() if line.startswith(("::error", "::warning"))]
 
 
+def value_of(expression: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    if m := re.fullmatch(r"inputs\.([\w-]+)", expression):
+        return inputs[m.group(1)]
+    if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+        return steps.get(m.group(1), {}).get(m.group(2), "")
+    raise AssertionError(f"expression the test runner does not know: {expression}")
+
+
 def evaluate(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
     """Render the ``${{ }}`` expressions a composite action may use here (inputs and step outputs)."""
+    return EXPRESSION.sub(lambda match: value_of(match.group(1), inputs, steps), text)
 
-    def value(match: re.Match[str]) -> str:
-        expression = match.group(1)
-        if m := re.fullmatch(r"inputs\.([\w-]+)", expression):
-            return inputs[m.group(1)]
-        if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
-            return steps.get(m.group(1), {}).get(m.group(2), "")
-        raise AssertionError(f"expression the test runner does not know: {expression}")
 
-    return EXPRESSION.sub(value, text)
+def condition(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> bool:
+    """A step's ``if:``: comparisons with string literals joined by ``&&`` (all this action uses)."""
+    result = True
+    for part in text.split("&&"):
+        m = re.fullmatch(r"\s*([\w.-]+)\s*(==|!=)\s*'([^']*)'\s*", part)
+        assert m, f"condition the test runner does not know: {text}"
+        left = value_of(m.group(1), inputs, steps)
+        result = result and ((left == m.group(3)) == (m.group(2) == "=="))
+    return result
 
 
 def parse_output_file(text: str) -> dict[str, str]:
@@ -72,29 +97,8 @@ def parse_output_file(text: str) -> dict[str, str]:
     return values
 
 
-def link_test_venv(runner_temp: Path) -> None:
-    """Pre-create the action's venv from the test venv: the install step then reuses it (fast)."""
-    crgate = venv_tool("crgate")
-    assert crgate, "crgate must be installed in the test venv"
-    bin_dir = runner_temp / "crgate-venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    (bin_dir / "crgate").symlink_to(crgate)
-    (bin_dir / "python").symlink_to(sys.executable)
-
-
-def run_action(tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = True) -> ActionRun:
-    given = dict(inputs)
-    for name, spec in ACTION["inputs"].items():
-        if spec.get("required") and name not in given:
-            raise AssertionError(f"required input {name} missing")
-        given.setdefault(name, str(spec.get("default", "")))
-    runner_temp = tmp_path / "runner_temp"
-    workspace = tmp_path / "workspace"
-    runner_temp.mkdir()
-    workspace.mkdir()
-    if reuse_venv:
-        link_test_venv(runner_temp)
-    base_env = {
+def runner_env(tmp_path: Path, runner_temp: Path, workspace: Path) -> dict[str, str]:
+    return {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "LANG": "C.UTF-8",
@@ -103,18 +107,93 @@ def run_action(tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = Tru
         "GITHUB_WORKSPACE": str(workspace),
         "GITHUB_ACTION_PATH": str(REPO_ROOT),
         "RUNNER_TEMP": str(runner_temp),
+        "RUNNER_OS": "Linux",
+        "RUNNER_ARCH": "X64",
     }
+
+
+def link_test_venv(env: dict[str, str]) -> None:
+    """Pre-create the action's venv from the test venv, stamped with the key the install step will
+    compute: the install step then reuses it (fast)."""
+    crgate = venv_tool("crgate")
+    assert crgate, "crgate must be installed in the test venv"
+    venv = Path(env["RUNNER_TEMP"]) / "crgate-venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "crgate").symlink_to(crgate)
+    # A wrapper, not a symlink: through a symlink outside its venv, Python would not find its site-packages.
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    output = Path(env["RUNNER_TEMP"]) / "plan-output"
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
+        env={**env, "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.returncode == 0
+    (venv / "crgate-install.key").write_text(parse_output_file(output.read_text())["key"] + "\n")
+    output.unlink()
+
+
+def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str, str]:
+    """actions/cache/restore and /save, on a local store: exact keys only (the action gives no
+    restore-keys), the directory comes back at the path it was saved from, a saved key is immutable."""
+    name, _, sha = uses.partition("@")
+    assert name in CACHE_ACTIONS and re.fullmatch(r"[0-9a-f]{40}", sha), uses
+    entry = store / re.sub(r"[^\w.-]", "_", with_["key"])
+    path = Path(with_["path"])
+    if name.endswith("/restore"):
+        if not entry.is_dir():
+            return {}
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.copytree(entry, path, symlinks=True)
+        return {"cache-hit": "true", "cache-primary-key": with_["key"], "cache-matched-key": with_["key"]}
+    if not entry.exists():
+        shutil.copytree(path, entry, symlinks=True)
+    return {}
+
+
+def run_action(
+    tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = True, cache_store: Path | None = None
+) -> ActionRun:
+    """One job step using the action. Call it again with the same ``tmp_path`` for a second step (or,
+    after removing the venv, a second job on a runner with the same paths)."""
+    given = dict(inputs)
+    for name, spec in ACTION["inputs"].items():
+        if spec.get("required") and name not in given:
+            raise AssertionError(f"required input {name} missing")
+        given.setdefault(name, str(spec.get("default", "")))
+    runner_temp = tmp_path / "runner_temp"
+    workspace = tmp_path / "workspace"
+    store = cache_store or tmp_path / "actions-cache"
+    for directory in (runner_temp, workspace, store):
+        directory.mkdir(parents=True, exist_ok=True)
+    base_env = runner_env(tmp_path, runner_temp, workspace)
+    if reuse_venv and not (runner_temp / "crgate-venv").exists():
+        link_test_venv(base_env)
     steps: dict[str, dict[str, str]] = {}
-    log, summary, names = [], [], []
+    log, summary, names, skipped = [], [], [], []
     code = 0
     for number, step in enumerate(ACTION["runs"]["steps"]):
+        if "if" in step and not condition(step["if"], given, steps):
+            skipped.append(step["name"])
+            continue
+        names.append(step["name"])
+        if "uses" in step:
+            with_ = {key: evaluate(str(value), given, steps) for key, value in step.get("with", {}).items()}
+            outputs = play_cache_action(step["uses"], with_, store)
+            if "id" in step:
+                steps[step["id"]] = outputs
+            continue
         assert step["shell"] == "bash"
         assert "${{" not in step["run"], "inputs must reach scripts through env, never as ${{ }} in run:"
         output_file = runner_temp / f"output_{number}"
         summary_file = runner_temp / f"summary_{number}"
         script = runner_temp / f"step_{number}.sh"
-        output_file.touch()
-        summary_file.touch()
+        output_file.write_text("")
+        summary_file.write_text("")
         script.write_text(step["run"])
         env = {**base_env, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file)}
         env.update({key: evaluate(str(value), given, steps) for key, value in step.get("env", {}).items()})
@@ -127,7 +206,6 @@ def run_action(tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = Tru
             timeout=600,
             stdin=subprocess.DEVNULL,
         )
-        names.append(step["name"])
         log.append(done.stdout + done.stderr)
         summary.append(summary_file.read_text(encoding="utf-8"))
         if "id" in step:
@@ -136,7 +214,7 @@ def run_action(tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = Tru
         if code != 0:
             break
     outputs = {name: evaluate(spec["value"], given, steps) for name, spec in ACTION["outputs"].items()}
-    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names)
+    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names, skipped)
 
 
 # -- the action against the emulator ----------------------------------------------------------------
@@ -157,6 +235,11 @@ def test_passing_image(tmp_path):
     assert sarif["runs"][0]["results"] == []
     assert run.summary.startswith("## crgate: ✅ PASS (exit 0)")
     assert run.annotations == []
+    # The files for PR comments, and what the reference resolved to, pinned by digest.
+    assert Path(out["markdown-file"]).read_text(encoding="utf-8") == run.summary
+    comment = Path(out["comment-file"]).read_text(encoding="utf-8")
+    assert "PASS" in comment and len(comment) < 65_536
+    assert out["pinned-images"] == f"cr.yandex/crpdemo/app@{DEMO_CLEAN_DIGEST}"
 
 
 def test_failing_image(tmp_path):
@@ -220,19 +303,261 @@ def test_no_images_is_a_usage_error(tmp_path):
     run = run_action(tmp_path, {"images": " \n ", "emulator": "true"})
     assert run.code == 2
     assert "no images given" in run.log
+    # The comment file says so too: a sticky PR comment never keeps an earlier run's verdict.
+    assert "ERROR (exit 2)" in Path(run.outputs["comment-file"]).read_text(encoding="utf-8")
+    assert run.outputs["pinned-images"] == ""
+
+
+# -- the gating inputs ------------------------------------------------------------------------------
+
+VULNERABLE = "cr.yandex/crpdemo/app:vulnerable"
+
+
+def test_fail_build_false_reports_violations_without_failing_the_step(tmp_path):
+    run = run_action(tmp_path, {"images": VULNERABLE, "emulator": "true", "fail-build": "false"})
+    assert run.code == 0, run.log
+    out = run.outputs
+    assert out["verdict"] == "fail" and out["exit-code"] == "0"
+    assert json.loads(Path(out["report-json"]).read_text())["report_only"] is True
+    assert run.annotations == [
+        "::warning title=crgate%3A cr.yandex/crpdemo/app%3Avulnerable::violates the policy: critical 6 > 0, "
+        "high 7 > 0 (report-only: the build goes on)"
+    ]
+    assert "FAIL" in run.summary and "report-only" in run.summary.lower()
+
+
+def test_fail_build_false_still_fails_on_an_error(tmp_path):
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:absent", "emulator": "true", "fail-build": "false"})
+    assert run.code == 3, run.log
+    assert run.outputs["verdict"] == "error" and run.outputs["exit-code"] == "3"
+
+
+def test_thresholds_and_only_fixed(tmp_path):
+    # 6 critical findings, 5 of them fixable; 7 high, all fixable.
+    within = run_action(
+        tmp_path / "a",
+        {"images": VULNERABLE, "emulator": "true", "thresholds": "critical=5, high=7", "only-fixed": "true"},
+    )
+    assert within.code == 0, within.log
+    report = json.loads(Path(within.outputs["report-json"]).read_text())
+    assert report["policy"]["thresholds"] == {"critical": 5, "high": 7}
+    assert "--max" in report["policy"]["source"] and "--only-fixed" in report["policy"]["source"]
+    beyond = run_action(tmp_path / "b", {"images": VULNERABLE, "emulator": "true", "thresholds": "critical=5\nhigh=7"})
+    assert beyond.code == 1, beyond.log
+    assert beyond.outputs["critical"] == "6"
+
+
+def test_a_threshold_typo_is_crgates_usage_error(tmp_path):
+    run = run_action(tmp_path, {"images": VULNERABLE, "emulator": "true", "thresholds": "hihg=5"})
+    assert run.code == 2, run.log
+    assert "did you mean" in run.log and "high" in run.log
+
+
+@pytest.mark.parametrize("name", ["fail-build", "only-fixed", "emulator"])
+def test_a_boolean_input_must_say_true_or_false(tmp_path, name):
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true", name: "yes"})
+    assert run.code == 2, run.log
+    assert f"::error title=crgate::input {name} must be true or false, not 'yes'" in run.log.splitlines()
+    assert run.outputs["verdict"] == "error"
+
+
+def test_from_manifest_and_args(tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "k 8s").mkdir()
+    (workspace / "k 8s" / "app.yaml").write_text(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: a, image: cr.yandex/crpdemo/app:clean}]\n"
+    )
+    extra = "--output 'junit=out $(touch pwned) `touch pwned`.xml' --today=2026-01-01 \\\n  --concurrency 1"
+    run = run_action(tmp_path, {"from-manifest": "k 8s/app.yaml\n", "emulator": "true", "args": extra})
+    assert run.code == 0, run.log
+    assert json.loads(Path(run.outputs["report-json"]).read_text())["images"][0]["ref"] == "cr.yandex/crpdemo/app:clean"
+    assert (workspace / "out $(touch pwned) `touch pwned`.xml").is_file()  # one word, written literally
+    assert not (workspace / "pwned").exists()
+
+
+def test_args_that_cannot_be_split_are_a_usage_error(tmp_path):
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true", "args": "--today '2026"})
+    assert run.code == 2, run.log
+    assert any("input args cannot be split: No closing quotation" in a for a in run.annotations)
+
+
+def test_platform_gates_only_the_platforms_asked_for(tmp_path):
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:multi", "emulator": "true", "platform": "linux/amd64"})
+    assert run.code == 0, run.log
+    rows = [image["ref"] for image in json.loads(Path(run.outputs["report-json"]).read_text())["images"]]
+    assert rows == ["cr.yandex/crpdemo/app:multi [linux/amd64]"]
+    # pinned-images names the index's digest, what deploys on every platform.
+    (pinned,) = run.outputs["pinned-images"].splitlines()
+    assert re.fullmatch(r"cr\.yandex/crpdemo/app@sha256:[0-9a-f]{64}", pinned)
+
+
+def test_sarif_category_names_the_run_for_code_scanning(tmp_path):
+    run = run_action(
+        tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true", "sarif-category": "crgate-web"}
+    )
+    assert run.code == 0, run.log
+    sarif = json.loads((tmp_path / "workspace" / "crgate.sarif").read_text())
+    assert sarif["runs"][0]["automationDetails"]["id"] == "crgate-web/"
+
+
+def command_for(inputs: dict[str, str]) -> list[str]:
+    """The crgate command line check_command.py builds from these inputs (its --print mode)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRGATE_")}
+    env.update(inputs)
+    done = subprocess.run(
+        [sys.executable, str(COMMAND), "--crgate", "crgate", "--report", "r.json", "--summary", "s.md",
+         "--comment", "c.md", "--print"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+def test_every_gating_input_becomes_one_option_word():
+    argv = command_for(
+        {
+            "CRGATE_IMAGES": " cr.yandex/a/b:1\tcr.yandex/a/c:2\n",
+            "CRGATE_FAIL_BUILD": "False",
+            "CRGATE_THRESHOLDS": "critical=0,high=5 total=-3",
+            "CRGATE_ONLY_FIXED": "TRUE",
+            "CRGATE_FROM_MANIFEST": " k8s/a b.yaml \n\n-rendered.yaml\n",
+            "CRGATE_PLATFORM": "linux/amd64, linux/arm64/v8",
+            "CRGATE_API_ENDPOINT": "api.yandexcloud.kz:443",
+            "CRGATE_CONCURRENCY": "4",
+            "CRGATE_OIDC_AUDIENCE": "https://example.com/aud",
+            "CRGATE_ARGS": "--today 2026-01-01 --output 'codequality=gl code quality.json'",
+            "CRGATE_SARIF_FILE": "out.sarif",
+            "CRGATE_SARIF_CATEGORY": "crgate-web",
+        }
+    )
+    assert argv[:2] == ["crgate", "check"]
+    expected = [
+        "--report-only", "--max=critical=0", "--max=high=5", "--max=total=-3", "--only-fixed",
+        "--from-manifest=k8s/a b.yaml", "--from-manifest=-rendered.yaml",
+        "--platform=linux/amd64", "--platform=linux/arm64/v8", "--api-endpoint=api.yandexcloud.kz:443",
+        "--concurrency=4", "--oidc-audience=https://example.com/aud", "--output=sarif=out.sarif",
+        "--sarif-location=Dockerfile", "--sarif-category=crgate-web",
+    ]  # fmt: skip
+    assert [word for word in argv if word in expected] == expected
+    assert "--output=comment=c.md" in argv and "--output=markdown=s.md" in argv and "--output=json=r.json" in argv
+    assert argv[-7:] == [
+        "--today", "2026-01-01", "--output", "codequality=gl code quality.json",
+        "--", "cr.yandex/a/b:1", "cr.yandex/a/c:2",
+    ]  # fmt: skip
+
+
+def test_default_inputs_add_no_gating_option():
+    defaults = {
+        f"CRGATE_{name.upper().replace('-', '_')}": str(spec.get("default", ""))
+        for name, spec in ACTION["inputs"].items()
+    }
+    argv = command_for(defaults)
+    for option in ("--report-only", "--max", "--only-fixed", "--from-manifest", "--platform", "--api-endpoint",
+                   "--concurrency", "--oidc-audience", "--emulator", "--policy", "--sarif-category"):  # fmt: skip
+        assert not any(word.startswith(option) for word in argv), option
+    assert argv[-1] == "--"
+
+
+# -- install and cache ------------------------------------------------------------------------------
+
+
+def test_a_cached_venv_is_restored_and_not_installed_again(tmp_path):
+    """The cache steps on a local store: a venv saved under the key comes back on a fresh runner."""
+    inputs = {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}
+    first = run_action(tmp_path, inputs)
+    assert first.code == 0, first.log
+    # This venv was there before the job (a second use of the action in one job): no restore, no save.
+    assert "Restore crgate's venv" in first.skipped and "Save crgate's venv" in first.skipped
+    store = tmp_path / "actions-cache"
+    key = (tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key").read_text().strip()
+    shutil.copytree(tmp_path / "runner_temp" / "crgate-venv", store / key, symlinks=True)
+    shutil.rmtree(tmp_path / "runner_temp")
+    second = run_action(tmp_path, inputs, reuse_venv=False)
+    assert second.code == 0, second.log
+    assert "Restore crgate's venv" in second.steps and "Save crgate's venv" in second.skipped
+    assert "crgate 0.1.0 is already installed" in second.log
+
+
+def test_a_venv_with_another_key_is_not_trusted(tmp_path):
+    run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
+    stamp = tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key"
+    stamp.write_text("crgate-venv-v1-some-other-lock\n")
+    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
+    output = tmp_path / "plan"
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
+        env={**env, "GITHUB_OUTPUT": str(output)},
+        check=True,
+    )
+    plan = parse_output_file(output.read_text())
+    assert plan["ready"] == "false" and plan["key"].startswith("crgate-venv-v1-Linux-X64-")
+    assert plan["venv"] == str(tmp_path / "runner_temp" / "crgate-venv")
+
+
+def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
+    def key(action_path: Path, version: str = "") -> str:
+        env = runner_env(tmp_path, tmp_path, tmp_path)
+        env.update({"GITHUB_ACTION_PATH": str(action_path), "CRGATE_VERSION": version})
+        output = tmp_path / "plan"
+        output.write_text("")
+        subprocess.run(
+            ["bash", str(action_path / "action" / "install.sh"), "plan"], env={**env, "GITHUB_OUTPUT": str(output)},
+            check=True,
+        )  # fmt: skip
+        return parse_output_file(output.read_text())["key"]
+
+    copy = tmp_path / "action-copy"
+    (copy / "action").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "pyproject.toml", copy / "pyproject.toml")
+    for name in ("install.sh", "requirements.lock"):
+        shutil.copy(REPO_ROOT / "action" / name, copy / "action" / name)
+    original = key(copy)
+    assert "-0.1.0-lock" in original
+    assert key(copy, "crgate==0.1.0") != original
+    with open(copy / "action" / "requirements.lock", "a") as handle:
+        handle.write("# refreshed\n")
+    assert key(copy) != original
 
 
 # -- install ----------------------------------------------------------------------------------------
 
 
 def test_install_from_the_action_checkout_into_an_isolated_venv(tmp_path):
-    """The real install path (pip install of this checkout into a fresh venv): slow, so CI runs it."""
+    """The real install path (the lock, then this checkout, into a fresh venv), saved to the cache and
+    restored by the next job: slow, so CI runs it."""
     need(REQUIRED or os.environ.get("CRGATE_TEST_INSTALL") == "1", "set CRGATE_TEST_INSTALL=1 to run a real install")
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
     assert run.code == 0, run.log
     venv = tmp_path / "runner_temp" / "crgate-venv"
     assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
     assert "crgate 0.1.0" in run.log and run.outputs["verdict"] == "pass"
+    assert "Save crgate's venv" in run.steps
+    # Exactly the lock's pins (and crgate, pip): no grpcio-tools, nothing resolved past the lock.
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+    )
+    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
+    pins = locked_pins()
+    assert "grpcio-tools" not in installed
+    assert {name: version for name, version in installed.items() if name not in ("crgate", "pip")} == pins
+    # The next job on a fresh runner restores it from the cache and installs nothing.
+    shutil.rmtree(tmp_path / "runner_temp")
+    again = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
+    assert again.code == 0, again.log
+    assert "crgate 0.1.0 is already installed" in again.log and "Save crgate's venv" in again.skipped
+
+
+def locked_pins() -> dict[str, str]:
+    """``name: version`` of action/requirements.lock for this interpreter (markers evaluated)."""
+    from packaging.markers import Marker
+
+    pins = {}
+    for line in (REPO_ROOT / "action" / "requirements.lock").read_text().splitlines():
+        m = re.match(r"([a-z0-9.-]+)==(\S+)(?: ; (.*?))?(?: \\)?$", line)
+        if m and (m.group(3) is None or Marker(m.group(3)).evaluate()):
+            pins[m.group(1)] = m.group(2)
+    return pins
 
 
 def test_install_refuses_an_old_python(tmp_path):
@@ -275,11 +600,24 @@ def test_a_broken_action_yml_is_rejected(tmp_path):
     assert check_jsonschema("vendor.github-actions", broken).returncode != 0
 
 
+def test_third_party_actions_are_pinned_by_commit_sha():
+    uses = [step["uses"] for step in ACTION["runs"]["steps"] if "uses" in step]
+    for workflow in WORKFLOWS:
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            uses += [step["uses"] for step in job["steps"] if "uses" in step]
+    third_party = [u for u in uses if u != "./" and not u.startswith("crgate/crgate@")]
+    assert third_party and all(PINNED_USES.fullmatch(u) for u in third_party), third_party
+    text = "".join(w.read_text() for w in [REPO_ROOT / "action.yml", *WORKFLOWS])
+    # Each pin carries the version it stands for, for the next person who refreshes it.
+    assert all(re.search(re.escape(u) + r" # v\d", text) for u in third_party)
+
+
 def test_every_input_is_used_and_documented():
     text = (REPO_ROOT / "action.yml").read_text()
     for name, spec in ACTION["inputs"].items():
         assert spec["description"]
-        assert f"inputs.{name} }}}}" in text, f"input {name} is never passed to a step"
+        used = f"inputs.{name} }}}}" in text or re.search(rf"^\s+if: .*\binputs\.{re.escape(name)} ==", text, re.M)
+        assert used, f"input {name} is never passed to a step"
     self_test = yaml.safe_load(WORKFLOWS[0].read_text())
     assert any(step.get("uses") == "./" for step in self_test["jobs"]["self-test"]["steps"])
 
@@ -317,3 +655,59 @@ def test_helper_without_a_report_fails_closed(tmp_path):
     values = parse_output_file(output.read_text())
     assert values["verdict"] == "error" and values["exit-code"] == "4"
     assert "ERROR (exit 4)" in summary.read_text()
+
+
+def load_helper():
+    sys.path.insert(0, str(HELPER.parent))
+    try:
+        import github_outputs
+    finally:
+        sys.path.remove(str(HELPER.parent))
+    return github_outputs
+
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def test_pinned_images_come_from_the_reports_references():
+    helper = load_helper()
+    report = {
+        "images": [],
+        "references": [
+            {"ref": "cr.yandex/crp1/app:1", "digest": DIGEST_A, "pinned": f"cr.yandex/crp1/app@{DIGEST_A}"},
+            {"ref": "cr.yandex/crp1/app:latest", "digest": DIGEST_A, "pinned": f"cr.yandex/crp1/app@{DIGEST_A}"},
+            {"ref": "cr.yandex/crp1/web:2", "digest": DIGEST_B, "pinned": f"cr.yandex/crp1/web@{DIGEST_B}"},
+            # Never passed on: anything that is not exactly a digest reference.
+            {"ref": "x", "pinned": "cr.yandex/crp1/web:2"},
+            {"ref": "y", "pinned": f"cr.yandex/crp1/web@{DIGEST_B}\n::error::injected"},
+            {"ref": "z", "pinned": None},
+            "not an object",
+        ],
+    }
+    assert helper.pinned_images(report) == [f"cr.yandex/crp1/app@{DIGEST_A}", f"cr.yandex/crp1/web@{DIGEST_B}"]
+
+
+def test_pinned_images_without_references_pin_single_manifest_rows_only():
+    helper = load_helper()
+    report = {
+        "images": [
+            {"ref": "cr.yandex/crp1/app:1", "digest": DIGEST_A, "platform": None},
+            # A platform of an index: its own digest is not what deploys (the index's is).
+            {"ref": "cr.yandex/crp1/multi:1 [linux/arm64]", "digest": DIGEST_B, "platform": "linux/arm64"},
+            {"ref": "crpimageid0000000001", "digest": DIGEST_B, "platform": None},  # --image-id: no reference
+            {"ref": f"cr.yandex/crp1/web@{DIGEST_A}", "digest": DIGEST_B, "platform": None},  # inconsistent
+            {"ref": "cr.yandex/crp1/old:1"},  # an older crgate: no digest
+        ]
+    }
+    assert helper.pinned_images(report) == [f"cr.yandex/crp1/app@{DIGEST_A}"]
+
+
+def test_a_report_only_run_agrees_with_its_exit_code():
+    helper = load_helper()
+    report = {"images": [], "warnings": [], "exit_code": 1, "report_only": True, "verdict": "fail"}
+    assert helper.expected_exit_code(report) == 0
+    assert not any("differs" in line for line in helper.annotation_lines(report, 0))
+    assert any("differs" in line for line in helper.annotation_lines(report, 1))
+    errored = {**report, "exit_code": 3}
+    assert helper.expected_exit_code(errored) == 3  # report-only never turns an error into a pass

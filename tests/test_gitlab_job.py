@@ -1,10 +1,16 @@
-"""The GitLab job template: valid against GitLab's CI schema, and run for real by gitlab-ci-local against
-crgate's built-in emulator (a clean image passes, a vulnerable one fails the job, the reports are
-produced and valid against GitLab's official schema)."""
+"""The GitLab CI/CD component (templates/crgate.yml): valid against GitLab's CI schema, and run for real
+by gitlab-ci-local against crgate's built-in emulator, included the four ways users include it
+(component, remote, project, local; the first three from gitlab-ci-local's include cache, as it keeps
+fetched files): a clean image passes, a vulnerable one fails the job, allow-violations lets a violation
+(and only a violation) fail as a warning, CRGATE_DISABLED skips the job, and the reports are produced
+and valid against GitLab's official schema."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,14 +23,37 @@ from junitparser import JUnitXml
 from conftest import REPO_ROOT, SHARED
 from integration import gitlab_ci_local, need, venv_tool
 
-TEMPLATE = REPO_ROOT / "action" / "gitlab" / "crgate.yml"
+TEMPLATE = REPO_ROOT / "templates" / "crgate.yml"
 EXAMPLE = REPO_ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
-REPORTS = ("crgate-report.json", "crgate-summary.md", "gl-container-scanning-report.json", "crgate-junit.xml")
+REPORTS = (
+    "crgate-report.json",
+    "crgate-summary.md",
+    "gl-container-scanning-report.json",
+    "gl-code-quality-report.json",
+    "crgate-junit.xml",
+)
+VERSION_TAG = "v0.1.0"
+REMOTE = f"https://raw.githubusercontent.com/crgate/crgate/{VERSION_TAG}/templates/crgate.yml"
+COMPONENT = "gitlab.com/crgate/crgate/crgate@0.1.0"
+CLEAN, VULNERABLE = "cr.yandex/crpdemo/app:clean", "cr.yandex/crpdemo/app:vulnerable"
+
+
+def integrity(path: Path) -> str:
+    """GitLab's ``include:integrity``: ``sha256-`` and the base64 of the file's SHA-256 (SRI form)."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+def gating_job(jobs: dict) -> tuple[str, dict]:
+    (name,) = [name for name in jobs if not name.startswith(".")]
+    return name, jobs[name]
 
 
 def split_template(tmp_path: Path) -> tuple[Path, Path]:
-    """The header (``spec:``) and the jobs, as the two documents check-jsonschema validates one by one."""
+    """The header (``spec:``) and the jobs, as the two documents check-jsonschema validates one by one.
+    Array inputs are interpolated (``needs: [build]``), as GitLab does before it validates; string
+    inputs may stay ``$[[ ]]`` text, which the schema accepts wherever a string goes."""
     header, jobs = TEMPLATE.read_text(encoding="utf-8").split("\n---\n", 1)
+    jobs = jobs.replace("$[[ inputs.needs ]]", "[build]")
     header_path, jobs_path = tmp_path / "header.yml", tmp_path / "jobs.yml"
     header_path.write_text(header + "\n")
     jobs_path.write_text(jobs)
@@ -55,8 +84,9 @@ def test_template_shape():
     inputs = header["spec"]["inputs"]
     for name in ("images", "policy", "stage", "timeout", "job-name", "iam-token-variable", "sa-key-variable"):
         assert name in inputs and inputs[name]["description"]
-    (job,) = jobs.values()
+    _, job = gating_job(jobs)
     assert job["artifacts"]["reports"] == {
+        "codequality": "gl-code-quality-report.json",
         "container_scanning": "gl-container-scanning-report.json",
         "junit": "crgate-junit.xml",
     }
@@ -71,12 +101,91 @@ def test_template_shape():
     assert "--oidc-token-env CRGATE_OIDC_TOKEN" in script
 
 
+def test_component_shape():
+    header, jobs = yaml.safe_load_all(TEMPLATE.read_text(encoding="utf-8"))
+    inputs = header["spec"]["inputs"]
+    assert inputs["allow-violations"] == {**inputs["allow-violations"], "type": "boolean", "default": False}
+    assert inputs["only-fixed"]["type"] == "boolean" and inputs["needs"]["type"] == "array"
+    assert "default" not in inputs["needs"], "a gate that does not wait for the push could judge an older image"
+    for name in ("thresholds", "platform", "args"):
+        assert inputs[name]["default"] == "" and inputs[name]["description"]
+    name, job = gating_job(jobs)
+    assert job["needs"] == "$[[ inputs.needs ]]" and job["dependencies"] == []
+    assert job["rules"][0] == {"if": "$CRGATE_DISABLED", "when": "never"}
+    assert job["cache"]["paths"] == [".crgate-pip-cache/"] and job["cache"]["when"] == "always"
+    assert job["variables"]["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.crgate-pip-cache"
+    # allow-violations: exit 1 alone may fail, never the exit codes of errors.
+    assert jobs[f".{name}-allow-violations-true"] == {"allow_failure": {"exit_codes": [1]}}
+    assert jobs[f".{name}-allow-violations-false"] == {"allow_failure": False}
+    assert job["extends"] == f".{name}-allow-violations-$[[ inputs.allow-violations ]]"
+    # Every failure of the script besides crgate's own verdict exits 2 or 3, never 1.
+    script = "\n".join(job["script"])
+    assert (
+        "set -e" not in script and re.findall(r"\bfail (\d)", script) and "1" not in re.findall(r"\bfail (\d)", script)
+    )
+    assert "exec " in script and "shlex.split" in script
+
+
+def test_readme_integrity_matches_the_template():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"integrity: (sha256-[A-Za-z0-9+/=]+)", readme + EXAMPLE.read_text(encoding="utf-8"))
+    assert shown and set(shown) == {integrity(TEMPLATE)}, (
+        f"README and examples/gitlab/.gitlab-ci.yml must show integrity: {integrity(TEMPLATE)} for the template"
+    )
+
+
 # -- gitlab-ci-local --------------------------------------------------------------------------------
 
 
+JOBS: dict[str, dict] = {
+    # name: (how it is included, inputs)
+    "clean": {"component": COMPONENT, "inputs": {"images": CLEAN}},
+    "vulnerable": {"local": "templates/crgate.yml", "inputs": {"images": f"{CLEAN}\n{VULNERABLE}\n"}},
+    "allowed": {"remote": REMOTE, "inputs": {"images": VULNERABLE, "allow-violations": True}},
+    "allowed-error": {
+        "project": "crgate/crgate",
+        "ref": VERSION_TAG,
+        "file": "/templates/crgate.yml",
+        "inputs": {"images": "cr.yandex/crpdemo/app:absent", "allow-violations": True},
+    },
+    "limits": {
+        "local": "templates/crgate.yml",
+        "inputs": {
+            "images": VULNERABLE,
+            "thresholds": "critical=5, high=7",
+            "only-fixed": True,
+            "args": "--today 2026-01-01 --output 'junit=extra junit.xml'",
+        },
+    },
+    "bad-args": {
+        "local": "templates/crgate.yml",
+        "inputs": {"images": VULNERABLE, "args": "--today '2026", "allow-violations": True},
+    },
+}
+
+
+def gitlab_ci_local_run(tool: str, project: Path, venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            tool,
+            "--shell-executor-no-image",
+            "--force-shell-executor",  # the template names an image; run its script on this machine
+            "--variable",
+            f"CRGATE_VENV={venv}",
+            *args,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
-    """Both jobs of a project that includes the template twice, run by gitlab-ci-local (shell executor)."""
+def project(tmp_path_factory) -> tuple[str, Path, Path]:
+    """A git project whose .gitlab-ci.yml includes the component once per job of JOBS, and a venv
+    with the test venv's crgate (CRGATE_VENV: the job reuses it instead of pip installing)."""
     tool = gitlab_ci_local()
     need(tool, "gitlab-ci-local is not installed (npm install --prefix .ci/node gitlab-ci-local@4.60.0)")
     need(shutil.which("rsync"), "rsync is not installed (apt-get install -y rsync); gitlab-ci-local needs it")
@@ -84,55 +193,43 @@ def pipeline(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
     crgate = venv_tool("crgate")
     assert tool and crgate
     root = tmp_path_factory.mktemp("gitlab")
-    venv = root / "venv" / "bin"  # the job reuses the test venv's crgate (CRGATE_VENV) instead of pip installing
+    venv = root / "venv" / "bin"
     venv.mkdir(parents=True)
     (venv / "crgate").symlink_to(crgate)
     (venv / "python").symlink_to(sys.executable)
     project = root / "project"
-    project.mkdir()
-    shutil.copy(TEMPLATE, project / "crgate.yml")
-    (project / ".gitlab-ci.yml").write_text(
-        yaml.safe_dump(
-            {
-                "include": [
-                    {
-                        "local": "crgate.yml",
-                        "inputs": {"images": "cr.yandex/crpdemo/app:clean", "emulator": True, "job-name": "clean"},
-                    },
-                    {
-                        "local": "crgate.yml",
-                        "inputs": {
-                            "images": "cr.yandex/crpdemo/app:clean\ncr.yandex/crpdemo/app:vulnerable\n",
-                            "emulator": True,
-                            "job-name": "vulnerable",
-                        },
-                    },
-                ]
-            }
-        )
-    )
+    (project / "templates").mkdir(parents=True)
+    shutil.copy(TEMPLATE, project / "templates" / "crgate.yml")
+    # What gitlab-ci-local would have fetched for remote, project and component includes (no network).
+    cache = project / ".gitlab-ci-local" / "includes"
+    for seeded in (
+        cache / REMOTE.removeprefix("https://"),
+        cache / "gitlab.com" / "crgate" / "crgate" / VERSION_TAG / "templates" / "crgate.yml",
+        cache / "gitlab.com" / "crgate" / "crgate" / "0.1.0" / "templates" / "crgate.yml",
+    ):
+        seeded.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(TEMPLATE, seeded)
+    include = []
+    for name, spec in JOBS.items():
+        inputs = {"emulator": True, "job-name": name, "needs": [], **spec["inputs"]}
+        include.append({**{k: v for k, v in spec.items() if k != "inputs"}, "inputs": inputs})
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump({"include": include}, sort_keys=False))
     git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "remote", "add", "origin", "git@gitlab.com:crgate/crgate.git"], cwd=project, check=True)
     subprocess.run([*git, "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "ci"], cwd=project, check=True)
+    return tool, project, venv.parent
+
+
+@pytest.fixture(scope="module")
+def pipeline(project) -> dict[str, tuple[int, str, Path]]:
+    """Each job of JOBS run by gitlab-ci-local (shell executor): exit code, log, artifacts."""
+    tool, directory, venv = project
     results = {}
-    for job in ("clean", "vulnerable"):
-        done = subprocess.run(
-            [
-                tool,
-                "--shell-executor-no-image",
-                "--force-shell-executor",  # the template names an image; run its script on this machine
-                "--variable",
-                f"CRGATE_VENV={venv.parent}",
-                job,
-            ],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
-        results[job] = (done.returncode, done.stdout + done.stderr, project / ".gitlab-ci-local" / "artifacts" / job)
+    for job in JOBS:
+        done = gitlab_ci_local_run(tool, directory, venv, job)
+        results[job] = (done.returncode, done.stdout + done.stderr, directory / ".gitlab-ci-local" / "artifacts" / job)
     return results
 
 
@@ -165,3 +262,56 @@ def test_container_scanning_reports_are_schema_valid(pipeline, job):
     report = json.loads((pipeline[job][2] / "gl-container-scanning-report.json").read_text())
     jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker()).validate(report)
     assert len(report["vulnerabilities"]) == (0 if job == "clean" else 27)
+
+
+def status(log: str, job: str) -> str:
+    """The job's status in gitlab-ci-local's summary: PASS, WARN (failed, allowed to) or FAIL (failed,
+    not allowed: GitLab fails the pipeline). It follows allow_failure:exit_codes as GitLab does; its own
+    process exit code does not (any allow_failure object counts as allowed there), so read this."""
+    found = re.findall(rf"^ (PASS|WARN|FAIL) .*?\s{re.escape(job)}(?:\s+pre_script)?\s*$", log, re.M)
+    assert len(found) == 1, log
+    return found[0]
+
+
+def test_allow_violations_lets_a_violation_fail_as_a_warning(pipeline):
+    code, log, artifacts = pipeline["allowed"]
+    assert code == 0, log  # the pipeline goes on
+    assert status(log, "allowed") == "WARN" and re.search(r"allowed finished in .* WARN 1", log), log
+    assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
+    assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "fail"
+
+
+def test_allow_violations_still_fails_the_pipeline_on_an_error(pipeline):
+    _, log, artifacts = pipeline["allowed-error"]
+    assert status(log, "allowed-error") == "FAIL" and re.search(r"allowed-error finished in .* FAIL 3", log), log
+    assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "error"
+
+
+def test_args_that_cannot_be_split_fail_even_with_allow_violations(pipeline):
+    _, log, _ = pipeline["bad-args"]
+    assert status(log, "bad-args") == "FAIL" and re.search(r"bad-args finished in .* FAIL 2", log), log
+    assert "input args cannot be split: No closing quotation" in log
+
+
+def test_thresholds_only_fixed_and_args(pipeline):
+    code, log, artifacts = pipeline["limits"]
+    assert code == 0, log
+    report = json.loads((artifacts / "crgate-report.json").read_text())
+    assert report["verdict"] == "pass" and report["policy"]["thresholds"] == {"critical": 5, "high": 7}
+    assert (artifacts.parent.parent.parent / "extra junit.xml").is_file()  # args reached crgate as one word
+
+
+def test_code_quality_report_lists_the_counted_findings(pipeline):
+    report = json.loads((pipeline["vulnerable"][2] / "gl-code-quality-report.json").read_text())
+    assert len(report) == 27
+    assert {entry["severity"] for entry in report} <= {"info", "minor", "major", "critical", "blocker"}
+    assert all(entry["location"]["path"] and entry["location"]["lines"]["begin"] >= 1 for entry in report)
+
+
+def test_crgate_disabled_skips_the_job(project):
+    tool, directory, venv = project
+    listed = gitlab_ci_local_run(tool, directory, venv, "--list", "--variable", "CRGATE_DISABLED=1")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    enabled = gitlab_ci_local_run(tool, directory, venv, "--list")
+    assert re.search(r"^clean\s", enabled.stdout, re.M), enabled.stdout
+    assert not re.search(r"^clean\s", listed.stdout, re.M), listed.stdout

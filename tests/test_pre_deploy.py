@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import DIGEST_B, REPO_ROOT, VULNERABLE_FINDINGS, image, scenario
 from crgate.emulator.scenario import scenario_from_dict
@@ -97,6 +98,51 @@ def test_hook_usage_errors(demo, tmp_path):
     assert done.returncode == 2 and "not found" in done.stderr
 
 
+def pin_env(emulator: Emulator, pinned: Path, **extra: str) -> dict[str, str]:
+    """A deploy job that pins: the registry side of the emulator resolves each reference's digest."""
+    env = hook_env(emulator, CRGATE_PIN_TO=str(pinned), **extra)
+    env["CRGATE_ARGS"] += f" --registry-url {emulator.registry_url}"
+    return env
+
+
+def test_pinned_manifests_name_the_gated_digests_and_nothing_else_changes(demo, tmp_path):
+    pinned = tmp_path / "pinned.yaml"
+    source = DATA / "helm-template.yaml"
+    done = run_hook(pin_env(demo, pinned), str(source))
+    assert done.returncode == 0, done.stderr
+    assert f"deploy may go on with '{pinned}'" in done.stderr
+    text = pinned.read_text()
+    assert "cr.yandex/crpdemo/app:clean" not in text
+    assert text.count(f"cr.yandex/crpdemo/app@{DEMO_CLEAN_DIGEST}") == source.read_text().count("cr.yandex/crpdemo/app")
+    assert "docker.io/envoyproxy/envoy:v1.30.1" in text  # not a Yandex image: untouched
+    # Only the image values changed: the same lines, in the same order.
+    before, after = source.read_text().splitlines(), text.splitlines()
+    assert len(before) == len(after)
+    pin = f"cr.yandex/crpdemo/app@{DEMO_CLEAN_DIGEST}"
+    changed = [(b, a) for a, b in zip(after, before, strict=True) if a != b]
+    assert changed and all(a == b.replace("cr.yandex/crpdemo/app:clean", pin) for b, a in changed)
+
+
+def test_a_failing_gate_leaves_no_pinned_file_even_an_old_one(demo, tmp_path):
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text("kind: Pod  # from an earlier deploy\n")
+    done = run_hook(pin_env(demo, pinned), "-", stdin=(DATA / "compose.yaml").read_text())
+    assert done.returncode == 1, done.stderr
+    assert not pinned.exists()
+
+
+def test_a_pass_without_the_pinned_file_blocks_the_deploy(tmp_path):
+    """A crgate that exits 0 but writes nothing (an old crgate, a broken install): fail closed."""
+    fake = tmp_path / "crgate"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "CRGATE"))}
+    env.update({"CRGATE": str(fake), "CRGATE_PIN_TO": str(tmp_path / "pinned.yaml")})
+    done = run_hook(env, str(DATA / "helm-template.yaml"))
+    assert done.returncode == 3
+    assert "crgate passed but wrote no pinned manifests" in done.stderr and "DEPLOY BLOCKED" in done.stderr
+
+
 def test_unreachable_scanner_blocks_the_deploy(tmp_path):
     env = hook_env("127.0.0.1:9", CRGATE_TIMEOUT="1")  # the discard port: nothing answers gRPC there
     done = run_hook(env, str(DATA / "helm-template.yaml"))
@@ -123,10 +169,13 @@ def copy_deploy_example(tmp_path: Path) -> tuple[Path, Path]:
 def test_deploy_script_applies_after_a_pass(demo, tmp_path):
     example, applied = copy_deploy_example(tmp_path)
     env = hook_env(demo, CRGATE_HOOK=str(HOOK))
+    env["CRGATE_ARGS"] += f" --registry-url {demo.registry_url}"
     env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
     done = subprocess.run(["sh", str(example / "deploy.sh")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "image: cr.yandex/crpdemo/app:clean" in applied.read_text()
+    # Exactly what was gated is applied: the image pinned to the digest crgate gated, not the tag.
+    assert f"image: cr.yandex/crpdemo/app@{DEMO_CLEAN_DIGEST}" in applied.read_text()
+    assert "app:clean" not in applied.read_text()
 
 
 def test_deploy_script_applies_nothing_after_a_fail(demo, tmp_path):
@@ -140,12 +189,79 @@ def test_deploy_script_applies_nothing_after_a_fail(demo, tmp_path):
     assert not applied.exists()
 
 
+ARGOCD = EXAMPLES / "argocd" / "presync-gate.yaml"
+
+
 def test_argocd_presync_example_is_a_hook_job_crgate_can_read():
-    path = EXAMPLES / "argocd" / "presync-gate.yaml"
-    (use,) = read_manifests([str(path)], io.BytesIO())
-    assert use.where == "Job crgate-presync, container crgate" and use.ref is not None
-    text = path.read_text()
+    uses = read_manifests([str(ARGOCD)], io.BytesIO())
+    assert [use.where for use in uses] == [
+        "Job crgate-presync, container crgate",
+        "Job crgate-presync, init container render",
+    ]
+    assert all(use.ref is not None or use.image.startswith("quay.io/") for use in uses)
+    text = ARGOCD.read_text()
     assert "argocd.argoproj.io/hook: PreSync" in text and "restartPolicy: Never" in text
+
+
+def argocd_job() -> dict:
+    return yaml.safe_load(ARGOCD.read_text())
+
+
+def test_argocd_presync_job_is_locked_down():
+    pod = argocd_job()["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert (
+        pod["securityContext"]["runAsNonRoot"] is True
+        and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    )
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    (crgate,) = pod["containers"]
+    # A mounted key, read-only, as the comment documents (or --metadata for keyless).
+    assert {"name": "YC_SERVICE_ACCOUNT_KEY_FILE", "value": "/var/run/crgate/key.json"} in crgate["env"]
+    assert {"name": "credentials", "mountPath": "/var/run/crgate", "readOnly": True} in crgate["volumeMounts"]
+    assert "--metadata" in ARGOCD.read_text()
+
+
+def test_argocd_presync_job_gates_the_rendered_manifests_not_a_hand_kept_list(demo, tmp_path):
+    """The Job run as its two containers would run it: the init container's script with an ``argocd``
+    stand-in that renders the application (the pre-deploy example's manifests), then crgate with the
+    container's own arguments. No image is named in the Job itself."""
+    pod = argocd_job()["spec"]["template"]["spec"]
+    (render,) = pod["initContainers"]
+    (crgate_container,) = pod["containers"]
+    assert "cr.yandex/crpdemo" not in ARGOCD.read_text() and not any(
+        "cr.yandex/" in a for a in crgate_container["args"]
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    rendered = (EXAMPLES / "pre-deploy" / "k8s" / "app.yaml").read_text()
+    (bin_dir / "argocd").write_text(
+        '#!/bin/sh\n[ "$1 $2 $3 $4 $5" = "app manifests web --source git" ] || exit 9\n'
+        f"[ -n \"$ARGOCD_AUTH_TOKEN\" ] || exit 8\ncat <<'EOF'\n{rendered}EOF\n"
+    )
+    (bin_dir / "argocd").chmod(0o755)
+    env = {e["name"]: e.get("value", "") for e in render["env"]}
+    env.update({"ARGOCD_AUTH_TOKEN": "token", "MANIFESTS": str(work / "manifests.yaml"), "HOME": str(tmp_path)})
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(render["command"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (work / "manifests.yaml").read_text() == rendered
+    crgate = venv_tool("crgate")
+    assert crgate
+    args = [a.replace("/work/", f"{work}/") for a in crgate_container["args"]]
+    done = subprocess.run(
+        [crgate, *args, "--endpoint", demo.address, "--insecure"],
+        env=hook_env(demo), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS: 1 image within policy" in done.stdout  # app:clean, used by two containers, gated once
 
 
 def test_shell_scripts_pass_shellcheck():

@@ -38,20 +38,37 @@ def test_github_snippet_uses_only_real_inputs_and_outputs():
 
 def test_gitlab_snippet_uses_only_real_inputs():
     text = section("GitLab CI")
-    header, _ = yaml.safe_load_all((REPO_ROOT / "action" / "gitlab" / "crgate.yml").read_text())
+    header, _ = yaml.safe_load_all((REPO_ROOT / "templates" / "crgate.yml").read_text())
     inputs = header["spec"]["inputs"]
+    required = {name for name, spec in inputs.items() if "default" not in spec}
     (snippet,) = yaml_blocks(text)
-    (include,) = snippet["include"]
-    assert include["remote"].endswith("/action/gitlab/crgate.yml")
-    assert set(include["inputs"]) <= set(inputs)
+    includes = snippet["include"]
+    # Every way to include it, each pinned to a version.
+    kinds = {kind for include in includes for kind in ("component", "remote", "project") if kind in include}
+    assert kinds == {"component", "remote", "project"}
+    for include in includes:
+        assert set(include["inputs"]) <= set(inputs) and required <= set(include["inputs"]), include
+        if "remote" in include:
+            assert include["remote"].endswith("/v0.1.0/templates/crgate.yml") and include["integrity"]
+        if "component" in include:
+            assert include["component"].endswith("/crgate@0.1.0")
+        if "project" in include:
+            assert include["ref"] == "v0.1.0" and include["file"] == "/templates/crgate.yml"
     for name in inputs:
         assert f"`{name}`" in text, f"input {name} is not documented"
+    for report in ("codequality", "container_scanning", "junit"):
+        assert f"`{report}`" in text
 
 
 def test_pre_deploy_snippet_names_the_hook_and_options():
     text = section("Pre-deploy hook")
     assert "action/hooks/pre-deploy rendered.yaml" in text
     assert (REPO_ROOT / "action" / "hooks" / "pre-deploy").is_file()
+    hook = (REPO_ROOT / "action" / "hooks" / "pre-deploy").read_text()
+    variables = re.findall(r"^#   (CRGATE\w*)\s", hook, re.M)
+    assert "CRGATE_PIN_TO" in variables
+    for name in variables:
+        assert f"`{name}`" in text, f"hook variable {name} is not documented"
     help_text = run_cli(["check", "--help"]).stdout
     for option in set(re.findall(r"`crgate check (--[\w-]+)", text)):
         assert option in help_text

@@ -237,8 +237,8 @@ def test_pre_deploy_hook_prints_hostile_file_names_inertly(tmp_path):
 
 
 def test_gitlab_job_does_not_echo_a_hostile_variable_name(tmp_path):
-    _, jobs = yaml.safe_load_all((REPO_ROOT / "action" / "gitlab" / "crgate.yml").read_text(encoding="utf-8"))
-    (job,) = jobs.values()
+    _, jobs = yaml.safe_load_all((REPO_ROOT / "templates" / "crgate.yml").read_text(encoding="utf-8"))
+    (job,) = [job for name, job in jobs.items() if not name.startswith(".")]  # hidden jobs: allow_failure
     venv = tmp_path / "venv" / "bin"
     venv.mkdir(parents=True)
     (venv / "crgate").write_text("#!/bin/sh\necho crgate 0.0.0\n")
