@@ -23,7 +23,7 @@ import yaml
 from conftest import REPO_ROOT
 from integration import REQUIRED, need, venv_tool
 
-DEMO_CLEAN_DIGEST = "sha256:4e8a081faff8b601c89256d3d59e5e26a9e2ba94b3162b9b578cb76c5ba8e5fb"  # as in demo.yaml
+DEMO_CLEAN_DIGEST = "sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"  # as in demo.yaml
 
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
 HELPER = REPO_ROOT / "action" / "github_outputs.py"

@@ -169,13 +169,12 @@ def copy_deploy_example(tmp_path: Path) -> tuple[Path, Path]:
 def test_deploy_script_applies_after_a_pass(demo, tmp_path):
     example, applied = copy_deploy_example(tmp_path)
     env = hook_env(demo, CRGATE_HOOK=str(HOOK))
-    env["CRGATE_ARGS"] += f" --registry-url {demo.registry_url}"
     env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
     done = subprocess.run(["sh", str(example / "deploy.sh")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     # Exactly what was gated is applied: the image pinned to the digest crgate gated, not the tag.
     assert f"image: cr.yandex/crpdemo/app@{DEMO_CLEAN_DIGEST}" in applied.read_text()
-    assert "app:clean" not in applied.read_text()
+    assert "image: cr.yandex/crpdemo/app:clean" not in applied.read_text()  # comments are kept as written
 
 
 def test_deploy_script_applies_nothing_after_a_fail(demo, tmp_path):
@@ -257,7 +256,7 @@ def test_argocd_presync_job_gates_the_rendered_manifests_not_a_hand_kept_list(de
     assert crgate
     args = [a.replace("/work/", f"{work}/") for a in crgate_container["args"]]
     done = subprocess.run(
-        [crgate, *args, "--endpoint", demo.address, "--insecure"],
+        [crgate, *args, "--endpoint", demo.address, "--registry-url", demo.registry_url, "--insecure"],
         env=hook_env(demo), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
