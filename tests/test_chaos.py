@@ -41,7 +41,7 @@ from hostile import REPORT_VALIDATOR
 from test_untrusted_output import assert_clean
 
 LONG = os.environ.get("CRGATE_HYPOTHESIS_PROFILE") == "long"
-SOAK_RUNS = int(os.environ.get("CRGATE_SOAK_RUNS") or (400 if LONG else 24))
+SOAK_RUNS = int(os.environ.get("CRGATE_SOAK_RUNS") or (400 if LONG else 20))
 SEEDS = [int(seed) for seed in os.environ.get("CRGATE_SOAK_SEEDS", "").split(",") if seed] or list(
     range(1000, 1000 + SOAK_RUNS)
 )
@@ -51,6 +51,7 @@ MARGIN = 10.0  # seconds past --timeout a run may take to wind down (start-up, t
 SA = "ajechaosscanner00001"
 KEY_ID = "ajechaoskey000000001"
 POLICY = "version: 1\nthresholds:\n  critical: 0\n  high: 0\n"
+REUSE = "reuse:\n  max_age: 2h\n"  # a READY result an hour old is reused (ScannerService.GetLast)
 VULNERABLE = [finding("CVE-2024-0001", "CRITICAL", fixed_by="1.0.1"), finding("CVE-2024-0002", "HIGH", "zlib")]
 HARMLESS = [finding("CVE-2024-0003", "LOW", "bash")]  # passes the policy: counted, not over any limit
 
@@ -64,6 +65,7 @@ class Plan:
     images: tuple[str, ...]
     auth: bool
     timeout: float = TIMEOUT
+    reuse: bool = False
 
     def refs(self) -> list[str]:
         return [f"cr.yandex/crptest/app:t{image_id[-1]}" for image_id in self.images]
@@ -80,6 +82,11 @@ def plan(seed: int, *, kinds: list[str] | None = None, rate: float | None = None
         images.append(
             image(f"crpchaos{n}", f"t{n}", f"sha256:{n + 1:064x}", findings, duration=duration, poll_interval=0.2)
         )
+        situation = rng.choice(["new", "new", "new", "running", "scanned"])
+        if situation == "running":  # scan-on-push is already scanning it: crgate joins (ScannerService.Get)
+            images[-1]["scan"]["running_scan"] = {"remaining_seconds": round(rng.uniform(0.3, 0.8), 2)}
+        elif situation == "scanned":  # a READY result from an hour ago: reused under the reuse policy
+            images[-1]["scan"]["last_result"] = {"status": "READY", "age_seconds": 3600}
     chaos = {
         "seed": seed,
         "rate": round(rng.uniform(0.0, 0.35), 2),
@@ -101,7 +108,8 @@ def plan(seed: int, *, kinds: list[str] | None = None, rate: float | None = None
             ],
         )
     timeout = rng.choice([TIMEOUT, TIMEOUT, TIMEOUT, SHORT_TIMEOUT])  # a short one makes stalls and waits time out
-    return Plan(seed, data, tuple(entry["id"] for entry in images), auth, timeout)
+    reuse = rng.random() < 0.4
+    return Plan(seed, data, tuple(entry["id"] for entry in images), auth, timeout, reuse)
 
 
 def truly_violates(emu: Emulator, image_id: str) -> bool:
@@ -116,12 +124,21 @@ def served_malformed(emu: Emulator, image_id: str) -> list[str]:
     return [e.detail for e in emu.stats.chaos_log("malformed", subject=image_id) if e.detail != "missing_stats"]
 
 
-def soak_run(run: Plan, tmp_path: Path) -> tuple[int, list[str]]:
-    """One gate; asserts (a) to (e) for it. Returns its exit code and the chaos kinds it met."""
+@dataclass(frozen=True)
+class Outcome:
+    """What one soak run came to: its exit code, the chaos kinds it met, how its verdicts were obtained."""
+
+    code: int
+    kinds: tuple[str, ...]
+    origins: tuple[str, ...] = ()
+
+
+def soak_run(run: Plan, tmp_path: Path) -> Outcome:
+    """One gate; asserts (a) to (e) for it."""
     emu = Emulator(scenario_from_dict(run.scenario, source=f"<soak seed {run.seed}>")).start()
     try:
         policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(POLICY + (REUSE if run.reuse else ""))
         args = ["check", "--endpoint", emu.address, "--insecure", "--progress", "lines", "--timeout", str(run.timeout)]
         args += ["--policy", str(policy), "--format", "json", *run.refs()]
         if run.auth:
@@ -147,7 +164,7 @@ def soak_run(run: Plan, tmp_path: Path) -> tuple[int, list[str]]:
         # the run stopped before gating (the first token could not be obtained): nothing was judged
         assert result.code in (3, 4) and "crgate: error:" in result.stderr, why
         assert emu.stats.scans_started == 0 and elapsed < run.timeout + MARGIN, why
-        return result.code, [e.kind for e in events]
+        return Outcome(result.code, tuple(e.kind for e in events))
     doc = json.loads(result.stdout)
     REPORT_VALIDATOR.validate(doc)
     assert doc["exit_code"] == result.code, why
@@ -183,24 +200,30 @@ def soak_run(run: Plan, tmp_path: Path) -> tuple[int, list[str]]:
     # (d) liveness: the run ended, within its timeout plus a margin
     assert elapsed < run.timeout + MARGIN, f"the run took {elapsed:.1f}s; {why}"
 
-    # a run the chaos left alone (and no quota wait) must reach the true verdict
-    if not events and not any(a.outcome == "refused" for a in log):
+    # a run the chaos left alone (no quota wait either) must reach the true verdict, given time for the poll
+    # schedule (a joined scan is polled after 0.25 s, then every 1.8 s: a 2 s --timeout may end first)
+    if not events and not any(a.outcome == "refused" for a in log) and run.timeout >= TIMEOUT:
         truth_code = 1 if any(truly_violates(emu, image_id) for image_id in run.images) else 0
         assert result.code == truth_code, why
-    return result.code, [e.kind for e in events]
+    origins = tuple(report["origin"] for report in by_id.values() if report["verdict"] != "error")
+    return Outcome(result.code, tuple(e.kind for e in events), origins)
 
 
 def test_chaos_soak(tmp_path: Path) -> None:
     codes: Counter[int] = Counter()
     kinds: Counter[str] = Counter()
+    origins: Counter[str] = Counter()
     for seed in SEEDS:
-        code, met = soak_run(plan(seed), tmp_path)
-        codes[code] += 1
-        kinds.update(met)
-    # The soak exercised what it claims to: passes and errors both came out, and the faults it injected
-    # covered most kinds (the mix is drawn per run, so a short custom seed list may see fewer).
+        outcome = soak_run(plan(seed), tmp_path)
+        codes[outcome.code] += 1
+        kinds.update(outcome.kinds)
+        origins.update(outcome.origins)
+    # The soak exercised what it claims to: passes, violations and errors came out, verdicts on new,
+    # joined and reused scans, and the faults covered most kinds (the mix is drawn per run, so a short
+    # custom seed list may see fewer).
     if len(SEEDS) >= 20:
-        assert codes[0] > 0 and codes[1] + codes[3] + codes[4] > 0, codes
+        assert codes[0] and codes[1] and codes[3] + codes[4], codes
+        assert set(origins) == {"scanned", "joined", "reused"}, origins
         assert len(kinds) >= len(KINDS) - 1, kinds
 
 
