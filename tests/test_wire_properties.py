@@ -58,7 +58,7 @@ TIMEOUT = 1.0
 MESSAGES: dict[str, st.SearchStrategy[Any]] = {
     "ImageService.List": image_pages(),
     "ScannerService.List": scan_result_pages(),
-    "ScannerService.GetLast": scan_results(),
+    "ScannerService.GetLast": scan_results(),  # asked under the reuse policy
     "ScannerService.Scan": operations(done=False) | operations(),
     "OperationService.Get": operations(done=True) | operations(),
     "ScannerService.Get": scan_results(),
@@ -79,6 +79,20 @@ ANSWERS = {
 SCRIPTS = st.fixed_dictionaries(
     {method: st.lists(answers, min_size=1, max_size=3) for method, answers in ANSWERS.items()}
 )
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, str]:
+    """The default limits, without and with ``reuse`` (then the image's last result, GetLast, may be judged)."""
+    directory = tmp_path_factory.mktemp("policies")
+    paths = {}
+    for reuse in (False, True):
+        path = directory / f"policy-{reuse}.yaml"
+        path.write_text(
+            "version: 1\nthresholds: {critical: 0, high: 0}\n" + ("reuse: {max_age: 24h}\n" if reuse else "")
+        )
+        paths[reuse] = str(path)
+    return paths
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +133,13 @@ class Served:
 
 
 def sane_answers(high: int) -> dict[str, Handler]:
-    """The well-behaved registry of ``hostile.sane_handlers``, its scan finding ``high`` HIGH vulnerabilities."""
+    """The well-behaved registry of ``hostile.sane_handlers``, its scan finding ``high`` HIGH vulnerabilities
+    (and, unlike it, a last READY result from just now for GetLast)."""
     handlers = sane_handlers()
     result = scan_result(vulns=stats(high=high))
     handlers["OperationService.Get"] = answer(done_op(response=result))
     handlers["ScannerService.Get"] = answer(result)
+    handlers["ScannerService.GetLast"] = answer(result)  # fresh: reused under the reuse policy
     handlers["ScannerService.ListVulnerabilities"] = answer(
         vulns_page(*(vuln(f"CVE-2024-{n:04d}", SEV.HIGH) for n in range(high)))
     )
@@ -197,9 +213,9 @@ def assert_verdict_was_served(image: dict[str, Any], served: Served) -> None:
 
 
 @settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(SCRIPTS, st.integers(0, 2))
+@given(SCRIPTS, st.integers(0, 2), st.booleans())
 def test_crgate_check_against_arbitrary_answers_never_invents_a_verdict(
-    hostile: HostileServer, scripts: dict[str, list[tuple[str, Any]]], high: int
+    hostile: HostileServer, policies: dict[bool, str], scripts: dict[str, list[tuple[str, Any]]], high: int, reuse: bool
 ) -> None:
     served = Served()
     sane = sane_answers(high)
@@ -208,7 +224,8 @@ def test_crgate_check_against_arbitrary_answers_never_invents_a_verdict(
         method: served.recording(method, handler_for(method, script, sane[method]))
         for method, script in scripts.items()
     }
-    result = check(hostile, timeout=TIMEOUT)  # no traceback, no internal error, schema-valid JSON report
+    # no traceback, no internal error, one schema-valid JSON report with the exit code
+    result = check(hostile, "--policy", policies[reuse], timeout=TIMEOUT)
     assert_clean(result.output)
     event(f"exit {result.code}")
     assert result.code in (0, 1, 3, 4), result.output
