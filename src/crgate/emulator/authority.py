@@ -51,6 +51,7 @@ class Authority:
         self._wall = wall
         self._lock = threading.Lock()
         self._issued: dict[str, tuple[str, float]] = {}  # token -> (service account id, expiry on clock())
+        self._revoked: set[str] = set()
         self._keys = {sa.key_id: sa for sa in identities.service_accounts if sa.key_id}
 
     # -- issuing
@@ -126,14 +127,27 @@ class Authority:
                 return audience
         raise ExchangeRefused(400, "invalid_grant", "subject token is not trusted by any federation")
 
+    def revoke(self, authorization: str) -> bool:
+        """Revoke the bearer token of an ``authorization`` header for good (as when its key is deleted or
+        the account is disabled); False when the header holds none."""
+        token = _bearer(authorization)
+        if token is None:
+            return False
+        with self._lock:
+            self._revoked.add(token)
+        return True
+
     # -- checking
 
     def identify(self, authorization: str) -> str:
         """The service account behind an ``authorization`` header; UNAUTHENTICATED otherwise."""
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = _bearer(authorization)
+        if token is None:
             raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token is missing")
+        with self._lock:
+            revoked = token in self._revoked
+        if revoked:
+            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token has been revoked")
         for grant in self.identities.iam_tokens:
             if secrets.compare_digest(grant.token, token):
                 return grant.service_account_id
@@ -155,3 +169,10 @@ class Authority:
         if not roles & needed:
             raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED, "Permission denied")
         return account_id
+
+
+def _bearer(authorization: str) -> str | None:
+    """The token of a ``Bearer <token>`` header, or None."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None

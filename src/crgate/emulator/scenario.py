@@ -11,6 +11,9 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                                  # filter (status="RUNNING"), as a server without filtering might
     faults:                      # faults for any call of a method, whatever the image (e.g. ImageService.List)
       - {method: ImageService.List, code: UNAVAILABLE, count: 1}
+    chaos: {seed: 42, rate: 0.3} # random faults on a share of all calls, the same for a seed: dropped
+                                 # connections, lost answers, stalls, transient codes, malformed answers,
+                                 # quota refusals, revoked tokens (keys and kinds: see chaos.py)
     registries:
       - id: crpdemo              # [a-z0-9]+
         cloud: null              # optional: a cloud declared under `clouds:` (clouds.py); default cloud
@@ -68,6 +71,7 @@ from typing import Any
 
 from crgate import inputs
 from crgate.emulator import multiarch
+from crgate.emulator.chaos import ChaosSettings, parse_chaos
 from crgate.emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
 from crgate.emulator.fields import GRPC_CODES, FieldParser, join
 from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
@@ -244,6 +248,8 @@ class Scenario:
     clouds: tuple[Cloud, ...] = (Cloud(DEFAULT_CLOUD_ID),)
     region: Region = DEFAULT_REGION
     scan_list_filter: str = "SUPPORTED"  # one of LIST_FILTER_ANSWERS
+    chaos: ChaosSettings | None = None
+    """Random faults on a share of calls (``crgate.emulator.chaos``); None: only the scripted ones."""
 
     @property
     def max_concurrent_scans(self) -> int | None:
@@ -331,6 +337,7 @@ class _Parser(FieldParser):
         allowed = (
             "registries",
             "faults",
+            "chaos",
             "require_auth",
             *SCENARIO_KEYS,
             *QUOTA_KEYS_TOP,
@@ -344,6 +351,9 @@ class _Parser(FieldParser):
             for i, item in enumerate(self.seq(raw["registries"], "registries", data))
         )
         self.check_unique(registries, data)
+        if isinstance(raw.get("faults"), str):
+            why = "expected a list of scripted faults; random faults are the chaos: key (chaos: {seed: 42})"
+            self.fail("faults", why, data)
         faults = tuple(
             self.fault(item, f"faults[{i}]", METHODS)
             for i, item in enumerate(self.seq(raw.get("faults"), "faults", data))
@@ -367,6 +377,7 @@ class _Parser(FieldParser):
             region=region,
             scan_list_filter=list_filter,
             registry=multiarch.parse_registry(self, raw.get("registry"), data),
+            chaos=parse_chaos(self, raw.get("chaos"), METHODS),
         )
 
     def check_unique(self, registries: tuple[Registry, ...], node: Any) -> None:

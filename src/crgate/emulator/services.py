@@ -214,7 +214,7 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
                 images=[wire.image(image, self._state.started_at) for image in page], next_page_token=token
             )
 
-        return self._run("ImageService.List", context, body)
+        return self._run("ImageService.List", context, body, subject=request.repository_name or request.registry_id)
 
     def Get(self, request: image_service_pb2.GetImageRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:

@@ -124,6 +124,7 @@ class EmulatorState:
         self._scans: dict[str, _Scan] = {}
         self._operations: dict[str, _Operation] = {}
         self._by_key: dict[str, str] = {}
+        self._crowded_until: dict[str, float] = {}  # cloud id -> clock() until other clients fill its quota
         self._faults_left: dict[str | None, list[int]] = {None: [f.count for f in scenario.faults]}
         for image in self._images.values():
             self._faults_left[image.id] = [f.count for f in image.scan.faults]
@@ -230,7 +231,21 @@ class EmulatorState:
         own = sum(
             1 for scan in self._scans.values() if scan.end() > now and self._cloud_of_image[scan.image.id] == cloud_id
         )
-        return own + self.scenario.cloud(cloud_id).quota.others_running(now - self._origin)
+        quota = self.scenario.cloud(cloud_id).quota
+        crowd = (quota.limit or 0) if now < self._crowded_until.get(cloud_id, now) else 0
+        return own + quota.others_running(now - self._origin) + crowd
+
+    def quota_limited(self, image_id: str | None) -> bool:
+        """Whether the image's cloud has a quota at all (chaos can only fill a limited one)."""
+        cloud_id = self._cloud_of_image.get(image_id or "")
+        return cloud_id is not None and self.scenario.cloud(cloud_id).quota.limit is not None
+
+    def crowd(self, image_id: str, seconds: float) -> None:
+        """Other clients fill every slot of the image's cloud for ``seconds`` (chaos mode's quota fault)."""
+        with self._lock:
+            cloud_id = self._cloud_of_image[image_id]
+            until = self._clock() + seconds
+            self._crowded_until[cloud_id] = max(until, self._crowded_until.get(cloud_id, until))
 
     def quota_in_use(self, cloud_id: str) -> int:
         """Quota slots of ``cloud_id`` in use now (for tests and logs)."""

@@ -29,10 +29,29 @@ class ScanAttempt:
     in_use: int = 0  # quota slots of the cloud in use after the call, other clients' included
 
 
+@dataclass(frozen=True)
+class ChaosEvent:
+    """One fault chaos mode injected (``crgate.emulator.chaos``).
+
+    ``subject`` is the image the call was about (or the repository of an ``ImageService.List``), ``number``
+    the call's number among that method's calls about it; ``detail`` the code, anomaly or seconds;
+    ``answered`` the status the client was sent (``OK`` for a malformed or stalled answer); ``delivered``
+    False when a stall outlasted the client, which then never saw the answer.
+    """
+
+    method: str
+    subject: str
+    number: int
+    kind: str
+    detail: str = ""
+    answered: str = "OK"
+    delivered: bool = True
+
+
 @dataclass
 class EmulatorStats:
     """Calls per ``Service.Method``, scans really started (and the most running at once), idempotency keys,
-    metadata received, and a log of every ``Scan`` call (``scan_log``)."""
+    metadata received, a log of every ``Scan`` call (``scan_log``) and of every chaos fault (``chaos_log``)."""
 
     calls: Counter[str] = field(default_factory=Counter)
     scans_started: int = 0
@@ -42,6 +61,7 @@ class EmulatorStats:
     errors: Counter[str] = field(default_factory=Counter)
     """Error answers per ``Service.Method:CODE`` (e.g. ``ScannerService.Scan:UNAUTHENTICATED``)."""
     scan_attempts: list[ScanAttempt] = field(default_factory=list)
+    chaos_events: list[ChaosEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record_call(self, method: str, metadata: dict[str, str]) -> None:
@@ -82,4 +102,15 @@ class EmulatorStats:
                 attempt
                 for attempt in self.scan_attempts
                 if outcome in (None, attempt.outcome) and image_id in (None, attempt.image_id)
+            ]
+
+    def record_chaos(self, event: ChaosEvent) -> None:
+        with self._lock:
+            self.chaos_events.append(event)
+
+    def chaos_log(self, kind: str | None = None, *, subject: str | None = None) -> list[ChaosEvent]:
+        """Chaos faults in the order they were injected, optionally only of one kind or one subject."""
+        with self._lock:
+            return [
+                event for event in self.chaos_events if kind in (None, event.kind) and subject in (None, event.subject)
             ]

@@ -11,7 +11,7 @@ from yandex.cloud.containerregistry.v1 import image_pb2, image_service_pb2, scan
 from yandex.cloud.operation import operation_pb2
 
 from crgate.emulator.scenario import Finding, Image, OperationError
-from crgate.emulator.state import OperationView, ScanView
+from crgate.emulator.state import RESULT_ANOMALIES, OperationView, ScanView
 
 OPERATION_DESCRIPTION = "Scan image"
 CREATED_BY = "ajeemulatorsubject00"  # the subject that "started" every operation
@@ -67,32 +67,20 @@ def vulnerability(finding: Finding) -> scanner_pb2.Vulnerability:
 
 
 def scan_result(view: ScanView) -> scanner_pb2.ScanResult:
-    """A ScanResult; READY results carry stats derived from the image's findings."""
-    result = scanner_pb2.ScanResult(
-        id=view.id,
-        image_id=WRONG_IMAGE_ID if view.anomaly == "wrong_image_id" else view.image.id,
-        status=_STATUS[view.status],
-    )
+    """A ScanResult; READY results carry stats derived from the image's findings (unless anomalous)."""
+    result = scanner_pb2.ScanResult(id=view.id, image_id=view.image.id, status=_STATUS[view.status])
     if view.finished_at is not None:
         result.scanned_at.CopyFrom(timestamp(view.finished_at))
-    if view.status == "READY" and view.anomaly != "missing_stats":
-        counts = view.image.counts()
-        result.vulnerabilities.CopyFrom(scanner_pb2.VulnerabilityStats(**counts.as_dict()))
-        if view.anomaly == "negative_count":
-            result.vulnerabilities.critical = -1
-        if view.anomaly == "stats_mismatch":  # stats disagree with what ListVulnerabilities lists
-            result.vulnerabilities.critical += 1
+    if view.status == "READY":
+        result.vulnerabilities.CopyFrom(scanner_pb2.VulnerabilityStats(**view.image.counts().as_dict()))
+    if view.anomaly in RESULT_ANOMALIES:
+        return corrupt_result(result, view.anomaly) or result
     return result
 
 
 def operation(view: OperationView) -> operation_pb2.Operation:
     """The scan's Operation: metadata at once; when done exactly one of error/response (unless anomalous)."""
     scan = view.scan
-    anomaly = scan.anomaly
-    if anomaly == "wrong_metadata_type":
-        metadata = pack(image_service_pb2.DeleteImageMetadata(image_id=scan.image.id))
-    else:
-        metadata = pack(scanner_service_pb2.ScanMetadata(scan_result_id=scan.id))
     result = operation_pb2.Operation(
         id=view.id,
         description=OPERATION_DESCRIPTION,
@@ -100,19 +88,83 @@ def operation(view: OperationView) -> operation_pb2.Operation:
         created_by=CREATED_BY,
         modified_at=timestamp(view.modified_at),
         done=view.done,
-        metadata=metadata,
+        metadata=pack(scanner_service_pb2.ScanMetadata(scan_result_id=scan.id)),
     )
-    if not view.done:
-        if anomaly == "error_before_done":
-            early = scan.image.scan.operation_error or OperationError("INTERNAL", "scan failed")
-            result.error.CopyFrom(rpc_status(early))
-        return result
-    if scan.error is not None:
+    if view.done and scan.error is not None:
         result.error.CopyFrom(rpc_status(scan.error))
-    elif anomaly == "done_without_result":
-        pass
-    elif anomaly == "wrong_response_type":
-        result.response.CopyFrom(pack(image(scan.image, view.created_at)))
-    else:
+    elif view.done:
         result.response.CopyFrom(pack(scan_result(scan)))
+    if scan.anomaly in OPERATION_ANOMALIES:
+        return corrupt_operation(result, scan.anomaly, scan.image, view.created_at) or result
     return result
+
+
+# -- anomalies: what each one does to an answer (a scan's own anomaly, or one chaos mode picks for one call)
+
+# RESULT_ANOMALIES (state.py) shape the ScanResult message wherever it is sent (operation response, Get,
+# GetLast, List); these shape the Operation around it. A scan's own running_status_when_done is the state's
+# (GetLast sees it too); as the anomaly of one answer it is a change of the result's status.
+OPERATION_ANOMALIES = frozenset(
+    {"done_without_result", "wrong_response_type", "wrong_metadata_type", "error_before_done"}
+)
+
+
+def corrupt_result(result: scanner_pb2.ScanResult, anomaly: str) -> scanner_pb2.ScanResult | None:
+    """A copy of ``result`` with ``anomaly``; None when it does not apply (stats anomalies need a READY result)."""
+    corrupted = scanner_pb2.ScanResult()
+    corrupted.CopyFrom(result)
+    ready = result.status == scanner_pb2.ScanResult.READY
+    stats = corrupted.vulnerabilities
+    if anomaly == "wrong_image_id":
+        corrupted.image_id = WRONG_IMAGE_ID
+    elif anomaly == "missing_stats" and ready and result.HasField("vulnerabilities"):
+        corrupted.ClearField("vulnerabilities")
+    elif anomaly == "negative_count" and ready and result.HasField("vulnerabilities"):
+        stats.critical = -1
+    elif anomaly == "stats_mismatch" and ready and result.HasField("vulnerabilities"):
+        stats.critical += 1  # the stats disagree with what ListVulnerabilities lists
+    elif anomaly == "running_status_when_done" and ready:
+        corrupted.status = scanner_pb2.ScanResult.RUNNING
+        corrupted.ClearField("vulnerabilities")
+    else:
+        return None
+    return corrupted
+
+
+def corrupt_operation(
+    op: operation_pb2.Operation, anomaly: str, image_of_scan: Image, created_at: dt.datetime
+) -> operation_pb2.Operation | None:
+    """A copy of ``op`` with ``anomaly`` (a ScanResult anomaly applies to its response); None when it does
+    not apply to this state of the operation (e.g. ``done_without_result`` while it still runs)."""
+    corrupted = operation_pb2.Operation()
+    corrupted.CopyFrom(op)
+    has_response = op.WhichOneof("result") == "response"
+    if anomaly == "wrong_metadata_type":
+        corrupted.metadata.CopyFrom(pack(image_service_pb2.DeleteImageMetadata(image_id=image_of_scan.id)))
+    elif anomaly == "error_before_done" and not op.done:
+        early = image_of_scan.scan.operation_error or OperationError("INTERNAL", "scan failed")
+        corrupted.error.CopyFrom(rpc_status(early))
+    elif anomaly == "done_without_result" and has_response:
+        corrupted.ClearField("response")
+    elif anomaly == "wrong_response_type" and has_response:
+        corrupted.response.CopyFrom(pack(image(image_of_scan, created_at)))
+    elif has_response and op.response.Is(scanner_pb2.ScanResult.DESCRIPTOR):
+        result = scanner_pb2.ScanResult()
+        op.response.Unpack(result)
+        changed = corrupt_result(result, anomaly)
+        if changed is None:
+            return None
+        corrupted.response.CopyFrom(pack(changed))
+    else:
+        return None
+    return corrupted
+
+
+def corrupt_answer(answer: object, anomaly: str, image_of_scan: Image, created_at: dt.datetime) -> object | None:
+    """An Operation or ScanResult answer with ``anomaly`` (chaos mode's malformed fault); None when it does not
+    apply to this answer (or the answer is of another type)."""
+    if isinstance(answer, operation_pb2.Operation):
+        return corrupt_operation(answer, anomaly, image_of_scan, created_at)
+    if isinstance(answer, scanner_pb2.ScanResult):
+        return corrupt_result(answer, anomaly)
+    return None

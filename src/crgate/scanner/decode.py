@@ -130,7 +130,7 @@ def _decode_result(
     try:
         ok = op.response.Unpack(message)
     except Exception as error:  # protobuf raises DecodeError subclasses of Exception
-        raise malformed(f"response could not be decoded: {error}", scan_result_id) from None
+        raise malformed(f"response could not be decoded: {safe(str(error))}", scan_result_id) from None
     if not ok:
         raise malformed("response could not be decoded as ScanResult", scan_result_id)
     return decode_scan_result(message, image_id=image_id, expected_id=scan_result_id, malformed=malformed)
@@ -218,7 +218,8 @@ def _malformed_factory(prefix: str, method: str | None, request_ids: Sequence[st
 
 
 def _type_name(type_url: str) -> str:
-    return type_url.rsplit("/", 1)[-1] or "message of no type"
+    """The message type an ``Any`` names, as display text (the server chose the URL)."""
+    return safe(type_url.rsplit("/", 1)[-1], 128) or "message of no type"
 
 
 _SEVERITY_BY_NUMBER = {
