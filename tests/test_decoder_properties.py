@@ -23,8 +23,15 @@ from yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanError, ScanFailedError, ScanTimeoutError
 from crgate.images import ID_PATTERN
 from crgate.model import SEVERITIES, ScanResult
-from crgate.scanner.decode import OperationState, decode_operation, decode_scan_result, decode_vulnerability
+from crgate.scanner.decode import (
+    MAX_FINDING_TEXT,
+    OperationState,
+    decode_operation,
+    decode_scan_result,
+    decode_vulnerability,
+)
 from crgate.scanner.handle import ScanHandle, Snapshot
+from crgate.textsafe import safe
 from crgate.timing import Deadline, PollPolicy
 from hostile import IMAGE_ID, OP_ID, SCAN_ID
 from protostrategies import operations, packed, sane_operations, scan_results, vulnerabilities
@@ -116,8 +123,15 @@ def test_a_finding_decodes_with_a_known_severity_and_an_id_or_is_malformed(messa
     assert finding.severity in SEVERITIES
     assert finding.cve
     fields = (finding.cve, finding.package, finding.version, finding.fixed_by, finding.link, finding.source)
-    for text in (*fields, finding.origin, finding.type):
-        assert_clean(text)
+    sent = message.package
+    for text, original in zip(
+        (*fields, finding.origin, finding.type),
+        (sent.name, sent.package, sent.version, sent.fixed_by, sent.link, sent.source, sent.origin, sent.type),
+        strict=True,
+    ):
+        # Lossless for machine formats (bounded), and inert wherever it is printed for people.
+        assert text == (original if len(original) <= MAX_FINDING_TEXT else original[:MAX_FINDING_TEXT] + "...")
+        assert_clean(safe(text))
 
 
 # -- the scan handle ---------------------------------------------------------------------------------

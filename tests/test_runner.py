@@ -52,7 +52,7 @@ class FakeScanner:
     def join(self, scan_result_id, image_id):
         raise AssertionError("nothing is running: the fake never reports a running scan")
 
-    def start_scan(self, image_id, deadline):
+    def start_scan(self, image_id, deadline, *, idempotency_key=None):
         """Scans in the call itself and hands out a handle that is already done (the real ScanHandle)."""
         with self.lock:
             self.scans.append(image_id)

@@ -4,6 +4,7 @@ boundary where they happen; only the CLI turns them into exit codes (see ``exit_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from crgate.exitcodes import ExitCode
 from crgate.model import ErrorInfo, ErrorKind
@@ -85,8 +86,16 @@ class ScanFailedError(ScanError):
 
 
 class ScanQuotaError(ScanError):
-    """The cloud refused to start a scan because its quota of concurrent scans is in use. Nothing was
-    started; the run waits for a slot (it becomes a timeout only when ``--timeout`` passes)."""
+    """The cloud refused to start a scan because its quota of concurrent scans is in use. The refused
+    call started nothing; the run waits for a slot (it becomes a timeout only when ``--timeout`` passes).
+
+    ``resume_key`` is set when an earlier attempt of the same call may have started a scan after all
+    (its answer was lost): the next attempt must send that idempotency key again, never a new one.
+    """
+
+    def __init__(self, message: str, *, resume_key: str | None = None, **details: Any):
+        self.resume_key = resume_key
+        super().__init__(message, **details)
 
 
 class UnsupportedCallError(ScanError):

@@ -45,8 +45,9 @@ class Scanner(Protocol):
         """Image ids of the manifests ``digests`` in ``ref``'s repository; an unknown digest is left out."""
         ...
 
-    def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:
-        """Start (and be billed for) one scan; a repeat of the call under retries never starts two."""
+    def start_scan(self, image_id: str, deadline: Deadline, *, idempotency_key: str | None = None) -> ScanHandle:
+        """Start (and be billed for) one scan; a repeat of the call under retries never starts two.
+        ``idempotency_key`` resumes an earlier call that may have started it (``ScanQuotaError.resume_key``)."""
         ...
 
     def join(self, scan_result_id: str, image_id: str) -> ScanHandle:

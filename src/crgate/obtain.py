@@ -268,14 +268,19 @@ class Obtainer:
         """
         refusals = 0
         waited_from = self._deadline.elapsed()
+        resume_key: str | None = None
         while True:
             with self._lock:
                 self._scans[image_id] = None  # a Scan call is in flight: a scan may be starting
             try:
-                handle = self._scanner.start_scan(image_id, self._deadline)
+                handle = self._scanner.start_scan(image_id, self._deadline, idempotency_key=resume_key)
             except ScanQuotaError as refusal:
+                # Refused: nothing was started by this call; but an earlier attempt under the same key may
+                # have been (its answer lost), and then that key must be sent again, never a new one.
+                resume_key = refusal.resume_key or resume_key
                 with self._lock:
-                    del self._scans[image_id]  # refused: nothing was started
+                    if resume_key is None:
+                        del self._scans[image_id]
                 refusals += 1
                 self.slots.refused()
                 self._pause_for_slot(image_id, refusals, refusal, waited_from, on_progress)

@@ -65,6 +65,7 @@ def call_with_retries(
             if failure.code == _C.DEADLINE_EXCEEDED and deadline.expired():
                 raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed during {method}") from None
             if failure.code not in retryable or not failure.retryable:
+                failure.earlier_attempts = attempt - 1
                 raise
             if attempt >= retry.max_attempts:
                 raise failure.with_note(f"gave up after {attempt} attempts") from None

@@ -235,18 +235,23 @@ class ScannerClient:
 
     # -- scanning -----------------------------------------------------------------------------
 
-    def start_scan(self, image_id: str, deadline: Deadline) -> ScanHandle:
+    def start_scan(self, image_id: str, deadline: Deadline, *, idempotency_key: str | None = None) -> ScanHandle:
         """Start one scan of ``image_id`` (``ScannerService.Scan``) and hand out its handle.
 
-        ScanQuotaError when the cloud refuses for its quota of concurrent scans (nothing was started).
+        ScanQuotaError when the cloud refuses for its quota of concurrent scans. ``idempotency_key``: the
+        key of an earlier call that may have started the scan (``ScanQuotaError.resume_key``); by default
+        a new one.
         """
         # Idempotency: one key per call of start_scan, reused by every retry inside it. An answer that
         # may have started a scan (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, a response lost on the
         # way) is retried with the SAME key, so the server returns the scan it already started instead
         # of starting (and billing) a second one. A quota refusal created nothing: it is not retried
         # here, and the caller's next start_scan (after waiting for a slot) sends a NEW key, so a server
-        # that remembers keys cannot replay the refusal.
-        idempotency_key = str(uuid.uuid4())
+        # that remembers keys cannot replay the refusal. But when an attempt before the refusal failed
+        # on the way back (its answer lost), that attempt may have started the scan: the refusal then
+        # hands the key back (resume_key) and the next call sends it again, so the server returns that
+        # scan instead of starting (and billing) another one.
+        idempotency_key = idempotency_key or str(uuid.uuid4())
         method = "ScannerService.Scan"
         request = scanner_service_pb2.ScanRequest(image_id=image_id)
         try:
@@ -263,7 +268,11 @@ class ScannerClient:
             if _is_quota_refusal(failure):
                 error = failure.to_scan_error(context)
                 raise ScanQuotaError(
-                    error.message, code=error.code, method=error.method, request_ids=error.request_ids
+                    error.message,
+                    code=error.code,
+                    method=error.method,
+                    request_ids=error.request_ids,
+                    resume_key=idempotency_key if failure.earlier_attempts else None,
                 ) from None
             raise failure.to_scan_error(context) from None
         first = self._operation_snapshot(op, image_id, method, headers)

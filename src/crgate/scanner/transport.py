@@ -91,6 +91,9 @@ class RpcFailure(Exception):
         self.hint = hint
         self.retryable = retryable
         """False when retrying cannot help even for a transient code (an answer over crgate's limits)."""
+        self.earlier_attempts = 0
+        """How many attempts of the same call failed before this answer (``call_with_retries`` sets it):
+        any of them may have been carried out by the server although its answer never arrived."""
         super().__init__(f"{method}: {code.name}: {self.details}")
 
     def with_note(self, note: str) -> RpcFailure:
