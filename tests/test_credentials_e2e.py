@@ -83,7 +83,8 @@ def key_file(tmp_path: Path) -> Path:
 
 def tls(emu: Emulator, *args: str, command: str = "check") -> list[str]:
     """A command against the emulator over TLS, trusting its CA (the production code path)."""
-    extra = ["--progress", "lines", "--registry-url", emu.registry_url] if command == "check" else []
+    extra = ["--progress", "lines"] if command == "check" else []
+    extra += ["--registry-url", emu.registry_url]
     return [command, "--endpoint", emu.address, "--ca-file", emu.ca_file, *extra, *args]
 
 
@@ -413,10 +414,11 @@ def test_ca_file_must_be_a_pem(tmp_path):
 def test_doctor_passes_without_starting_a_scan(start_cloud, key_file):
     emu = start_cloud()
     args = ["--api-endpoint", emu.address, "--ca-file", emu.ca_file, "--sa-key", str(key_file)]
+    args += ["--registry-url", emu.registry_url]
     result = run_cli(["doctor", *args, "--repository", "cr.yandex/crptest/app", "-vv"])
     assert result.code == 0, result.output
     lines = result.stdout.splitlines()
-    for stage in ("credentials", "endpoints", "token", "reachable", "permission"):
+    for stage in ("credentials", "endpoints", "token", "reachable", "permission", "registry"):
         assert any(line.split()[:2] == [stage, "ok"] for line in lines), result.stdout
     assert f"service account key {KEY_ID} of service account {SA}" in result.stdout
     assert "may list images in crptest/app (1 image(s))" in result.stdout

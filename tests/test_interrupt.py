@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -69,3 +70,40 @@ def test_signal_stops_the_run_and_names_running_scans(start_emulator, tmp_path, 
     assert doc["exit_code"] == 130 and doc["verdict"] == "error"
     assert {i["error"]["kind"] for i in doc["images"]} == {"interrupted"}
     assert all(i["scan_result_id"] for i in doc["images"])
+
+
+def test_an_interruption_while_scan_is_being_asked_says_a_scan_may_have_been_started(start_emulator):
+    """Issue 10: never 'no scan was left running' when a Scan call was in flight: it may have started one."""
+    data = scenario(image("crpslow", "slow", DIGEST_A, duration=120))
+    data["chaos"] = {"seed": 1, "rate": 1.0, "kinds": ["stall"], "methods": ["ScannerService.Scan"]}
+    data["chaos"]["stall_seconds"] = 60  # the Scan call hangs: its answer has not come when Ctrl-C does
+    emu = start_emulator(data)
+    env = {k: v for k, v in os.environ.items() if k != "YC_IAM_TOKEN"}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "crgate.cli", "check", "--endpoint", emu.address, "--insecure",
+            "--registry-url", emu.registry_url, "--progress", "lines", "cr.yandex/crptest/app:slow",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stderr, lines), daemon=True).start()
+    seen = []
+    while not any(": starting" in line for line in seen):
+        line = lines.get(timeout=30)
+        assert line is not None, "".join(seen)
+        seen.append(line)
+    deadline = time.monotonic() + 10
+    while emu.stats.calls["ScannerService.Scan"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the Scan call has reached the server and hangs there
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    while (line := lines.get(timeout=5)) is not None:
+        seen.append(line)
+    stderr = "".join(seen)
+    assert process.returncode == 130, stderr
+    assert "no scan was left running" not in stderr
+    assert "a scan may have been started for image crpslow (cr.yandex/crptest/app:slow)" in stderr

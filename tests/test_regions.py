@@ -261,7 +261,7 @@ def test_references_of_both_regions_are_exit_2_before_any_call(start_region):
 def test_doctor_with_a_kazakhstan_repository_signs_for_the_kazakhstan_iam(start_region, key_file):
     emu = start_region("kz1")
     args = ["doctor", "--endpoint", emu.address, "--ca-file", emu.ca_file, "--sa-key", str(key_file)]
-    result = run_cli([*args, "--repository", "cr.yandexcloud.kz/crkregistry/app"])
+    result = run_cli([*args, "--registry-url", emu.registry_url, "--repository", "cr.yandexcloud.kz/crkregistry/app"])
     assert result.code == 0, result.output
     assert "may list images in crkregistry/app (1 image(s))" in result.stdout
 

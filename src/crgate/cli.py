@@ -1,10 +1,8 @@
 """The command line: options, printing, and the one place that turns outcomes and errors into exit codes.
 
 Commands return an ``ExitCode``; ``main`` maps every error (crgate's, click's, Ctrl-C, a broken pipe)
-through ``_exit_status`` and exits once. The work itself is the core's (``crgate.gate``).
-
-Start-up stays light: only click and crgate's tiny modules are imported at module level, so
-``crgate --help`` and ``crgate --version`` never load gRPC or the Yandex stubs.
+through ``_exit_status`` and exits once. The work itself is the core's (``crgate.gate``). Only click
+and crgate's tiny modules load at start-up: ``--help`` and ``--version`` never load gRPC.
 """
 
 from __future__ import annotations
@@ -26,16 +24,13 @@ from crgate.report import FORMATS
 
 if TYPE_CHECKING:
     import datetime as dt
-    from pathlib import Path
 
     from crgate.connect import ConnectOptions
-    from crgate.gate import GateResult
-    from crgate.manifests import ManifestFile
+    from crgate.gate import GateResult, RunOptions
     from crgate.masking import SecretMasker
-    from crgate.model import Policy, RunReport
-    from crgate.outputs import PendingFile
-    from crgate.registry import Platform
+    from crgate.model import Policy
     from crgate.targets import Selection
+    from crgate.timing import Deadline
 
 
 # -- parameter types --------------------------------------------------------------------------------
@@ -56,52 +51,19 @@ class _Seconds(click.FloatRange):
         return seconds
 
 
-@dataclass(frozen=True)
-class OutputSpec:
-    """``--output FORMAT=PATH``: one report format written to one file (None: ``-``, stdout)."""
-
-    fmt: str
-    path: Path | None
-
-
 class _Output(click.ParamType):
     """``FORMAT=PATH`` with a known format and a path whose directory exists, or ``-`` for stdout."""
 
     name = "FORMAT=PATH"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> OutputSpec:
-        from pathlib import Path
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        from crgate.errors import ConfigError
+        from crgate.outputs import parse_output
 
-        if isinstance(value, OutputSpec):
-            return value
-        fmt, sep, path = str(value).partition("=")
-        if not sep or not path:
-            self.fail(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)", param, ctx)
-        if fmt not in FORMATS:
-            self.fail(f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(FORMATS)}", param, ctx)
-        if path == "-":
-            return OutputSpec(fmt, None)
-        target = Path(path)
-        parent = target.parent if str(target.parent) else Path(".")
-        if not parent.is_dir():
-            self.fail(f"directory '{parent}' for '{value}' does not exist", param, ctx)
-        if target.is_dir():
-            self.fail(f"'{path}' is a directory; give a file path", param, ctx)
-        return OutputSpec(fmt, target)
-
-
-class _Category(click.ParamType):
-    """A SARIF category: letters, digits and ``._-/``, not ending in ``/`` (at most 100)."""
-
-    name = "category"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        import re
-
-        text = str(value)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", text) or text.endswith("/"):
-            self.fail(f"{text!r} is not a category (letters, digits, '.', '_', '-', '/'; e.g. crgate-api)", param, ctx)
-        return text
+        try:
+            return value if isinstance(value, tuple) else parse_output(str(value), FORMATS)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
 
 
 def _options(table: Sequence[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -122,6 +84,7 @@ def _text_option(name: str, metavar: str, help: str) -> Callable[[Any], Any]:
     return click.option(name, metavar=metavar, help=help)
 
 
+# fmt: off
 _CONNECTION_OPTIONS = (
     _text_option("--endpoint", "HOST:PORT", "One address for every API service (an emulator or a proxy). "
                  "Default: Yandex Cloud production endpoints over TLS."),
@@ -142,7 +105,8 @@ _CONNECTION_OPTIONS = (
                  "Default: https://auth.yandex.cloud/oauth/token."),
     click.option("--metadata", is_flag=True, help="Use this Yandex Cloud VM's service account (metadata service; "
                  "env YC_METADATA_ADDR: its address)."),
-)  # fmt: skip
+)
+# fmt: on
 _CREDENTIAL_KEYS = ("iam_token", "sa_key", "federation_sa_id", "oidc_token_env", "oidc_audience", "token_endpoint")
 _VERBOSE = click.option("-v", "--verbose", count=True, help="Log API calls to stderr (-vv for debug). Secrets are "
                         "never logged.")  # fmt: skip
@@ -171,36 +135,23 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _options(_CONNECTION_OPTIONS)(wrapper)
 
 
-_POLICY_OPTION = click.option(
-    "--policy",
-    "policy_path",
-    metavar="FILE",
-    help="Policy file. Default: ./.crgate.yaml, ./crgate.yaml, else built-in (critical: 0, high: 0).",
-)
-_TODAY_OPTION = click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    metavar="YYYY-MM-DD",
-    help="Judge ignore-rule expiry as of this date (preview what fails after a rule expires). Default: today.",
-)
+# fmt: off
+_POLICY_OPTION = click.option("--policy", "policy_path", metavar="FILE", help="Policy file. Default: ./.crgate.yaml, "
+                              "./crgate.yaml, else built-in (critical: 0, high: 0).")
+_TODAY_OPTION = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+                             help="Judge ignore-rule expiry as of this date (preview what fails after a rule "
+                             "expires). Default: today.")
+_REGISTRY_URL_OPTION = click.option("--registry-url", metavar="URL", envvar="CRGATE_REGISTRY_URL", help="The "
+                                    "registry's OCI distribution API (env CRGATE_REGISTRY_URL). Default: "
+                                    "https://<host of the reference>.")
 _REPORT_OPTIONS = (
-    click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="text",
-        show_default=True,
-        help="Report format on stdout.",
-    ),
-    click.option(
-        "--output",
-        "outputs",
-        type=_Output(),
-        multiple=True,
-        metavar="FORMAT=PATH",
-        help="Also write a report to PATH. Repeatable (e.g. --output json=report.json).",
-    ),
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+                 help="Report format on stdout."),
+    click.option("--output", "outputs", type=_Output(), multiple=True, metavar="FORMAT=PATH",
+                 help="Also write a report to PATH. Repeatable (e.g. --output json=report.json)."),
 )
+# fmt: on
+# fmt: off
 _CHECK_OPTIONS = (
     click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1),
     click.option("--image-id", "image_ids", multiple=True, metavar="ID",
@@ -229,17 +180,17 @@ _CHECK_OPTIONS = (
                  "follow the policy's 'unscannable' (warn, fail or skip)."),
     click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH",
                  help="Gate only these platforms of a multi-platform image (e.g. linux/arm64). Repeatable."),
-    click.option("--registry-url", metavar="URL", envvar="CRGATE_REGISTRY_URL", help="The registry's OCI "
-                 "distribution API (env CRGATE_REGISTRY_URL). Default: https://<host of each reference>."),
+    _REGISTRY_URL_OPTION,
     click.option("--pin-to", metavar="OUT", help="With --from-manifest: when every image passes, write the "
                  "manifest to OUT with each gated image pinned to its digest."),
     click.option("--sarif-location", default=DEFAULT_SARIF_LOCATION, show_default=True, metavar="PATH",
                  help="Repository path that SARIF results and Code Quality entries point at (line 1)."),
-    click.option("--sarif-category", type=_Category(), default="crgate", show_default=True, metavar="NAME",
+    click.option("--sarif-category", default="crgate", show_default=True, metavar="NAME",
                  help="SARIF run category for GitHub code scanning: one per matrix job, so uploads do not "
                  "replace each other."),
     _VERBOSE,
-)  # fmt: skip
+)
+# fmt: on
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -274,7 +225,7 @@ def check(
     timeout: float,
     concurrency: int,
     fmt: str,
-    outputs: tuple[OutputSpec, ...],
+    outputs: tuple[tuple[str, str], ...],
     progress: str,
     use_emulator: bool,
     emulator_data: str | None,
@@ -295,11 +246,16 @@ def check(
     """
     from crgate import outputs as files
     from crgate.connect import with_region
+    from crgate.gate import RunOptions
     from crgate.logs import configure_logging
     from crgate.overrides import apply_overrides
+    from crgate.pinning import write_pinned
     from crgate.policy import discover_policy
     from crgate.registry import check_registry_url, parse_platform
+    from crgate.report.cosign_vuln import invocation_from_env
+    from crgate.report.sarif import check_category
     from crgate.targets import select_targets
+    from crgate.timing import Deadline
 
     masker = _masker()
     configure_logging(verbose, sys.stderr, masker)
@@ -311,62 +267,62 @@ def check(
         raise click.UsageError("--emulator-data needs --emulator")
     if pin_to is not None and len(manifests) != 1:
         raise click.UsageError("--pin-to writes one manifest: give exactly one --from-manifest FILE (or -)")
-    plan = files.plan_reports(fmt, _given("fmt"), [(o.fmt, "-" if o.path is None else str(o.path)) for o in outputs])
-    files.check_distinct([*((f"--output {f}={p}", str(p)) for f, p, _ in plan.files), *_pin_option(pin_to)])
-    run = _Run(
-        selection=select_targets(image_refs, image_ids, manifests, sys.stdin.buffer),
-        policy=apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed),
+    check_category(sarif_category)
+    plan = files.plan_reports(fmt, _given("fmt"), outputs, pin_to)
+    selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
+    policy = apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed)
+    options = RunOptions(
         platforms=tuple(parse_platform(value) for value in platforms),
-        registry_url=check_registry_url(registry_url, "--registry-url") if registry_url else None,
-        timeout=timeout,
         concurrency=concurrency,
-        progress=progress,
         today=today.date() if today else None,
+        unscannable=selection.unscannable,
         report_only=report_only,
     )
-    connect = with_region(connect, [target.ref for target in run.selection.targets if target.ref], os.environ)
-    _say_manifests(run)
-    from pathlib import Path
-
-    pending = [(option, path) for _, path, option in plan.files]
-    if pin_to is not None:
-        pending.append((f"--pin-to {pin_to}", Path(pin_to)))
+    registry_url = check_registry_url(registry_url, "--registry-url") if registry_url else None
+    connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
+    for line in selection.summary(policy.unscannable):
+        _note(line, prefix=not line.startswith(" "))
     # Every destination gets its temporary file now: an unwritable one is exit 2 before any billed call.
-    with files.pending(pending) as opened, contextlib.ExitStack() as stack:
-        if use_emulator and run.selection.targets:
-            connect, run = _on_emulator(stack, connect, emulator_data, run)
-        result = _run_gate(stack, run, connect, masker)
+    with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
+        if use_emulator and selection.targets:
+            connect, registry_url = _on_emulator(stack, connect, emulator_data, registry_url)
+        gating = _Gating(selection, policy, options, connect, registry_url, masker)
+        result = _run_gate(stack, gating, Deadline(timeout), progress)
         if result.interrupted:
-            _say_left_running(result)
+            from crgate.gate import interruption_lines
+
+            for line in interruption_lines(result.left_running):
+                _note(line, prefix=not line.startswith(" "))
         report = result.report
+        reports, pin_file = opened[: len(plan.files)], opened[len(plan.files) :]
         files.write_reports(
             report,
             plan,
-            opened[: len(plan.files)],
+            reports,
             sys.stdout,
             sys.stderr,
             location=sarif_location,
-            invocation=_invocation(),
+            invocation=invocation_from_env(os.environ),
             sarif_category=sarif_category,
         )
-        if pin_to is not None:
-            _pin(report, run.selection.manifests[0], opened[-1], pin_to)
+        for out in pin_file:  # --pin-to: written only when the verdict is pass
+            said = write_pinned(report, selection.manifests[0], out.stream, str(out.path))
+            if said:
+                out.commit()
+            _note(said or f"--pin-to {out.path} not written: the verdict is {report.verdict}, nothing to deploy")
     return report.process_exit_code
 
 
 @dataclass(frozen=True)
-class _Run:
-    """What ``check`` hands the core, settled before any network call."""
+class _Gating:
+    """What ``check`` has settled before any network call: what to gate, how, and where."""
 
     selection: Selection
     policy: Policy
-    platforms: tuple[Platform, ...]
+    options: RunOptions
+    connect: ConnectOptions
     registry_url: str | None
-    timeout: float
-    concurrency: int
-    progress: str
-    today: dt.date | None
-    report_only: bool
+    masker: SecretMasker
 
 
 def _given(name: str) -> bool:
@@ -375,148 +331,62 @@ def _given(name: str) -> bool:
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
-def _pin_option(pin_to: str | None) -> list[tuple[str, str]]:
-    return [] if pin_to is None else [(f"--pin-to {pin_to}", pin_to)]
-
-
-def _say_manifests(run: _Run) -> None:
-    selection = run.selection
-    if not selection.manifests:
-        return
-    _note(
-        f"manifests name {selection.manifest_images} image(s); {len(selection.unscannable)} outside Yandex "
-        f"Container Registry (policy unscannable: {run.policy.unscannable})"
-    )
-    for image in selection.unscannable:
-        _note(f"  not scanned: {image}", prefix=False)
-
-
-def _run_gate(
-    stack: contextlib.ExitStack[bool | None], run: _Run, connect: ConnectOptions, masker: SecretMasker
-) -> GateResult:
+def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: Deadline, progress: str) -> GateResult:
     """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C."""
     import signal
     import threading
 
     from crgate import gate
     from crgate.progress import progress_for
-    from crgate.timing import Deadline
 
-    deadline = Deadline(run.timeout)
     cancel = threading.Event()
-    scanner = registry = None
+    clients = None
     if run.selection.targets:
-        from crgate.connect import open_session
-        from crgate.registry import RegistryClient
-        from crgate.scanner.client import ScannerClient
+        from crgate.connect import open_clients
 
         # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
         # the token is masked before anything else is printed.
-        session = stack.enter_context(contextlib.closing(open_session(connect, os.environ, deadline, observer=masker)))
-        _note(f"crgate {__version__}: policy {run.policy.source}; {len(run.selection.targets)} image(s)", prefix=False)
-        if session.token_source is not None:
-            _note(f"credentials: {session.token_source.description}")
-        for warning in session.notes:
-            _note(f"warning: {warning}")
-        scanner = ScannerClient(session.connection, cancel=cancel)
-        registry = RegistryClient(
-            token_source=session.token_source, registry_url=run.registry_url, ca_file=connect.ca_file
+        clients = open_clients(
+            run.connect, os.environ, deadline, registry_url=run.registry_url, cancel=cancel, observer=run.masker
         )
-    sink = progress_for(run.progress, sys.stderr)
+        stack.callback(clients.close)
+        _note(f"crgate {__version__}: policy {run.policy.source}; {len(run.selection.targets)} image(s)", prefix=False)
+        if clients.session.token_source is not None:
+            _note(f"credentials: {clients.session.token_source.description}")
+        for warning in clients.session.notes:
+            _note(f"warning: {warning}")
+    sink = progress_for(progress, sys.stderr)
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        scanner, registry = (clients.scanner, clients.registry) if clients else (None, None)
+        targets = run.selection.targets
         return gate.run(
-            run.selection.targets,
-            scanner,
-            run.policy,
-            deadline,
-            registry=registry,
-            platforms=run.platforms,
-            concurrency=run.concurrency,
-            progress=sink,
-            cancel=cancel,
-            today=run.today,
-            unscannable=run.selection.unscannable,
-            report_only=run.report_only,
+            targets, scanner, run.policy, deadline, registry=registry, options=run.options, progress=sink, cancel=cancel
         )
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
 
 
-def _pin(report: RunReport, manifest: ManifestFile, out: PendingFile, pin_to: str) -> None:
-    """``--pin-to``: the manifest with every gated image pinned, written only when the verdict is pass."""
-    from crgate.exitcodes import ExitCode as Code
-    from crgate.pinning import manifest_pins, pin_bytes
-
-    if report.exit_code != Code.PASS:
-        _note(f"--pin-to {pin_to} not written: the verdict is {report.verdict}, so nothing is pinned for deploying")
-        return
-    pins = manifest_pins(report, manifest)
-    out.stream.write(pin_bytes(manifest.data, pins, manifest.source))
-    out.commit()
-    _note(f"pinned {len(pins)} image(s) of {manifest.source} to their digests in {pin_to}")
-
-
-def _write_reports(report: RunReport, fmt: str, outputs: Sequence[OutputSpec], location: str) -> None:
-    """Reports of a run that needs no other output file (``evaluate``)."""
-    from crgate import outputs as files
-
-    plan = files.plan_reports(fmt, _given("fmt"), [(o.fmt, "-" if o.path is None else str(o.path)) for o in outputs])
-    with files.pending([(option, path) for _, path, option in plan.files]) as opened:
-        files.write_reports(report, plan, opened, sys.stdout, sys.stderr, location=location)
-
-
-def _invocation() -> dict[str, str]:
-    from crgate.report.cosign_vuln import invocation_from_env
-
-    return invocation_from_env(os.environ)
-
-
 def _on_emulator(
-    stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None, run: _Run | None = None
-) -> Any:
-    """``connect`` (and ``run``'s registry URL) pointed at the built-in emulator, started for the rest of
-    the command; ``(connect, run)`` when a run is given, else ``connect``."""
+    stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None, registry_url: str | None
+) -> tuple[ConnectOptions, str]:
+    """``connect`` and the registry URL pointed at the built-in emulator, started for the rest of the command."""
     import dataclasses
 
+    from crgate.emulator.scenario import scenario_of
     from crgate.emulator.server import Emulator
 
-    if connect.endpoint or connect.api_endpoint:
-        raise click.UsageError("--emulator excludes --endpoint and --api-endpoint: --emulator picks its own address")
-    emulator = stack.enter_context(Emulator(_scenario(data), host="127.0.0.1", port=0))
-    connect = dataclasses.replace(connect, endpoint=emulator.address, insecure=True)
-    if run is None:
-        return connect
-    if run.registry_url:
-        raise click.UsageError("--emulator excludes --registry-url: --emulator serves its own registry")
-    return connect, dataclasses.replace(run, registry_url=emulator.registry_url)
-
-
-def _scenario(data: str | None) -> Any:
-    """The emulator's scenario: a file's (``--data``, ``--emulator-data``), else the built-in demo."""
-    from crgate.emulator.scenario import demo_scenario, load_scenario
-
-    return load_scenario(data) if data else demo_scenario()
+    if connect.endpoint or connect.api_endpoint or registry_url:
+        raise click.UsageError(
+            "--emulator excludes --endpoint, --api-endpoint and --registry-url: --emulator serves its own"
+        )
+    emulator = stack.enter_context(Emulator(scenario_of(data), host="127.0.0.1", port=0))
+    return dataclasses.replace(connect, endpoint=emulator.address, insecure=True), emulator.registry_url
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _say_left_running(result: GateResult) -> None:
-    """After an interruption: exactly which scans may still run (and bill) in Yandex Cloud."""
-    if not result.left_running:
-        _note("interrupted; no scan was left running")
-        return
-    confirmed = [left for left in result.left_running if left.scan.confirmed]
-    if confirmed:
-        _note("interrupted; these scans were left running in Yandex Cloud:")
-    for left in confirmed:
-        _note(f"  {left.describe()}", prefix=False)
-    for left in result.left_running:
-        if not left.scan.confirmed:
-            _note(f"interrupted while asking for a scan: {left.describe()}")
 
 
 def _note(message: str, *, prefix: bool = True) -> None:
@@ -543,16 +413,15 @@ def _masker() -> SecretMasker:
     return SecretMasker(os.environ, lambda line: click.echo(line, err=True))
 
 
+# fmt: off
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0 = pick a free one).")
-@click.option(
-    "--data",
-    metavar="FILE",
-    help="Scenario YAML (registries, images, findings, scan behaviour). Default: the demo data.",
-)
+@click.option("--data", metavar="FILE", help="Scenario YAML (registries, images, findings, scan behaviour). "
+              "Default: the demo data.")
 @click.option("--tls", is_flag=True, help="Serve TLS with a certificate of a CA generated at start; its path is the "
-              "second line of stdout.")  # fmt: skip
+              "second line of stdout.")
+# fmt: on
 def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     """Run a local Yandex Container Registry scanner emulator (gRPC) until Ctrl-C.
 
@@ -564,70 +433,57 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     import signal
     import threading
 
+    from crgate.emulator.scenario import scenario_of
     from crgate.emulator.server import Emulator
 
-    server = Emulator(_scenario(data), host=host, port=port, tls=tls).start()
-    click.echo(server.address)
-    if tls:
-        click.echo(server.ca_file)
-    click.echo(server.registry_url)
-    mode = f"TLS, CA certificate {server.ca_file}" if tls else "plaintext gRPC"
-    _note(f"emulator listening on {server.address} ({mode}); Ctrl-C stops it", prefix=False)
-    _note(f"  registry (OCI distribution API) {server.registry_url}: pass it as --registry-url", prefix=False)
-    if server.http is not None:
-        _note(
-            f"  token exchange {server.token_url}, metadata service {server.metadata_address} "
-            f"(YC_METADATA_ADDR), GitHub OIDC {server.github_request_url}",
-            prefix=False,
-        )
+    server = Emulator(scenario_of(data), host=host, port=port, tls=tls).start()
+    stdout, stderr = server.announcement()
+    for line in stdout:
+        click.echo(line)
+    for line in stderr:
+        _note(line, prefix=False)
     stop = threading.Event()
     previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()  # until SIGTERM sets it, or Ctrl-C interrupts the wait
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         server.stop()
     return ExitCode.PASS
 
 
+# fmt: off
 @cli.command()
-@click.option(
-    "--repository",
-    metavar="REF",
-    help="Check that the identity may list images of cr.yandex/<registry-id>/<repository> (an image ref works).",
-)
+@click.option("--repository", metavar="REF", help="Check that the identity may list images of "
+              "cr.yandex/<registry-id>/<repository> and read its manifest (an image ref works).")
 @_connection_options
-@click.option(
-    "--timeout",
-    type=_Seconds(),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Overall deadline for all checks.",
-)
-@click.option(
-    "--emulator",
-    "use_emulator",
-    is_flag=True,
-    help="Check against the built-in emulator and its demo data (no account needed).",
-)
-@_VERBOSE  # fmt: skip
+@_REGISTRY_URL_OPTION
+@click.option("--timeout", type=_Seconds(), default=60.0, show_default=True, metavar="SECONDS",
+              help="Overall deadline for all checks.")
+@click.option("--emulator", "use_emulator", is_flag=True, help="Check against the built-in emulator and its demo "
+              "data (no account needed).")
+@_VERBOSE
+# fmt: on
 def doctor(
-    repository: str | None, connect: ConnectOptions, timeout: float, use_emulator: bool, verbose: int
+    repository: str | None,
+    connect: ConnectOptions,
+    registry_url: str | None,
+    timeout: float,
+    use_emulator: bool,
+    verbose: int,
 ) -> ExitCode:
     """Check credentials, endpoints, reachability and permissions; never starts a scan.
 
     Shows which credential source crgate picks (never the secret), obtains a token, resolves the
-    endpoints, connects to each, and with --repository lists its images. Exit codes as for check.
+    endpoints, connects to each, and with --repository lists its images and reads its manifest from the
+    registry. Exit codes as for check.
     """
     from crgate.connect import with_region
-    from crgate.doctor import run_doctor
-    from crgate.errors import exit_code_for
+    from crgate.doctor import run_doctor, summary
     from crgate.images import parse_image_ref
     from crgate.logs import configure_logging
+    from crgate.registry import check_registry_url
     from crgate.textsafe import LINE_LIMIT, safe
     from crgate.timing import Deadline
 
@@ -635,19 +491,15 @@ def doctor(
     configure_logging(verbose, sys.stderr, masker)
     ref = parse_image_ref(repository) if repository is not None else None
     connect = with_region(connect, [ref] if ref else [], os.environ)
+    registry_url = check_registry_url(registry_url, "--registry-url") if registry_url else None
     with contextlib.ExitStack() as stack:
         if use_emulator:
-            connect = _on_emulator(stack, connect, None)
-        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker)
+            connect, registry_url = _on_emulator(stack, connect, None, registry_url)
+        steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker, registry_url=registry_url)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
-    for step in steps:
-        click.echo(f"{step.stage:<12} {step.status:<5} {safe(step.detail, LINE_LIMIT)}")
-    failed = next((step for step in steps if step.error is not None), None)
-    if failed is None or failed.error is None:
-        click.echo("doctor: all checks passed (exit 0)")
-        return ExitCode.PASS
-    code = exit_code_for(failed.error)
-    click.echo(f"doctor: {failed.stage} check failed (exit {int(code)})")
+    lines, code = summary(steps)
+    for line in lines:
+        click.echo(safe(line, LINE_LIMIT))
     return code
 
 
@@ -657,7 +509,7 @@ def doctor(
 @_options(_REPORT_OPTIONS)
 @_TODAY_OPTION
 def evaluate(
-    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[OutputSpec, ...], today: dt.datetime | None
+    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[tuple[str, str], ...], today: dt.datetime | None
 ) -> ExitCode:
     """Re-judge a saved JSON report under a policy, offline (no API call, no scan).
 
@@ -666,6 +518,7 @@ def evaluate(
     """
     import datetime as dt
 
+    from crgate import outputs as files
     from crgate.gate import evaluate_saved
     from crgate.policy import discover_policy
     from crgate.saved_report import load_saved_report
@@ -673,7 +526,9 @@ def evaluate(
     policy = discover_policy(policy_path)
     saved = load_saved_report(report_file)
     report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
-    _write_reports(report, fmt, outputs, DEFAULT_SARIF_LOCATION)
+    plan = files.plan_reports(fmt, _given("fmt"), outputs)
+    with files.pending(plan.destinations()) as opened:
+        files.write_reports(report, plan, opened, sys.stdout, sys.stderr, location=DEFAULT_SARIF_LOCATION)
     return report.exit_code
 
 

@@ -18,6 +18,10 @@ from crgate.model import ImageRef
 from crgate.regions import DEFAULT_REGION, Region, region_of
 
 if TYPE_CHECKING:
+    import threading
+
+    from crgate.registry import RegistryClient
+    from crgate.scanner.client import ScannerClient
     from crgate.scanner.credentials.choose import CredentialChoice, CredentialOptions
     from crgate.scanner.credentials.tokens import TokenObserver, TokenSource
     from crgate.scanner.endpoints import Endpoints
@@ -165,6 +169,41 @@ def connect(
     return Session(
         connection=connection, endpoints=found, choice=choice, token_source=source, notes=credential_notes(choice)
     )
+
+
+@dataclass
+class Clients:
+    """What a gating run talks to: the scanner (gRPC) and the registry (HTTP), over one session."""
+
+    session: Session
+    scanner: ScannerClient
+    registry: RegistryClient
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def open_clients(
+    options: ConnectOptions,
+    env: Mapping[str, str],
+    deadline: Deadline,
+    *,
+    registry_url: str | None,
+    cancel: threading.Event,
+    observer: TokenObserver | None = None,
+) -> Clients:
+    """The session (first token obtained) and the scanner and registry clients built on it; the registry
+    reads manifests with the same credentials (Docker's ``iam`` user and the IAM token)."""
+    from crgate.registry import RegistryClient
+    from crgate.scanner.client import ScannerClient
+
+    session = open_session(options, env, deadline, observer=observer)
+    try:
+        registry = RegistryClient(token_source=session.token_source, registry_url=registry_url, ca_file=options.ca_file)
+    except BaseException:
+        session.close()
+        raise
+    return Clients(session, ScannerClient(session.connection, cancel=cancel), registry)
 
 
 def open_session(

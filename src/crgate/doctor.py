@@ -7,20 +7,21 @@ run; later stages are reported as skipped. Only the CLI turns the outcome into a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
 
 from crgate.connect import ConnectOptions, Session, choose, connect, resolve_endpoints
-from crgate.errors import CrgateError
+from crgate.errors import CrgateError, exit_code_for
+from crgate.exitcodes import ExitCode
 from crgate.model import ImageRef
 from crgate.scanner.calls import call_with_retries
-from crgate.scanner.credentials.tokens import TokenObserver
+from crgate.scanner.credentials.tokens import TokenObserver, TokenSource
 from crgate.scanner.transport import RpcFailure
 from crgate.timing import Deadline
 
-STAGES = ("credentials", "endpoints", "token", "reachable", "permission")
+STAGES = ("credentials", "endpoints", "token", "reachable", "permission", "registry")
 CONNECT_TIMEOUT = 5.0
 
 
@@ -34,6 +35,34 @@ class Step:
     error: CrgateError | None = None
 
 
+def summary(steps: Sequence[Step]) -> tuple[list[str], ExitCode]:
+    """The lines doctor prints (one per stage, then the outcome) and the exit code it ends with."""
+    lines = [f"{step.stage:<12} {step.status:<5} {step.detail}" for step in steps]
+    failed = next((step for step in steps if step.error is not None), None)
+    if failed is None or failed.error is None:
+        return [*lines, "doctor: all checks passed (exit 0)"], ExitCode.PASS
+    code = exit_code_for(failed.error)
+    return [*lines, f"doctor: {failed.stage} check failed (exit {int(code)})"], code
+
+
+def _registry_step(
+    repository: ImageRef, source: TokenSource | None, registry_url: str | None, ca_file: str | None, deadline: Deadline
+) -> Step:
+    """Read the manifest behind ``repository`` (its tag, ``latest`` by default) the way ``check`` does."""
+    from crgate.registry import ManifestNotFoundError, RegistryClient
+
+    client = RegistryClient(token_source=source, registry_url=registry_url, ca_file=ca_file)
+    where = client.base_url(repository)
+    try:
+        fetched = client.fetch(repository, deadline)
+    except ManifestNotFoundError:
+        what = f"digest {repository.digest}" if repository.digest else f"tag '{repository.tag}'"
+        return Step(
+            "registry", "ok", f"may read manifests at {where} (there is no {what}; give an image ref to read one)"
+        )
+    return Step("registry", "ok", f"may read manifests at {where} ({repository.raw}: {fetched.digest})")
+
+
 def run_doctor(
     options: ConnectOptions,
     env: Mapping[str, str],
@@ -41,8 +70,9 @@ def run_doctor(
     repository: ImageRef | None,
     *,
     observer: TokenObserver | None = None,
+    registry_url: str | None = None,
 ) -> list[Step]:
-    """Every stage in order; stops at the first failure."""
+    """Every stage in order; stops at the first failure. ``registry_url``: ``--registry-url``."""
     steps: list[Step] = []
     session: Session | None = None
 
@@ -91,9 +121,8 @@ def run_doctor(
                 return fail("reachable", failure.to_scan_error(f"cannot connect to {addresses[service]}"))
         steps.append(Step("reachable", "ok", ", ".join(dict.fromkeys(addresses.values()))))
         if repository is None:
-            steps.append(
-                Step("permission", "skip", "pass --repository cr.yandex/<registry-id>/<repository> to check it")
-            )
+            hint = "pass --repository cr.yandex/<registry-id>/<repository> to check it"
+            steps.extend(Step(stage, "skip", hint) for stage in ("permission", "registry"))
             return steps
         stub = image_service_pb2_grpc.ImageServiceStub(session.connection.channel("image"))
         request = image_service_pb2.ListImagesRequest(repository_name=repository.repository_name, page_size=10)
@@ -109,6 +138,10 @@ def run_doctor(
         more = "+" if response.next_page_token else ""
         note = f"{count}{more} image(s)" if count else "no images yet: is the repository name right?"
         steps.append(Step("permission", "ok", f"may list images in {repository.repository_name} ({note})"))
+        try:
+            steps.append(_registry_step(repository, source, registry_url, options.ca_file, deadline))
+        except CrgateError as error:
+            return fail("registry", error)
         return steps
     finally:
         if session is not None:

@@ -29,6 +29,20 @@ def _utc_now() -> dt.datetime:
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """How a run gates, besides what it gates; all settled before any network call."""
+
+    platforms: tuple[Platform, ...] = ()
+    """Restricts a multi-platform index to these platforms (``--platform``)."""
+    concurrency: int = DEFAULT_CONCURRENCY
+    today: dt.date | None = None
+    """The day ignore-rule expiry is judged on (``--today``); None: today."""
+    unscannable: tuple[str, ...] = ()
+    """Images of the manifests outside the registry (``image (where)``); the policy decides their fate."""
+    report_only: bool = False
+
+
+@dataclass(frozen=True)
 class GateResult:
     """A finished run: the report every format renders, and what an interruption left behind."""
 
@@ -45,26 +59,21 @@ def run(
     deadline: Deadline,
     *,
     registry: Registry | None = None,
-    platforms: Sequence[Platform] = (),
-    concurrency: int = DEFAULT_CONCURRENCY,
+    options: RunOptions = RunOptions(),  # noqa: B008 - frozen, so one shared default is safe
     progress: ProgressSink | None = None,
     cancel: threading.Event | None = None,
-    today: dt.date | None = None,
-    unscannable: Sequence[str] = (),
-    report_only: bool = False,
     now: Callable[[], dt.datetime] = _utc_now,
 ) -> GateResult:
     """Gate ``targets`` with ``scanner`` under ``policy``, all within ``deadline``.
 
     ``scanner`` may be None only when there is nothing to scan (every image of the manifests lies
     outside Yandex Container Registry). ``registry`` reads the manifest behind every reference (needed
-    as soon as there is one); ``platforms`` restricts a multi-platform index to those platforms.
-    ``unscannable`` names the images outside the registry (``image (where)``); the policy's
-    ``unscannable`` decides whether they fail the run. Setting ``cancel`` (or Ctrl-C in the calling
-    thread) stops the run: unfinished images become ``interrupted`` and the run exits 130.
-    ``report_only`` marks the report so (its ``process_exit_code`` lets violations alone pass the step).
+    as soon as there is one). Setting ``cancel`` (or Ctrl-C in the calling thread) stops the run:
+    unfinished images become ``interrupted`` and the run exits 130. ``options.report_only`` marks the
+    report so (its ``process_exit_code`` lets violations alone pass the step).
     """
-    day = today or now().date()
+    day = options.today or now().date()
+    unscannable, report_only = options.unscannable, options.report_only
     started_at = now()
     if not targets:
         report = summarize(
@@ -86,8 +95,8 @@ def run(
         policy,
         deadline,
         registry=registry,
-        platforms=platforms,
-        concurrency=concurrency,
+        platforms=options.platforms,
+        concurrency=options.concurrency,
         progress=progress or NullProgress(),
         cancel=cancel,
         today=day,
@@ -112,6 +121,19 @@ def run(
         report_only=report_only,
     )
     return GateResult(report, interrupted, tuple(gate.left_running()) if interrupted else ())
+
+
+def interruption_lines(left_running: Sequence[LeftRunning]) -> list[str]:
+    """What to tell people after an interruption: exactly which scans may still run (and bill)."""
+    if not left_running:
+        return ["interrupted; no scan was left running"]
+    confirmed = [left for left in left_running if left.scan.confirmed]
+    lines = ["interrupted; these scans were left running in Yandex Cloud:"] if confirmed else []
+    lines += [f"  {left.describe()}" for left in confirmed]
+    lines += [
+        f"interrupted while asking for a scan: {left.describe()}" for left in left_running if left not in confirmed
+    ]
+    return lines
 
 
 def evaluate_saved(

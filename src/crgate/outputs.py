@@ -90,6 +90,23 @@ class PendingFile:
         return ConfigError(f"{self.option}: cannot write {self.path}: {error.strerror or error}")
 
 
+def parse_output(value: str, formats: Sequence[str]) -> tuple[str, str]:
+    """``--output FORMAT=PATH`` as ``(format, path)`` (``-`` for stdout); ConfigError saying what is wrong."""
+    fmt, sep, path = value.partition("=")
+    if not sep or not path:
+        raise ConfigError(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)")
+    if fmt not in formats:
+        raise ConfigError(f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(formats)}")
+    if path != STDOUT:
+        target = Path(path)
+        parent = target.parent if str(target.parent) else Path(".")
+        if not parent.is_dir():
+            raise ConfigError(f"directory '{parent}' for '{value}' does not exist")
+        if target.is_dir():
+            raise ConfigError(f"'{path}' is a directory; give a file path")
+    return fmt, path
+
+
 def check_distinct(destinations: Sequence[tuple[str, str]]) -> None:
     """``(option, path)`` pairs that name one file twice, or stdout twice, are exit 2."""
     seen: dict[str, str] = {}
@@ -124,19 +141,31 @@ class ReportPlan:
     stdout_format: str
     files: tuple[tuple[str, Path, str], ...] = ()
     """``(format, path, option)`` for each ``--output FORMAT=PATH`` that is a file."""
+    pin_to: Path | None = None
+    """``--pin-to OUT``: the pinned manifest, the last of the files to prepare."""
 
     @property
     def text_on_stderr(self) -> bool:
         return self.stdout_format != "text"
 
+    def destinations(self) -> list[tuple[str, Path]]:
+        """``(option, path)`` of every file of the run, for ``pending``: the reports, then the pin file."""
+        files = [(option, path) for _, path, option in self.files]
+        return files + ([(f"--pin-to {self.pin_to}", self.pin_to)] if self.pin_to is not None else [])
 
-def plan_reports(fmt: str, fmt_given: bool, outputs: Sequence[tuple[str, str]]) -> ReportPlan:
-    """``--format`` and the ``--output`` pairs as a plan; ConfigError (exit 2) when two write one place.
+
+def plan_reports(
+    fmt: str, fmt_given: bool, outputs: Sequence[tuple[str, str]], pin_to: str | None = None
+) -> ReportPlan:
+    """``--format``, the ``--output`` pairs and ``--pin-to`` as a plan; ConfigError (exit 2) when two
+    write one place.
 
     ``-`` as an output path means stdout, as it means stdin for ``--from-manifest``: it takes the place
     of ``--format`` when that was left at its default; stdout holds one format only.
     """
     options = [(f"--output {out_fmt}={path}", path) for out_fmt, path in outputs]
+    if pin_to is not None:
+        options.append((f"--pin-to {pin_to}", pin_to))
     to_stdout = [out_fmt for out_fmt, path in outputs if path == STDOUT]
     stdout_format = fmt
     if to_stdout:
@@ -145,7 +174,7 @@ def plan_reports(fmt: str, fmt_given: bool, outputs: Sequence[tuple[str, str]]) 
         stdout_format = to_stdout[0]
     check_distinct(options)
     files = tuple((out_fmt, Path(path), f"--output {out_fmt}={path}") for out_fmt, path in outputs if path != STDOUT)
-    return ReportPlan(stdout_format, files)
+    return ReportPlan(stdout_format, files, Path(pin_to) if pin_to is not None else None)
 
 
 def write_reports(

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import IO
 
 from crgate.errors import ConfigError
+from crgate.exitcodes import ExitCode
 from crgate.manifests import ImageUse, ManifestError, ManifestFile, images_in_text
 from crgate.model import ImageRef, RunReport
 
@@ -34,6 +36,16 @@ def pinned_reference(ref: ImageRef, digest: str) -> str:
     """``<host>/<registry-id>/<repository>@<digest>``: what deploys is exactly what was gated (for an
     index, the index's digest, so every platform keeps pulling its own gated image)."""
     return f"{ref.host}/{ref.registry_id}/{ref.repository}@{digest}"
+
+
+def write_pinned(report: RunReport, manifest: ManifestFile, out: IO[bytes], destination: str) -> str | None:
+    """``--pin-to``: write ``manifest`` with every image the run gated pinned to its digest, unless the
+    verdict is not pass; returns what to tell people, or None when nothing was written."""
+    if report.exit_code != ExitCode.PASS:
+        return None
+    pins = manifest_pins(report, manifest)
+    out.write(pin_bytes(manifest.data, pins, manifest.source))
+    return f"pinned {len(pins)} image(s) of {manifest.source} to their digests in {destination}"
 
 
 def manifest_pins(report: RunReport, manifest: ManifestFile) -> dict[str, str]:

@@ -28,6 +28,16 @@ class Selection:
     manifests: tuple[ManifestFile, ...] = ()
     """The manifests as read (for ``--pin-to``)."""
 
+    def summary(self, unscannable_mode: str) -> list[str]:
+        """What the manifests named, for people (nothing when no manifest was read)."""
+        if not self.manifests:
+            return []
+        head = (
+            f"manifests name {self.manifest_images} image(s); {len(self.unscannable)} outside Yandex Container "
+            f"Registry (policy unscannable: {unscannable_mode})"
+        )
+        return [head, *(f"  not scanned: {image}" for image in self.unscannable)]
+
 
 def select_targets(
     image_refs: Sequence[str], image_ids: Sequence[str], manifests: Sequence[str], stdin: BinaryIO

@@ -304,6 +304,11 @@ def load_scenario(path: str | Path) -> Scenario:
     return _load_text(inputs.decode_utf8(data, error), source)
 
 
+def scenario_of(path: str | Path | None) -> Scenario:
+    """The scenario of a file (``--data``, ``--emulator-data``), else the built-in demo."""
+    return load_scenario(path) if path else demo_scenario()
+
+
 def demo_scenario() -> Scenario:
     """The built-in demo data (``demo.yaml`` shipped with the package)."""
     text = resources.files("crgate.emulator").joinpath("demo.yaml").read_text(encoding="utf-8")

@@ -145,6 +145,23 @@ class Emulator:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
+    def announcement(self) -> tuple[list[str], list[str]]:
+        """What ``crgate emulator`` prints: stdout (the address, the CA file with TLS, the registry URL;
+        scripts read them by position) and stderr (the same for people, and the HTTP endpoints)."""
+        tls = self.tls_material is not None
+        stdout = [self.address, *([self.ca_file] if tls else []), self.registry_url]
+        mode = f"TLS, CA certificate {self.ca_file}" if tls else "plaintext gRPC"
+        stderr = [
+            f"crgate emulator listening on {self.address} ({mode}); Ctrl-C stops it",
+            f"  registry (OCI distribution API) {self.registry_url}: pass it as --registry-url",
+        ]
+        if self.http is not None:
+            stderr.append(
+                f"  token exchange {self.token_url}, metadata service {self.metadata_address} "
+                f"(YC_METADATA_ADDR), GitHub OIDC {self.github_request_url}"
+            )
+        return stdout, stderr
+
     def stop(self, grace: float | None = 0) -> None:
         """Stop serving; in-flight calls get ``grace`` seconds."""
         if self._server is not None:

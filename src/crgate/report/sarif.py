@@ -22,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from crgate.errors import ConfigError
 from crgate.model import ImageOutcome, JudgedFinding, RunReport
 from crgate.report import markdown
 from crgate.report.common import (
@@ -41,6 +43,7 @@ from crgate.report.common import (
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
+from crgate.textsafe import safe
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
@@ -64,6 +67,17 @@ _DECISION_NOTE = {
     "not_fixable": "; not counted: the policy limits only fixable findings",
     "in_baseline": "; not counted: already in the baseline image",
 }
+
+
+def check_category(name: str) -> str:
+    """A SARIF run category (``--sarif-category``): letters, digits and ``._-/``, at most 100, not ending
+    in ``/``; ConfigError otherwise. GitHub keeps one set of code-scanning alerts per category."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", name) or name.endswith("/"):
+        raise ConfigError(
+            f"--sarif-category: '{safe(name, 100)}' is not a category (letters, digits, '.', '_', '-', '/'; "
+            "e.g. crgate-api)"
+        )
+    return name
 
 
 def write(context: Context, out: TextIO) -> None:
