@@ -171,7 +171,7 @@ def test_yaml_errors_carry_file_and_line(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(ConfigError, match="empty"):
         load_scenario(path)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="cannot read the emulator scenario: "):
         load_scenario(tmp_path / "missing.yaml")
 
 

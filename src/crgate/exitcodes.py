@@ -1,4 +1,5 @@
-"""The exit codes of every crgate command: one documented enum (the CLI is the only user)."""
+"""The exit codes of every crgate command: one documented enum (errors and verdicts carry one;
+only the CLI exits with it)."""
 
 from __future__ import annotations
 

@@ -84,6 +84,17 @@ def read_file(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) ->
         return _read_capped(handle, kind, error, what="the file holds")
 
 
+def read_text(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) -> str:
+    """The UTF-8 text of the file at ``path``, bounded as ``read_file``; a file that cannot be opened or
+    read, or is not UTF-8, becomes ``error(message)`` naming what to check."""
+    try:
+        data = read_file(path, kind, error)
+    except OSError as exc:
+        the = kind.noun.split(" ", 1)[1] if kind.noun.startswith(("a ", "an ")) else kind.noun
+        raise error(f"cannot read the {the}: {exc.strerror or exc}; check the path and its permissions") from None
+    return decode_utf8(data, error)
+
+
 def read_stream(stream: BinaryIO, kind: InputKind, error: ErrorFor) -> bytes:
     """At most ``kind.cap`` bytes of ``stream`` (standard input); over the cap: ``error(message)``."""
     return _read_capped(stream, kind, error, what="the input holds")

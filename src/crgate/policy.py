@@ -82,12 +82,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     def error(message: str, line: int | None = None) -> PolicyError:
         return PolicyError(message, source=source, line=line)
 
-    try:
-        data = inputs.read_file(path, inputs.POLICY, error)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise error(f"cannot read the policy file: {reason}; check the path and its permissions") from None
-    return parse_policy(inputs.decode_utf8(data, error), source)
+    return parse_policy(inputs.read_text(path, inputs.POLICY, error), source)
 
 
 def discover_policy(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Policy:

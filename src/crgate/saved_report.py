@@ -95,11 +95,7 @@ def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
     def bad(message: str, line: int | None = None) -> ConfigError:
         return ConfigError(f"saved report {source}{'' if line is None else f' (line {line})'}: {message}")
 
-    try:
-        raw = inputs.read_file(path, inputs.SAVED_REPORT, bad)
-    except OSError as error:
-        raise ConfigError(f"cannot read saved report {source}: {error.strerror or error}") from None
-    text = inputs.decode_utf8(raw, bad)
+    text = inputs.read_text(path, inputs.SAVED_REPORT, bad)
     inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
     try:
         data = json.loads(text)

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from crgate.emulator.identities import SCANNER_ROLE, Identities
-from crgate.emulator.rpc import RpcFailure
+from crgate.emulator.rpc import GrpcAbort
 from crgate.regions import MAIN
 
 IAM_AUDIENCE = MAIN.iam_audience  # the default; an emulated Kazakhstan cloud wants KAZAKHSTAN.iam_audience
@@ -72,8 +72,8 @@ class Authority:
         import jwt
         from cryptography.hazmat.primitives import serialization
 
-        def reject(why: str) -> RpcFailure:
-            return RpcFailure(grpc.StatusCode.UNAUTHENTICATED, f"Invalid JWT: {why}")
+        def reject(why: str) -> GrpcAbort:
+            return GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, f"Invalid JWT: {why}")
 
         try:
             header = jwt.get_unverified_header(token)
@@ -111,7 +111,7 @@ class Authority:
     def account_of_oauth(self, token: str) -> str:
         grant = next((g for g in self.identities.oauth_tokens if secrets.compare_digest(g.token, token)), None)
         if grant is None:
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "Invalid OAuth token")
+            raise GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, "Invalid OAuth token")
         return grant.service_account_id
 
     def account_of_subject_token(self, token: str, audience: str) -> str:
@@ -143,11 +143,11 @@ class Authority:
         """The service account behind an ``authorization`` header; UNAUTHENTICATED otherwise."""
         token = _bearer(authorization)
         if token is None:
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token is missing")
+            raise GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, "The token is missing")
         with self._lock:
             revoked = token in self._revoked
         if revoked:
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token has been revoked")
+            raise GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, "The token has been revoked")
         for grant in self.identities.iam_tokens:
             if secrets.compare_digest(grant.token, token):
                 return grant.service_account_id
@@ -155,9 +155,9 @@ class Authority:
             issued = self._issued.get(token)
             now = self._clock()
         if issued is None:
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token is invalid")
+            raise GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, "The token is invalid")
         if now >= issued[1]:
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "The token has expired")
+            raise GrpcAbort(grpc.StatusCode.UNAUTHENTICATED, "The token has expired")
         return issued[0]
 
     def authorize(self, method: str, authorization: str) -> str:
@@ -167,7 +167,7 @@ class Authority:
         roles = set(account.roles) if account else set()
         needed = LIST_ROLES if method in LIST_METHODS else SCAN_ROLES
         if not roles & needed:
-            raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED, "Permission denied")
+            raise GrpcAbort(grpc.StatusCode.PERMISSION_DENIED, "Permission denied")
         return account_id
 
 

@@ -17,7 +17,7 @@ import grpc
 from crgate.emulator import wire
 from crgate.emulator.authority import Authority
 from crgate.emulator.chaos import Chaos, ChaosFault, applicable_kinds
-from crgate.emulator.rpc import RpcFailure
+from crgate.emulator.rpc import GrpcAbort
 from crgate.emulator.scenario import ANOMALIES
 from crgate.emulator.state import EmulatorState
 from crgate.emulator.stats import ChaosEvent, EmulatorStats
@@ -68,18 +68,18 @@ class Dispatcher:
             if fault is not None:
                 chaos.cancel()  # a scripted fault says exactly what this call gets
             if fault is not None and not fault.lost_response:
-                raise RpcFailure(grpc.StatusCode[fault.code], fault.message or _fault_message(fault.code))
+                raise GrpcAbort(grpc.StatusCode[fault.code], fault.message or _fault_message(fault.code))
             chaos.before_body()
             result = body(extra)
             if fault is not None:
-                raise RpcFailure(grpc.StatusCode[fault.code], fault.message or _fault_message(fault.code))
+                raise GrpcAbort(grpc.StatusCode[fault.code], fault.message or _fault_message(fault.code))
             result = chaos.after_body(result, context)
-        except RpcFailure as failure:
+        except GrpcAbort as failure:
             self._stats.record_error(method, failure.code.name)
             self._abort(context, headers, failure)
         except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer with request ids
             self._stats.record_error(method, "INTERNAL")
-            self._abort(context, headers, RpcFailure(grpc.StatusCode.INTERNAL, f"emulator error: {exc!r}"))
+            self._abort(context, headers, GrpcAbort(grpc.StatusCode.INTERNAL, f"emulator error: {exc!r}"))
         context.send_initial_metadata(tuple(headers + extra))
         return result
 
@@ -89,7 +89,7 @@ class Dispatcher:
         self._authority.authorize(method, metadata.get("authorization", ""))
 
     @staticmethod
-    def _abort(context: grpc.ServicerContext, headers: Headers, failure: RpcFailure) -> NoReturn:
+    def _abort(context: grpc.ServicerContext, headers: Headers, failure: GrpcAbort) -> NoReturn:
         context.send_initial_metadata(tuple(headers))
         context.set_trailing_metadata(tuple(headers))
         context.abort(failure.code, failure.message)
@@ -149,7 +149,7 @@ class _ChaosCall:
         if fault.kind in ("drop", "transient"):
             self._log(fault.code, answered=fault.code)
             message = "chaos: connection dropped" if fault.kind == "drop" else f"chaos: transient {fault.code}"
-            raise RpcFailure(grpc.StatusCode[fault.code], message)
+            raise GrpcAbort(grpc.StatusCode[fault.code], message)
         if fault.kind == "quota" and self._image_id is not None:
             self._state.crowd(self._image_id, fault.seconds)
             self._log(f"{fault.seconds:.2f}s")  # the body refuses the Scan (or a repeat passes)
@@ -160,7 +160,7 @@ class _ChaosCall:
             return result
         if fault.kind == "lost_response":
             self._log(fault.code, answered=fault.code)
-            raise RpcFailure(grpc.StatusCode[fault.code], "chaos: the answer was lost on the way back")
+            raise GrpcAbort(grpc.StatusCode[fault.code], "chaos: the answer was lost on the way back")
         if fault.kind == "stall":
             until = time.monotonic() + fault.seconds
             while context.is_active() and time.monotonic() < until:

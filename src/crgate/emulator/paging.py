@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import grpc
 
-from crgate.emulator.rpc import RpcFailure
+from crgate.emulator.rpc import GrpcAbort
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -26,7 +26,7 @@ def paginate(items: Sequence[T], page_size: int, page_token: str, scope: str) ->
     ``scope`` identifies the query (method and filters); a token from another query is rejected.
     """
     if page_size < 0 or page_size > MAX_PAGE_SIZE:
-        raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: must be in range 0-{MAX_PAGE_SIZE}")
+        raise GrpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: must be in range 0-{MAX_PAGE_SIZE}")
     size = page_size or DEFAULT_PAGE_SIZE
     offset = _decode(page_token, scope) if page_token else 0
     page = list(items[offset : offset + size])
@@ -44,7 +44,7 @@ def _encode(offset: int, scope: str) -> str:
 
 
 def _decode(token: str, scope: str) -> int:
-    invalid = RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "page_token: invalid page token")
+    invalid = GrpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: invalid page token")
     if len(token) > _MAX_TOKEN_LENGTH:
         raise invalid
     try:

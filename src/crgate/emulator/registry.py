@@ -36,7 +36,7 @@ from crgate.emulator import oci
 from crgate.emulator.authority import Authority
 from crgate.emulator.identities import SCANNER_ROLE
 from crgate.emulator.multiarch import RegistrySettings
-from crgate.emulator.rpc import RpcFailure
+from crgate.emulator.rpc import GrpcAbort
 from crgate.emulator.scenario import Image, Scenario
 from crgate.emulator.stats import EmulatorStats
 from crgate.emulator.tls import TlsMaterial
@@ -117,7 +117,7 @@ class RegistryState:
             raise _Refusal(401, "UNAUTHORIZED", "authentication required")
         try:
             return self.authority.identify(f"Bearer {password}")
-        except RpcFailure:
+        except GrpcAbort:
             raise _Refusal(401, "UNAUTHORIZED", "authentication required") from None
 
     def may_pull(self, account_id: str) -> bool:

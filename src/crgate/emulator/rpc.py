@@ -1,4 +1,4 @@
-"""Request validation shared by the handlers: the ``RpcFailure`` they raise, id checks, filters."""
+"""Request validation shared by the handlers: the ``GrpcAbort`` they raise, id checks, filters."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ REPOSITORY_NAME_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(/([a-z0-9]+(?:[._
 _FILTER_RE = re.compile(r"""\s*([a-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)')\s*""")
 
 
-class RpcFailure(Exception):
+class GrpcAbort(Exception):
     """A gRPC error answer: raised by handlers and state, turned into ``context.abort`` by the dispatcher."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
@@ -22,12 +22,12 @@ class RpcFailure(Exception):
         self.message = message
 
 
-def invalid(message: str) -> RpcFailure:
-    return RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, message)
+def invalid(message: str) -> GrpcAbort:
+    return GrpcAbort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def not_found(message: str) -> RpcFailure:
-    return RpcFailure(grpc.StatusCode.NOT_FOUND, message)
+def not_found(message: str) -> GrpcAbort:
+    return GrpcAbort(grpc.StatusCode.NOT_FOUND, message)
 
 
 def require_id(value: str, field: str) -> str:
@@ -76,4 +76,4 @@ def refuse_unsupported_filter(answer: str, text: str) -> None:
         return
     if answer == "INVALID_ARGUMENT":
         raise invalid(f"filter: unsupported filter expression {text[:100]!r}")
-    raise RpcFailure(grpc.StatusCode[answer], "filtering scan results is not implemented")
+    raise GrpcAbort(grpc.StatusCode[answer], "filtering scan results is not implemented")

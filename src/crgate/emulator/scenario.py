@@ -123,7 +123,7 @@ _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
-class Finding:
+class ScenarioVulnerability:
     """One vulnerable package: a ``Vulnerability`` on the wire."""
 
     name: str
@@ -197,7 +197,7 @@ class Image:
     tags: tuple[str, ...] = ()
     created_at: dt.datetime | None = None
     compressed_size: int = 0
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[ScenarioVulnerability, ...] = ()
     scan: ScanBehaviour = field(default_factory=ScanBehaviour)
     platform: str | None = None
     media_type: str = multiarch.oci.OCI_MANIFEST
@@ -297,11 +297,7 @@ def load_scenario(path: str | Path) -> Scenario:
     def error(message: str, line: int | None = None) -> ConfigError:
         return ConfigError(f"emulator scenario {source}{'' if line is None else f':{line}'}: {message}")
 
-    try:
-        data = inputs.read_file(path, inputs.SCENARIO, error)
-    except OSError as exc:
-        raise error(f"cannot read: {exc.strerror or exc}") from None
-    return _load_text(inputs.decode_utf8(data, error), source)
+    return _load_text(inputs.read_text(path, inputs.SCENARIO, error), source)
 
 
 def scenario_of(path: str | Path | None) -> Scenario:
@@ -471,11 +467,11 @@ class _Parser(FieldParser):
             **registry_side,
         )
 
-    def finding(self, data: Any, path: str) -> Finding:
+    def finding(self, data: Any, path: str) -> ScenarioVulnerability:
         optional = ("version", "fixed_by", "link", "origin", "type", "source")
         raw = self.mapping(data, path, ("name", "severity", "package", *optional), ("name", "severity", "package"))
         texts = {key: self.text(raw.get(key), join(path, key), data) for key in optional}
-        return Finding(
+        return ScenarioVulnerability(
             name=self.string(raw["name"], join(path, "name"), data),
             severity=self.choice(raw["severity"], join(path, "severity"), data, SEVERITY_NAMES),
             package=self.string(raw["package"], join(path, "package"), data),

@@ -29,7 +29,7 @@ from crgate.emulator.dispatch import Dispatcher, Headers
 from crgate.emulator.paging import paginate
 from crgate.emulator.rpc import (
     REPOSITORY_NAME_RE,
-    RpcFailure,
+    GrpcAbort,
     check_id,
     invalid,
     not_found,
@@ -147,7 +147,7 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
             reject_order_by(request.order_by)
             view = self._state.scan_result(request.scan_result_id)
             if view.status != "READY":
-                raise RpcFailure(
+                raise GrpcAbort(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"Scan result {view.id} is {view.status}; vulnerabilities are listed for READY results only",
                 )
@@ -263,7 +263,7 @@ class IamTokenService(iam_token_service_pb2_grpc.IamTokenServiceServicer):
 
 def _unimplemented(method: str) -> Callable[[Headers], Any]:
     def body(_: Headers) -> Any:
-        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the emulator")
+        raise GrpcAbort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the emulator")
 
     return body
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from crgate.emulator.rpc import RpcFailure, not_found
+from crgate.emulator.rpc import GrpcAbort, not_found
 from crgate.emulator.scenario import Fault, Image, OperationError, Scenario
 
 # Anomalies that shape the ScanResult itself, so they also show on a pre-existing ``last_result``.
@@ -77,7 +77,7 @@ class ScanStart:
     in_use: int = 0
 
 
-class QuotaRefused(RpcFailure):
+class QuotaRefused(GrpcAbort):
     """A ``Scan`` past its cloud's quota: nothing was created."""
 
     def __init__(self, code: grpc.StatusCode, message: str, cloud_id: str, in_use: int):
@@ -191,7 +191,7 @@ class EmulatorState:
             if idempotency_key and idempotency_key in self._by_key:
                 operation = self._operations[self._by_key[idempotency_key]]
                 if self._scans[operation.scan_id].image.id != image_id:
-                    raise RpcFailure(
+                    raise GrpcAbort(
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "idempotency-key was already used for a request with different parameters",
                     )

@@ -10,7 +10,7 @@ from google.rpc import status_pb2
 from yandex.cloud.containerregistry.v1 import image_pb2, image_service_pb2, scanner_pb2, scanner_service_pb2
 from yandex.cloud.operation import operation_pb2
 
-from crgate.emulator.scenario import Finding, Image, OperationError
+from crgate.emulator.scenario import Image, OperationError, ScenarioVulnerability
 from crgate.emulator.state import RESULT_ANOMALIES, OperationView, ScanView
 
 OPERATION_DESCRIPTION = "Scan image"
@@ -50,7 +50,7 @@ def image(value: Image, default_created_at: dt.datetime) -> image_pb2.Image:
     )
 
 
-def vulnerability(finding: Finding) -> scanner_pb2.Vulnerability:
+def vulnerability(finding: ScenarioVulnerability) -> scanner_pb2.Vulnerability:
     return scanner_pb2.Vulnerability(
         severity=scanner_pb2.Vulnerability.Severity.Value(finding.severity),
         package=scanner_pb2.PackageVulnerability(

@@ -1,4 +1,5 @@
-"""gRPC channels, request headers and error translation: the only place that touches ``grpc`` itself.
+"""gRPC channels, request headers and error translation: where channels are opened and every ``grpc``
+error becomes a crgate error (the other scanner modules use only ``grpc.StatusCode``).
 
 Every call carries ``x-request-id`` (fresh per call), a run-wide ``x-client-trace-id`` and, when
 credentials are configured, ``authorization`` with a token from a ``TokenSource`` (refreshed before it
