@@ -223,3 +223,41 @@ def test_an_index_becomes_one_row_per_platform_in_place_of_the_reference():
     assert (arm.platform, arm.digest, arm.index_digest) == ("linux/arm64", "sha256:arm", "sha256:index")
     assert arm.pinned == "cr.yandex/crpx/app@sha256:index"
     assert ("cr.yandex/crpx/app:multi", "multi-platform: gating each platform image") in recorder.events
+
+
+class HangingScanner(FakeScanner):
+    """A defect stand-in: ``start_scan`` for image ``hang`` ignores the deadline and never returns."""
+
+    def __init__(self, behaviour):
+        super().__init__(behaviour)
+        self.release = threading.Event()
+
+    def start_scan(self, image_id, deadline, *, idempotency_key=None):
+        if image_id == "hang":
+            self.release.wait()
+            raise RuntimeError("released at the end of the test")
+        return super().start_scan(image_id, deadline, idempotency_key=idempotency_key)
+
+
+def test_a_worker_that_never_finishes_times_its_image_out_instead_of_hanging_the_run(monkeypatch):
+    monkeypatch.setattr("crgate.runner.OVERRUN_GRACE", 0.2)
+    scanner = HangingScanner({"ok": 0})
+    gate = Run(
+        [target("hang"), target("ok")],
+        scanner,
+        POLICY,
+        Deadline(0.5),
+        registry=FakeRegistry(),
+        concurrency=2,
+        progress=Recorder(),
+        cancel=threading.Event(),
+    )
+    gate.start()
+    try:
+        hung, ok = gate.wait()
+    finally:
+        scanner.release.set()
+    assert ok.error is None and ok.verdict == "pass"
+    assert hung.error is not None and hung.error.kind == "timeout" and hung.error.exit_code == 4
+    assert "no result within the --timeout of 0.5s" in hung.error.message
+    assert "crgate stopped waiting 0.2s after it" in hung.error.message

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from crgate.errors import CrgateError, ImageNotFoundError, InterruptedRunError, error_info
+from crgate.errors import CrgateError, ImageNotFoundError, InterruptedRunError, ScanTimeoutError, error_info
 from crgate.findings import stale_rules
 from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.judge import decide, judged_outcome
@@ -42,6 +42,9 @@ from crgate.timing import Deadline
 log = logging.getLogger("crgate.runner")
 
 IDLE_WAKE = 0.05
+OVERRUN_GRACE = 10.0
+"""Seconds past the deadline after which ``Run.wait`` stops waiting for a worker (a backstop: calls end by
+the deadline, so only a defect could keep a worker that long)."""
 """Seconds an idle worker waits for work that a resolving worker may still add."""
 
 
@@ -119,6 +122,7 @@ class Run:
         self._work: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._outstanding = 0
+        self._abandoned = threading.Event()
 
     @property
     def baseline(self) -> BaselineInfo | None:
@@ -137,10 +141,23 @@ class Run:
             self._threads.append(thread)
 
     def wait(self, poll: float = 0.2) -> list[ImageOutcome]:
-        """Block until every worker is done; joins in short slices so signals get through."""
+        """Block until every worker is done; joins in short slices so signals get through.
+
+        Bounded even if a worker never finishes: every call a worker makes ends by the deadline, so a
+        worker still busy ``OVERRUN_GRACE`` seconds after it is abandoned and its unfinished images
+        become timeouts (exit 4), never a hang and never a pass.
+        """
+        overrun_since: float | None = None
         for thread in self._threads:
             while thread.is_alive():
                 thread.join(poll)
+                if not self.deadline.expired():
+                    continue
+                overrun_since = overrun_since or time.monotonic()
+                if time.monotonic() - overrun_since >= OVERRUN_GRACE:
+                    self._abandoned.set()
+                    log.warning("workers still busy %.0fs after the deadline; their images time out", OVERRUN_GRACE)
+                    return self.outcomes()
         return self.outcomes()
 
     def outcomes(self) -> list[ImageOutcome]:
@@ -149,19 +166,27 @@ class Run:
         result = []
         for target, resolved in zip(self.targets, self._resolved, strict=True):
             if resolved is None:
-                result.append(self._interrupted(Row(target.label, image_id=target.image_id)))
+                result.append(self._unfinished(Row(target.label, image_id=target.image_id)))
                 continue
             for row, outcome in zip(resolved.rows, resolved.outcomes, strict=True):
-                result.append(outcome or self._interrupted(row))
+                result.append(outcome or self._unfinished(row))
         return result
 
-    def _interrupted(self, row: Row) -> ImageOutcome:
+    def _unfinished(self, row: Row) -> ImageOutcome:
+        """An image without a result: interrupted, or (after ``wait`` gave up on its worker) timed out."""
         handle = self.obtainer.scan_of(row.image_id) if row.image_id else None
+        error: CrgateError = InterruptedRunError("interrupted before this image had a result")
+        if self._abandoned.is_set():
+            error = ScanTimeoutError(
+                f"no result within the --timeout of {self.deadline.seconds:g}s "
+                f"(crgate stopped waiting {OVERRUN_GRACE:g}s after it)",
+                scan_result_id=handle.scan_result_id if handle else None,
+            )
         return ImageOutcome(
             ref=row.label,
             image_id=row.image_id,
             scan_result_id=handle.scan_result_id if handle else None,
-            error=error_info(InterruptedRunError("interrupted before this image had a result")),
+            error=error_info(error),
             polls=handle.polls if handle else 0,
             source=row.source,
         )
@@ -195,7 +220,7 @@ class Run:
         self._work.put((target_index, row_index))
 
     def _worker(self) -> None:
-        while not self.cancel.is_set():
+        while not (self.cancel.is_set() or self._abandoned.is_set()):
             try:
                 target_index, row_index = self._work.get(timeout=IDLE_WAKE)
             except queue.Empty:
