@@ -32,7 +32,7 @@ from crgate.emulator.server import Emulator
 
 def scenario(count: int, duration: float, quota: dict[str, Any]) -> dict[str, Any]:
     images = [
-        {"id": f"crpquota{n}", "tags": [f"t{n}"], "digest": "sha256:" + f"{n:064x}", "scan": {"duration": duration}}
+        {"id": f"crpquota{n}", "tags": [f"t{n}"], "scan": {"duration": duration}}
         for n in range(count)
     ]
     return {"quota": quota, "registries": [{"id": "crpbench", "repositories": [{"name": "app", "images": images}]}]}
@@ -42,7 +42,8 @@ def run(name: str, data: dict[str, Any], count: int, ideal: float, timeout: floa
     crgate = shutil.which("crgate") or sys.exit("crgate is not installed in this environment")
     refs = [f"cr.yandex/crpbench/app:t{n}" for n in range(count)]
     with Emulator(scenario_from_dict(data, source=name)) as emu:
-        args = [crgate, "check", "--endpoint", emu.address, "--insecure", "--progress", "none", "--format", "json"]
+        args = [crgate, "check", "--endpoint", emu.address, "--registry-url", emu.registry_url, "--insecure"]
+        args += ["--progress", "none", "--format", "json"]
         args += ["--concurrency", str(count), "--timeout", f"{timeout:g}", *refs]
         started = time.monotonic()
         done = subprocess.run(args, capture_output=True, text=True, check=False)

@@ -232,12 +232,13 @@ class Obtainer:
         if handle is not None:
             return self._wait(handle, Origin.JOINED, notes, on_progress)
         self.slots.acquire(self._deadline, on_wait=lambda: on_progress(ImageState.WAITING_FOR_SLOT, None))
+        handle = None
         try:
             handle = self._start_scan(image_id, notes, on_progress)
             origin = Origin.JOINED if handle.operation_id is None else Origin.SCANNED
             return self._wait(handle, origin, notes, on_progress)
         finally:
-            self.slots.release()
+            self.slots.release(scan_ended=handle is not None and handle.done)
 
     def _wait(self, handle: ScanHandle, origin: Origin, notes: list[str], on_progress: ProgressCallback) -> Obtained:
         with self._lock:
@@ -315,8 +316,7 @@ class Obtainer:
                 f"{image_id}, but the cloud's quota of concurrent scans stayed in use ({refusals} refusals; "
                 f"last: {refusal})"
             )
-        if self._cancel.wait(delay):
-            raise InterruptedRunError("interrupted while waiting for a scan slot")
+        self.slots.pause(delay)
 
     def _freshness(self, last: ScanResult | None, max_age: dt.timedelta) -> tuple[bool, str]:
         """Whether the last READY result may be reused, and a note saying why (not)."""

@@ -5,12 +5,15 @@ scan-on-push, scheduled scans and other pipelines. A run starts at its ``--concu
 refuses a scan, the run's limit drops to the scans it holds (the refused worker keeps its slot and
 probes with backoff, every other worker waits here instead of calling ``Scan``), and each accepted scan
 raises the limit by one again (additive increase, multiplicative-style decrease: one run never hammers
-the quota, and it climbs back as slots free up).
+the quota, and it climbs back as slots free up). A refused worker asks again when its backoff ends, or
+at once when one of the run's own scans ends (that scan's quota slot is free now): a wave of scans
+follows the previous one without waiting out a backoff.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from crgate.errors import InterruptedRunError, ScanTimeoutError
@@ -18,6 +21,7 @@ from crgate.timing import Deadline
 
 WAKE_SECONDS = 0.2
 """Waiting is sliced so that Ctrl-C and the deadline are noticed promptly."""
+_now = time.monotonic
 
 
 class ScanSlots:
@@ -27,6 +31,8 @@ class ScanSlots:
         self.most = max(1, most)
         self._limit = self.most
         self._held = 0
+        self._freed = 0
+        """Quota slots known to be free: the run's own scans that ended since a refused worker last asked."""
         self._cancel = cancel
         self._changed = threading.Condition()
 
@@ -66,8 +72,28 @@ class ScanSlots:
             self._limit = min(self.most, self._limit + 1)
             self._changed.notify_all()
 
-    def release(self) -> None:
-        """The holder's scan is over (or was never started)."""
+    def release(self, *, scan_ended: bool = False) -> None:
+        """The holder is done: its scan is over (``scan_ended``: it ran, so its quota slot is free now)
+        or was never started."""
         with self._changed:
             self._held -= 1
+            if scan_ended:
+                self._freed = min(self._freed + 1, self.most)
             self._changed.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        """After a refusal: wait ``seconds``, or less if one of the run's scans ends first (one ended scan
+        wakes one refused worker); InterruptedRunError on Ctrl-C."""
+        with self._changed:
+            self._freed = 0  # scans that ended before this refusal freed nothing the cloud still had
+            until = _now() + seconds
+            while True:
+                if self._cancel.is_set():
+                    raise InterruptedRunError("interrupted while waiting for a scan slot")
+                if self._freed > 0:
+                    self._freed -= 1
+                    return
+                remaining = until - _now()
+                if remaining <= 0:
+                    return
+                self._changed.wait(min(WAKE_SECONDS, remaining))
