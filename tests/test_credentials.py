@@ -6,6 +6,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt as pyjwt
 import pytest
@@ -14,7 +16,7 @@ from authkit import key_json, key_text, private_pem, public_pem, rsa_key
 from crgate.errors import ConfigError
 from crgate.masking import SecretMasker
 from crgate.scanner.credentials.choose import CredentialOptions, choose_credentials
-from crgate.scanner.credentials.http import check_url
+from crgate.scanner.credentials.http import HttpClient, HttpFailure, check_url
 from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, parse_service_account_key
 from crgate.scanner.credentials.tokens import (
     RefreshingTokenSource,
@@ -179,6 +181,51 @@ def test_plain_http_only_to_loopback(url, ok):
     else:
         with pytest.raises(ConfigError):
             check_url(url, "--token-endpoint")
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """``/token`` redirects to ``/elsewhere``; ``/elsewhere`` answers a token. Paths asked are recorded."""
+
+    asked: list[str] = []
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        if self.path == "/token":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b'{"access_token": "t0ken"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[str]:
+    _Redirecting.asked = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_client_answers_json_and_never_follows_a_redirect(redirecting_server):
+    client = HttpClient()
+    assert client.get_json(f"{redirecting_server}/elsewhere", timeout=5) == {"access_token": "t0ken"}
+    with pytest.raises(HttpFailure) as failure:
+        client.get_json(f"{redirecting_server}/token", timeout=5)
+    assert failure.value.status == 302
+    assert "unexpected redirect (302); not followed" in failure.value.message
+    assert _Redirecting.asked == ["/elsewhere", "/token"]  # the redirect's target was never asked
 
 
 def test_masker_announces_on_github_and_redacts_logs(caplog):

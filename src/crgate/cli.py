@@ -12,8 +12,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
@@ -21,6 +20,7 @@ from crgate import __version__
 from crgate.defaults import DEFAULT_CONCURRENCY, DEFAULT_SARIF_LOCATION, DEFAULT_TIMEOUT, MAX_TIMEOUT
 from crgate.exitcodes import ExitCode
 from crgate.report import FORMATS
+from crgate.terminal import HELP_MAX_WIDTH, help_width  # click would import shutil (bz2, lzma) for the width
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -196,7 +196,7 @@ _CHECK_OPTIONS = (
 # -- commands ---------------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_MAX_WIDTH})
 @click.version_option(__version__, "--version", "-V", prog_name="crgate", message="%(prog)s %(version)s")
 def cli() -> None:
     """crgate: scan Yandex Container Registry images and gate them on a severity policy.
@@ -313,8 +313,7 @@ def check(
     return report.process_exit_code
 
 
-@dataclass(frozen=True)
-class _Gating:
+class _Gating(NamedTuple):  # not a dataclass: importing dataclasses costs every --help and --version
     """What ``check`` has settled before any network call: what to gate, how, and where."""
 
     selection: Selection
@@ -552,7 +551,6 @@ def policy_validate(file: str) -> ExitCode:
 # -- the one exit path ------------------------------------------------------------------------------
 
 
-@dataclass
 class _Status:
     code: int = ExitCode.PASS
 
@@ -591,7 +589,8 @@ def _exit_status() -> Iterator[_Status]:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point: click parses, the command returns its exit code, and crgate exits once."""
     with _exit_status() as status:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="crgate", standalone_mode=False)
+        args = list(argv) if argv is not None else None
+        code = cli.main(args=args, prog_name="crgate", standalone_mode=False, terminal_width=help_width())
         status.code = code if isinstance(code, int) else ExitCode.PASS
     sys.exit(int(status.code))
 

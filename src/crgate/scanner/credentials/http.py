@@ -2,26 +2,31 @@
 VM metadata service. No redirects are followed (a bearer header must never travel to another host),
 plain HTTP is allowed only to loopback and to the metadata service, and a failure becomes an
 ``HttpFailure`` that names the URL (without its query), the status and the server's error text.
+
+``ssl``, ``urllib.request`` and ``urllib.error`` (which bring ``http.client``, ``email`` and
+``tempfile``) load on the first request, not at import: a run on a static token or against a loopback
+emulator (``--insecure``) never makes one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crgate import __version__
 from crgate.errors import ConfigError, MalformedResponseError, ScanError
 from crgate.inputs import read_ca_file
 from crgate.scanner.netutil import is_loopback_host
 from crgate.textsafe import safe
+
+if TYPE_CHECKING:
+    import urllib.error
+    import urllib.request
 
 log = logging.getLogger("crgate.credentials")
 
@@ -66,11 +71,6 @@ class HttpFailure(Exception):
         return ScanError(message, code=f"HTTP {self.status}" if self.status else None, request_ids=self.request_ids)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        raise urllib.error.HTTPError(req.full_url, code, f"unexpected redirect ({code}); not followed", headers, fp)
-
-
 @dataclass(frozen=True)
 class HttpClient:
     """Requests with crgate's headers; ``ca_file`` replaces the system roots for https (as for gRPC)."""
@@ -92,17 +92,23 @@ class HttpClient:
         return self._request(url, body, all_headers, timeout, True)
 
     def _opener(self, use_proxy: bool) -> urllib.request.OpenerDirector:
+        import ssl
+        import urllib.request
+
         if self.ca_file:  # read bounded and checked, as for gRPC, rather than by OpenSSL unbounded
             context = ssl.create_default_context(cadata=read_ca_file(self.ca_file).decode("ascii", "replace"))
         else:
             context = ssl.create_default_context()
-        handlers: list[Any] = [urllib.request.HTTPSHandler(context=context), _NoRedirect()]
+        handlers: list[Any] = [urllib.request.HTTPSHandler(context=context), _no_redirect()]
         handlers.append(urllib.request.ProxyHandler() if use_proxy else urllib.request.ProxyHandler({}))
         return urllib.request.build_opener(*handlers)
 
     def _request(
         self, url: str, body: bytes | None, headers: dict[str, str], timeout: float, use_proxy: bool
     ) -> dict[str, Any]:
+        import urllib.error
+        import urllib.request
+
         request_id = str(uuid.uuid4())
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "x-request-id": request_id, **headers}
         host = urllib.parse.urlsplit(url).hostname or ""
@@ -129,6 +135,18 @@ class HttpClient:
         if not isinstance(data, dict):
             raise HttpFailure(url, 200, "answer is not a JSON object", ids)
         return data
+
+
+def _no_redirect() -> urllib.request.HTTPRedirectHandler:
+    """A handler that refuses every redirect (defined here, on first use, to keep urllib.request off import)."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+            raise urllib.error.HTTPError(req.full_url, code, f"unexpected redirect ({code}); not followed", headers, fp)
+
+    return NoRedirect()
 
 
 def require_str(data: Mapping[str, Any], key: str, url: str, what: str) -> str:
