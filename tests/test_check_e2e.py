@@ -375,6 +375,18 @@ def test_bad_output_option_is_exit_2(value, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("output", ["json=/nonexistent-dir/r.json", "sarif={dir}", "gitlab={dir}/../{dir_name}"])
+def test_an_unwritable_output_stops_the_run_before_any_call_to_the_cloud(start_emulator, tmp_path, output):
+    """A report that cannot be written must not cost a billed scan first: the check comes before any RPC."""
+    emu = start_emulator(basic())
+    value = output.format(dir=tmp_path, dir_name=tmp_path.name)
+    result = run_cli(check_args(emu, CLEAN, "--output", value))
+    assert result.code == 2, result.output
+    assert "--output" in result.stderr
+    assert emu.stats.scan_log() == []
+    assert sum(emu.stats.calls.values()) == 0, emu.stats.calls
+
+
 def test_json_goes_to_stdout_and_the_table_to_stderr(start_emulator):
     emu = start_emulator(basic())
     result = run_cli(check_args(emu, CLEAN, "--format", "json"))

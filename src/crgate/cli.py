@@ -196,7 +196,19 @@ _CHECK_OPTIONS = (
 # -- commands ---------------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_MAX_WIDTH})
+class _ReaderGone(Exception):
+    """stdout or stderr was closed under a command (``| head``): the output was not delivered."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as error:  # click itself would sys.exit(1), which reads as a violation
+            raise _ReaderGone() from error
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_MAX_WIDTH})
 @click.version_option(__version__, "--version", "-V", prog_name="crgate", message="%(prog)s %(version)s")
 def cli() -> None:
     """crgate: scan Yandex Container Registry images and gate them on a severity policy.
@@ -245,7 +257,7 @@ def check(
     Several images are scanned concurrently; the exit code is the worst of them.
     """
     from crgate import outputs as files
-    from crgate.connect import with_region
+    from crgate.connect import on_emulator, with_region
     from crgate.gate import RunOptions
     from crgate.logs import configure_logging
     from crgate.overrides import apply_overrides
@@ -285,7 +297,7 @@ def check(
     # Every destination gets its temporary file now: an unwritable one is exit 2 before any billed call.
     with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
         if use_emulator and selection.targets:
-            connect, registry_url = _on_emulator(stack, connect, emulator_data, registry_url)
+            connect, registry_url = on_emulator(stack, connect, emulator_data, registry_url)
         gating = _Gating(selection, policy, options, connect, registry_url, masker)
         result = _run_gate(stack, gating, Deadline(timeout), progress)
         if result.interrupted:
@@ -365,23 +377,6 @@ def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: 
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
-
-
-def _on_emulator(
-    stack: contextlib.ExitStack[bool | None], connect: ConnectOptions, data: str | None, registry_url: str | None
-) -> tuple[ConnectOptions, str]:
-    """``connect`` and the registry URL pointed at the built-in emulator, started for the rest of the command."""
-    import dataclasses
-
-    from crgate.emulator.scenario import scenario_of
-    from crgate.emulator.server import Emulator
-
-    if connect.endpoint or connect.api_endpoint or registry_url:
-        raise click.UsageError(
-            "--emulator excludes --endpoint, --api-endpoint and --registry-url: --emulator serves its own"
-        )
-    emulator = stack.enter_context(Emulator(scenario_of(data), host="127.0.0.1", port=0))
-    return dataclasses.replace(connect, endpoint=emulator.address, insecure=True), emulator.registry_url
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -478,7 +473,7 @@ def doctor(
     endpoints, connects to each, and with --repository lists its images and reads its manifest from the
     registry. Exit codes as for check.
     """
-    from crgate.connect import with_region
+    from crgate.connect import on_emulator, with_region
     from crgate.doctor import run_doctor, summary
     from crgate.images import parse_image_ref
     from crgate.logs import configure_logging
@@ -493,7 +488,7 @@ def doctor(
     registry_url = check_registry_url(registry_url, "--registry-url") if registry_url else None
     with contextlib.ExitStack() as stack:
         if use_emulator:
-            connect, registry_url = _on_emulator(stack, connect, None, registry_url)
+            connect, registry_url = on_emulator(stack, connect, None, registry_url)
         steps = run_doctor(connect, os.environ, Deadline(timeout), ref, observer=masker, registry_url=registry_url)
     # Printed only now: on GitHub Actions every token obtained was masked before this output.
     lines, code = summary(steps)
@@ -569,11 +564,13 @@ def _exit_status() -> Iterator[_Status]:
     except (click.Abort, KeyboardInterrupt):
         _note("interrupted")
         status.code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): the report was not delivered, so never exit 0; point
+    except (BrokenPipeError, _ReaderGone):
+        # The reader went away (e.g. `| head`): the report was not delivered, so never exit 0 or 1; point
         # stdout at /dev/null so that flushing it at exit cannot raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        with contextlib.suppress(OSError):  # stderr may be the closed one
+            _note("error: the output was closed before all of it was written (exit 3)")
         status.code = ExitCode.SCAN_ERROR
     except Exception as error:
         from crgate.errors import CrgateError

@@ -7,6 +7,7 @@ Imports of gRPC and the credential code happen inside the functions: ``--help`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
@@ -225,3 +226,19 @@ def open_session(
         session.close()
         raise
     return session
+
+
+def on_emulator(
+    stack: contextlib.ExitStack[bool | None], options: ConnectOptions, data: str | None, registry_url: str | None
+) -> tuple[ConnectOptions, str]:
+    """``options`` and the registry URL pointed at the built-in emulator (``--emulator``), started for the
+    rest of the command (``stack``)."""
+    from crgate.emulator.scenario import scenario_of
+    from crgate.emulator.server import Emulator
+
+    if options.endpoint or options.api_endpoint or registry_url:
+        raise ConfigError(
+            "--emulator excludes --endpoint, --api-endpoint and --registry-url: --emulator serves its own"
+        )
+    emulator = stack.enter_context(Emulator(scenario_of(data), host="127.0.0.1", port=0))
+    return dataclasses.replace(options, endpoint=emulator.address, insecure=True), emulator.registry_url
