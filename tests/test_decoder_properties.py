@@ -33,6 +33,7 @@ from crgate.scanner.decode import (
 from crgate.scanner.handle import ScanHandle, Snapshot
 from crgate.textsafe import safe
 from crgate.timing import Deadline, PollPolicy
+from fakeclock import FakeClock
 from hostile import IMAGE_ID, OP_ID, SCAN_ID
 from protostrategies import operations, packed, sane_operations, scan_results, vulnerabilities
 from test_untrusted_output import assert_clean
@@ -135,18 +136,6 @@ def test_a_finding_decodes_with_a_known_severity_and_an_id_or_is_malformed(messa
 
 
 # -- the scan handle ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.now += seconds
 
 
 FAILURES = st.sampled_from(

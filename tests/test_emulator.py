@@ -32,23 +32,11 @@ import crgate.emulator
 from authkit import SCANNER_ROLE, public_pem, rsa_key
 from crgate.emulator import Emulator, demo_scenario, scenario_from_dict
 from crgate.errors import ConfigError
+from fakeclock import FakeClock
 
 TIMEOUT = 5.0
 DIGEST = "sha256:" + "0" * 64
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

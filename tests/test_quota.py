@@ -17,19 +17,9 @@ from conftest import check_args, image, run_cli
 from crgate.emulator import Emulator, scenario_from_dict
 from crgate.emulator.clouds import DEFAULT_CLOUD_ID, QUOTA_NAME
 from crgate.errors import ConfigError
+from fakeclock import FakeClock
 
 TIMEOUT = 5.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def digest(n: int) -> str:
@@ -72,7 +62,7 @@ def scanner() -> Iterator[Callable[[dict[str, Any]], Scanner]]:
     opened: list[Scanner] = []
 
     def start(data: dict[str, Any]) -> Scanner:
-        clock = FakeClock()
+        clock = FakeClock(500.0)
         client = Scanner(Emulator(scenario_from_dict(data, source="<test>"), clock=clock).start(), clock)
         opened.append(client)
         return client

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from crgate.timing import Deadline, PollPolicy, RetryPolicy
+from fakeclock import FakeClock
 
 
 def simulate_polls(policy: PollPolicy, scan_seconds: float, seed: int) -> tuple[int, float]:
@@ -86,16 +87,8 @@ def test_retry_delay_is_jittered_and_capped():
     assert delays[0] <= policy.initial
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_deadline_caps_each_call_at_what_is_left():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     deadline = Deadline(30, clock=clock)
     assert deadline.call_timeout(20) == 20
     clock.now += 25
