@@ -32,7 +32,8 @@ class ScanSlots:
         self._limit = self.most
         self._held = 0
         self._freed = 0
-        """Quota slots known to be free: the run's own scans that ended since a refused worker last asked."""
+        """Quota slots known to be free (the run's own scans that ended), one per refused worker waiting."""
+        self._pausing = 0
         self._cancel = cancel
         self._changed = threading.Condition()
 
@@ -77,23 +78,26 @@ class ScanSlots:
         or was never started."""
         with self._changed:
             self._held -= 1
-            if scan_ended:
-                self._freed = min(self._freed + 1, self.most)
+            if scan_ended and self._pausing:  # a slot nobody waits for now is no news to a later refusal
+                self._freed = min(self._freed + 1, self._pausing)
             self._changed.notify_all()
 
     def pause(self, seconds: float) -> None:
         """After a refusal: wait ``seconds``, or less if one of the run's scans ends first (one ended scan
         wakes one refused worker); InterruptedRunError on Ctrl-C."""
         with self._changed:
-            self._freed = 0  # scans that ended before this refusal freed nothing the cloud still had
-            until = _now() + seconds
-            while True:
-                if self._cancel.is_set():
-                    raise InterruptedRunError("interrupted while waiting for a scan slot")
-                if self._freed > 0:
-                    self._freed -= 1
-                    return
-                remaining = until - _now()
-                if remaining <= 0:
-                    return
-                self._changed.wait(min(WAKE_SECONDS, remaining))
+            self._pausing += 1
+            try:
+                until = _now() + seconds
+                while not self._cancel.is_set():
+                    if self._freed > 0:
+                        self._freed -= 1
+                        return
+                    remaining = until - _now()
+                    if remaining <= 0:
+                        return
+                    self._changed.wait(min(WAKE_SECONDS, remaining))
+                raise InterruptedRunError("interrupted while waiting for a scan slot")
+            finally:
+                self._pausing -= 1
+                self._freed = min(self._freed, self._pausing)
