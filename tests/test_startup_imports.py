@@ -131,4 +131,4 @@ def test_help_width_is_the_one_click_computes_with_shutil(columns, forced, monke
     else:
         monkeypatch.setenv("COLUMNS", columns)
     monkeypatch.setattr(formatting, "FORCED_WIDTH", forced)
-    assert help_width() == formatting.HelpFormatter(max_width=HELP_MAX_WIDTH).width
+    assert help_width(formatting.FORCED_WIDTH) == formatting.HelpFormatter(max_width=HELP_MAX_WIDTH).width

@@ -587,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point: click parses, the command returns its exit code, and crgate exits once."""
     with _exit_status() as status:
         args = list(argv) if argv is not None else None
-        code = cli.main(args=args, prog_name="crgate", standalone_mode=False, terminal_width=help_width())
+        width = help_width(click.formatting.FORCED_WIDTH)
+        code = cli.main(args=args, prog_name="crgate", standalone_mode=False, terminal_width=width)
         status.code = code if isinstance(code, int) else ExitCode.PASS
     sys.exit(int(status.code))
 

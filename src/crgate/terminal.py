@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-from click import formatting
-
 HELP_MAX_WIDTH = 100
 """crgate's help is at most this many columns wide, however wide the terminal."""
 FALLBACK_COLUMNS = 80
@@ -32,11 +30,12 @@ def terminal_columns() -> int:
     return columns if columns > 0 else FALLBACK_COLUMNS
 
 
-def help_width(max_width: int = HELP_MAX_WIDTH) -> int:
+def help_width(forced: int | None = None, max_width: int = HELP_MAX_WIDTH) -> int:
     """click's help width: the terminal's columns, at most ``max_width``, less 2, at least 50.
 
-    click's test runner forces a width (``formatting.FORCED_WIDTH``); that wins here as in click.
+    ``forced`` is click's ``formatting.FORCED_WIDTH`` (its test runner sets it); it wins, as in click.
+    The CLI passes it: no module but the CLI imports click.
     """
-    if formatting.FORCED_WIDTH is not None:
-        return formatting.FORCED_WIDTH
+    if forced is not None:
+        return forced
     return max(min(terminal_columns(), max_width) - 2, 50)
