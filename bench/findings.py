@@ -21,7 +21,6 @@ the CLI did before. Prints a Markdown table; not a test.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
@@ -29,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -120,12 +118,11 @@ def _peak_rss_kb() -> int:
 def measure(address: str, image_id: str, formats: list[str], out_dir: str) -> None:
     """Fetch, judge and write ``formats``; print one JSON line of timings, peak RSS and output size."""
     import crgate.report
-    from crgate.progress import NullProgress
-    from crgate.runner import Run, Target
+    from crgate import gate
+    from crgate.model import Target
     from crgate.scanner.client import ScannerClient
     from crgate.scanner.transport import Connection, ConnectionSettings
     from crgate.timing import Deadline
-    from crgate.verdict import summarize
 
     if os.environ.get("CRGATE_BENCH_NO_GC") == "1":  # what-if: the cycle collector paused for the whole run
         gc.disable()
@@ -136,21 +133,14 @@ def measure(address: str, image_id: str, formats: list[str], out_dir: str) -> No
     connection = Connection(ConnectionSettings(endpoint=address, insecure=True))
     try:
         started, cpu_started = time.perf_counter(), time.process_time()
-        run = Run(
+        report = gate.run(
             [Target(label=f"cr.yandex/crpbench/app:{image_id}", image_id=image_id)],
             ScannerClient(connection),
             gate_policy,
             Deadline(300),
-            concurrency=1,
-            progress=NullProgress(),
-            cancel=threading.Event(),
-            fetch_findings=True,
-        )
-        run.start()
-        outcomes = run.wait(poll=0.005)
-        assert outcomes[0].error is None, outcomes[0].error
-        now = dt.datetime.now(dt.timezone.utc)
-        report = summarize(gate_policy, outcomes, today=run.today, started_at=now, finished_at=now)
+            options=gate.RunOptions(concurrency=1),
+        ).report
+        assert report.images[0].error is None, report.images[0].error
         judged, cpu_judged = time.perf_counter(), time.process_time()
         rss_judged = _peak_rss_kb()
         if hasattr(crgate.report, "write_all"):
