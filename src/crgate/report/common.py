@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, Finding, ImageOutcome, JudgedFinding, Policy, RunReport
 from crgate.report import DEFAULT_LOCATION
@@ -17,9 +18,16 @@ from crgate.report import DEFAULT_LOCATION
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
 NAMESPACE = uuid.UUID("6f2f0d8e-61a4-5b0c-9d43-0c7c2a6f3e11")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+"""Each severity's place in SEVERITIES (0 = critical): the one ordering every format sorts by."""
 MAX_LINK = 2000
 _NAMESPACE_BYTES = NAMESPACE.bytes
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 4122 variant digit
+
+
+def unreachable(value: NoReturn) -> NoReturn:
+    """The ``case _:`` of a ``match`` over an enum: mypy fails the build when a member has no case
+    (``typing.assert_never``, which Python 3.10 lacks); at run time a value outside the enum raises."""
+    raise AssertionError(f"unexpected value {value!r}")
 
 
 def finding_uuid(image: str, cve: str, package: str) -> str:

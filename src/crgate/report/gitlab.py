@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from crgate.model import ImageOutcome, JudgedFinding, RunReport
+from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, clip, describe_finding, finding_uuid, is_web_link, repository_of
 from crgate.report.jsonout import Splice, string
 
@@ -41,10 +41,11 @@ _SEVERITY = {
     "negligible": "Info",
     "undefined": "Unknown",
 }
-_DECISION_NOTE = {
-    "ignored": "Ignored by the crgate policy rule {rule}.",
-    "not_fixable": "Not counted by crgate: the policy limits only fixable findings.",
-    "in_baseline": "Not counted by crgate: already in the baseline image.",
+_DECISION_NOTE = {  # every decision (a test checks); added to the description of a finding not counted
+    FindingDecision.COUNTED: "",
+    FindingDecision.IGNORED: "Ignored by the crgate policy rule {rule}.",
+    FindingDecision.NOT_FIXABLE: "Not counted by crgate: the policy limits only fixable findings.",
+    FindingDecision.IN_BASELINE: "Not counted by crgate: already in the baseline image.",
 }
 _IDENTIFIER_TYPES = frozenset(("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec"))
 
@@ -115,7 +116,7 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         if language and finding.type:
             described += f" ({finding.type} package)"
         description = f"{cve} ({finding.severity}) in {described} of image {ref}."
-        note = _DECISION_NOTE.get(judged.decision) if judged.decision != "counted" else None
+        note = _DECISION_NOTE[judged.decision]
         if note:
             description += " " + note.format(rule=judged.rule)
         system = distribution if language or not finding.type else string(clip(finding.type, 200))

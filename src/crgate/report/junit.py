@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, describe_finding, limit_rows
 from crgate.textsafe import safe
 
@@ -105,14 +105,14 @@ def _counted(context: Context, outcome: ImageOutcome) -> dict[str, list[JudgedFi
     """The image's counted findings by severity, each most severe first (one pass for every limit)."""
     by_severity: dict[str, list[JudgedFinding]] = {severity: [] for severity in SEVERITIES}
     for judged in context.sorted_findings(outcome):
-        if judged.decision == "counted":
+        if judged.decision == FindingDecision.COUNTED:
             by_severity[judged.finding.severity].append(judged)
     return by_severity
 
 
 def _image_notes(context: Context, outcome: ImageOutcome) -> str:
     lines = [f"warning: {warning}" for warning in outcome.warnings]
-    ignored = [j for j in context.sorted_findings(outcome) if j.decision == "ignored"]
+    ignored = [j for j in context.sorted_findings(outcome) if j.decision == FindingDecision.IGNORED]
     lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
     if len(ignored) > MAX_LISTED:
         lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")

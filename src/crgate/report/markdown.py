@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TextIO
 
-from crgate.model import SEVERITIES, ImageOutcome, JudgedFinding, RunReport
+from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport, Verdict
 from crgate.report.common import Context, clip, is_web_link, limit_rows, violated_severities
 from crgate.report.text import describe_limits
 from crgate.textsafe import safe
@@ -28,7 +28,7 @@ MAX_MESSAGE = 1_500  # characters of a warning or error message
 TOP_FINDINGS = 20
 MAX_IGNORED = 20
 MAX_WARNINGS = 50
-ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️"}  # every Verdict (a test checks)
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _PLAIN = re.compile(r"[A-Za-z0-9.:/+-]*")  # text Markdown shows as it is (CVE ids, versions, most names)
 
@@ -154,7 +154,7 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
         yield ""
     findings = context.sorted_findings(outcome)
     violated = violated_severities(outcome)
-    top = [j for j in findings if j.decision == "counted" and j.finding.severity in violated]
+    top = [j for j in findings if j.decision == FindingDecision.COUNTED and j.finding.severity in violated]
     if top:
         yield f"**Top findings of the violated severities** ({len(top)}):"
         yield ""
@@ -162,7 +162,7 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
         yield "| --- | --- | --- | --- | --- |"
         yield from _capped([finding_row(j) for j in top[:TOP_FINDINGS]], len(top), "findings")
         yield ""
-    ignored = [j for j in findings if j.decision == "ignored"]
+    ignored = [j for j in findings if j.decision == FindingDecision.IGNORED]
     if ignored:
         yield f"**Ignored by the policy** ({len(ignored)}):"
         yield ""

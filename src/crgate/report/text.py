@@ -10,13 +10,13 @@ from __future__ import annotations
 import heapq
 from typing import TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, Policy, RunReport
-from crgate.report.common import Context
+from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
+from crgate.report.common import SEVERITY_RANK, Context
 from crgate.textsafe import safe
 
 MAX_LISTED_FINDINGS = 10
 MAX_LISTED_IGNORED = 5
-_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+_NOT_COUNTED = (FindingDecision.NOT_FIXABLE, FindingDecision.IN_BASELINE)  # "ignored" has its own list
 
 
 def _t(value: object) -> str:
@@ -57,7 +57,7 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         ids.append(f"scan result {_t(outcome.scan_result_id)}")
     if outcome.result is not None and outcome.result.scanned_at is not None:
         ids.append(f"scanned {outcome.result.scanned_at.strftime('%Y-%m-%d %H:%M:%SZ')}")
-    if outcome.result is not None and outcome.origin != "scanned":
+    if outcome.result is not None and outcome.origin != Origin.SCANNED:
         ids.append(outcome.origin)
     if outcome.source is not None:
         ids.append(f"digest {_t(outcome.source.digest)}")
@@ -74,7 +74,7 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         return lines
     exceeded = {violation.severity for violation in outcome.violations}
     # The "found" column only when the policy set some findings aside (otherwise it repeats the count).
-    judged = outcome.findings is not None and any(j.decision != "counted" for j in outcome.findings)
+    judged = outcome.findings is not None and any(j.decision != FindingDecision.COUNTED for j in outcome.findings)
     counted = outcome.counted or {key: outcome.result.counts.get(key) for key in THRESHOLD_KEYS}
     header = f"  {'severity':<11}{'count':>7}{'limit':>7}  status"
     lines.append(header + ("    (found)" if judged else ""))
@@ -93,7 +93,9 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
 def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -> list[str]:
     lines: list[str] = []
     violating = [
-        j for j in findings if j.decision == "counted" and (j.finding.severity in exceeded or "total" in exceeded)
+        j
+        for j in findings
+        if j.decision == FindingDecision.COUNTED and (j.finding.severity in exceeded or "total" in exceeded)
     ]
     if violating:
         lines.append("  findings behind the violations:")
@@ -104,14 +106,14 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
             lines.append(f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)} {fix}")
         if len(violating) > MAX_LISTED_FINDINGS:
             lines.append(f"    ... and {len(violating) - MAX_LISTED_FINDINGS} more (see --format json)")
-    ignored = [j for j in findings if j.decision == "ignored"]
+    ignored = [j for j in findings if j.decision == FindingDecision.IGNORED]
     if ignored:
         lines.append(f"  ignored ({len(ignored)}):")
         for judged in ignored[:MAX_LISTED_IGNORED]:
             lines.append(f"    {_t(judged.finding.cve)} in {_t(judged.finding.package)}: rule {_t(judged.rule)}")
         if len(ignored) > MAX_LISTED_IGNORED:
             lines.append(f"    ... and {len(ignored) - MAX_LISTED_IGNORED} more")
-    others = {decision: 0 for decision in ("not_fixable", "in_baseline")}
+    others = dict.fromkeys(_NOT_COUNTED, 0)
     for judged in findings:
         if judged.decision in others:
             others[judged.decision] += 1
@@ -122,7 +124,7 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
 
 
 def _listing_order(judged: JudgedFinding) -> tuple[int, str, str]:
-    return _SEVERITY_RANK[judged.finding.severity], judged.finding.cve, judged.finding.package
+    return SEVERITY_RANK[judged.finding.severity], judged.finding.cve, judged.finding.package
 
 
 def _verdict_line(report: RunReport) -> str:
