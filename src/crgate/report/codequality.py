@@ -57,9 +57,7 @@ def _entries(context: Context) -> Iterator[str]:
             description = f"crgate could not check image {ref}: {outcome.error.message}"
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
-        for judged in context.sorted_findings(outcome):
-            if judged.decision != FindingDecision.COUNTED:
-                continue
+        for judged in context.grouped(outcome).by_decision[FindingDecision.COUNTED]:
             finding = judged.finding
             cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
             key = _unique(seen, repository, finding.cve, finding.package)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import TextIO
 
 from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport, Verdict
@@ -152,17 +152,19 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
     yield from _capped([f"- ⚠️ {_t(w, MAX_MESSAGE)}" for w in warnings[:MAX_WARNINGS]], len(warnings), "warnings")
     if warnings:
         yield ""
-    findings = context.sorted_findings(outcome)
+    groups = context.grouped(outcome)
     violated = violated_severities(outcome)
-    top = [j for j in findings if j.decision == FindingDecision.COUNTED and j.finding.severity in violated]
-    if top:
-        yield f"**Top findings of the violated severities** ({len(top)}):"
+    # The counted findings of the violated severities, most severe first: whole groups, in severity order.
+    top = [groups.counted_by_severity[severity] for severity in SEVERITIES if severity in violated]
+    count = sum(map(len, top))
+    if count:
+        yield f"**Top findings of the violated severities** ({count}):"
         yield ""
         yield "| CVE | severity | package | installed | fixed in |"
         yield "| --- | --- | --- | --- | --- |"
-        yield from _capped([finding_row(j) for j in top[:TOP_FINDINGS]], len(top), "findings")
+        yield from _capped([finding_row(j) for j in islice(chain.from_iterable(top), TOP_FINDINGS)], count, "findings")
         yield ""
-    ignored = [j for j in findings if j.decision == FindingDecision.IGNORED]
+    ignored = groups.by_decision[FindingDecision.IGNORED]
     if ignored:
         yield f"**Ignored by the policy** ({len(ignored)}):"
         yield ""
