@@ -6,11 +6,10 @@ frees whatever is garbage. Yet every 700 allocations the collector runs, and as 
 older generations are traversed again and again: with the collector running, decoding and judging take
 about twice as long. ``without_cycle_collection`` switches it off for such a stretch.
 
-When the last stretch ends, what exists is moved to the collector's permanent generation
-(``gc.freeze``) before the collector is switched back on: otherwise its first run after the stretch
-would traverse every object the stretch made (a tenth of a second for 100,000 findings). Frozen objects
-are freed by reference counting as before; only a reference cycle among them would never be collected,
-and the findings, reports and their strings form none.
+The collector's first run after a stretch traverses what the stretch made, once. ``gc.freeze`` would
+spare that, but it freezes every object of the process, garbage included: resources that only the
+collector frees (a cycle holding a socket or a gRPC channel, made before the stretch by whoever) would
+then never be freed, and one test run hung that way. So the collector is simply switched back on.
 
 Worker threads decode and judge several images at once, and the collector is one switch for the whole
 process: the pause is counted, so the collector comes back (if it was on) only when the last stretch
@@ -45,5 +44,4 @@ def without_cycle_collection() -> Iterator[None]:
         with _lock:
             _pauses -= 1
             if _pauses == 0 and _was_enabled:
-                gc.freeze()
                 gc.enable()
