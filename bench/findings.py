@@ -12,7 +12,9 @@ alone; the emulator serves from another process, so its own work does not share 
 Wall time depends on what else the machine runs; CPU time (``time.process_time``, all threads of the
 measured process) much less, so both are printed.
 
-Run: ``python bench/findings.py [--repeat 5] [--sizes 100,20000,100000] [--formats all]``.
+Run: ``python bench/findings.py [--repeat 5] [--sizes 100,20000,100000] [--formats all|six|text,json,...]``:
+``six`` is the six formats of the issue's goal (text, json, sarif, gitlab, junit, markdown), ``all``
+every format crgate has (nine). The machine's load average is printed before and after.
 The script also measures an older checkout (``PYTHONPATH=/work/main/src python bench/findings.py``): when
 ``crgate.report.write_all`` is absent it writes each format's ``render()`` string instead, which is what
 the CLI did before. Prints a Markdown table; not a test.
@@ -21,7 +23,6 @@ the CLI did before. Prints a Markdown table; not a test.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
@@ -29,13 +30,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 LANG_TYPES = ("jar", "gobinary", "python-pkg", "node-pkg")
+SIX_FORMATS = ("text", "json", "sarif", "gitlab", "junit", "markdown")
+"""The formats crgate had when the goals were set (issue 11): "all six formats"."""
 
 
 def findings(count: int) -> list[dict[str, str]]:
@@ -120,12 +122,11 @@ def _peak_rss_kb() -> int:
 def measure(address: str, image_id: str, formats: list[str], out_dir: str) -> None:
     """Fetch, judge and write ``formats``; print one JSON line of timings, peak RSS and output size."""
     import crgate.report
-    from crgate.progress import NullProgress
-    from crgate.runner import Run, Target
+    from crgate import gate
+    from crgate.model import Target
     from crgate.scanner.client import ScannerClient
     from crgate.scanner.transport import Connection, ConnectionSettings
     from crgate.timing import Deadline
-    from crgate.verdict import summarize
 
     if os.environ.get("CRGATE_BENCH_NO_GC") == "1":  # what-if: the cycle collector paused for the whole run
         gc.disable()
@@ -136,21 +137,14 @@ def measure(address: str, image_id: str, formats: list[str], out_dir: str) -> No
     connection = Connection(ConnectionSettings(endpoint=address, insecure=True))
     try:
         started, cpu_started = time.perf_counter(), time.process_time()
-        run = Run(
+        report = gate.run(
             [Target(label=f"cr.yandex/crpbench/app:{image_id}", image_id=image_id)],
             ScannerClient(connection),
             gate_policy,
             Deadline(300),
-            concurrency=1,
-            progress=NullProgress(),
-            cancel=threading.Event(),
-            fetch_findings=True,
-        )
-        run.start()
-        outcomes = run.wait(poll=0.005)
-        assert outcomes[0].error is None, outcomes[0].error
-        now = dt.datetime.now(dt.timezone.utc)
-        report = summarize(gate_policy, outcomes, today=run.today, started_at=now, finished_at=now)
+            options=gate.RunOptions(concurrency=1),
+        ).report
+        assert report.images[0].error is None, report.images[0].error
         judged, cpu_judged = time.perf_counter(), time.process_time()
         rss_judged = _peak_rss_kb()
         if hasattr(crgate.report, "write_all"):
@@ -182,8 +176,17 @@ def measure(address: str, image_id: str, formats: list[str], out_dir: str) -> No
 # -- the driver -----------------------------------------------------------------------------------------
 
 
-def _child(*args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+def _child_env(cache: str) -> dict[str, str]:
+    """The measured runs import crgate from compiled bytecode, as an installed crgate does (pip compiles it
+    at install): a shell with ``PYTHONDONTWRITEBYTECODE`` set would have every run compile crgate's modules
+    from source again (about 0.3 s, mostly inside the "write" phase, where the formats are imported)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
+def _child(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"measurement failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -193,7 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", default="100,20000,100000")
-    parser.add_argument("--formats", default="all", help="comma-separated formats, or 'all' (default)")
+    parser.add_argument(
+        "--formats", default="all", help="comma-separated formats, 'six' (the original six) or 'all' (default)"
+    )
     parser.add_argument("--serve", metavar="DATA", help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=4, metavar=("ADDRESS", "IMAGE", "FORMATS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,9 +213,12 @@ def main() -> None:
     import crgate.report
 
     sizes = [int(size) for size in args.sizes.split(",")]
-    formats = list(crgate.report.FORMATS) if args.formats == "all" else args.formats.split(",")
+    named = {"all": crgate.report.FORMATS, "six": SIX_FORMATS}
+    formats = list(named.get(args.formats, args.formats.split(",")))
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="crgate-bench-") as tmp:
         data_path = os.path.join(tmp, "scenario.json")
+        env = _child_env(os.path.join(tmp, "pycache"))
         Path(data_path).write_text(json.dumps(scenario(sizes)), encoding="utf-8")
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", data_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -220,17 +228,18 @@ def main() -> None:
             address = server.stdout.readline().strip()
             rows = {}
             for size in sizes:
-                _child("--measure", address, f"crpbench{size}", ",".join(formats), tmp)  # warm the emulator's caches
-                samples = [
-                    _child("--measure", address, f"crpbench{size}", ",".join(formats), tmp) for _ in range(args.repeat)
-                ]
+                run = ("--measure", address, f"crpbench{size}", ",".join(formats), tmp)
+                _child(*run, env=env)  # warm the emulator's caches, and compile crgate's bytecode
+                samples = [_child(*run, env=env) for _ in range(args.repeat)]
                 rows[size] = samples
         finally:
             assert server.stdin is not None
             server.stdin.close()
             server.wait(timeout=30)
     written = rows[sizes[0]][0]["formats"]
-    print(f"formats: {', '.join(written)}; median of {args.repeat} runs; peak RSS = largest VmHWM of the runs\n")
+    load = " / ".join(f"{one:.2f}, {five:.2f}" for one, five, _ in (load_before, os.getloadavg()))
+    print(f"formats: {', '.join(written)}; median of {args.repeat} runs; peak RSS = largest VmHWM of the runs")
+    print(f"load average (1 min, 5 min) before / after: {load}\n")
     print("| findings | wall | fetch+judge | write | CPU (write) | peak RSS | RSS before run | output |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in sizes:

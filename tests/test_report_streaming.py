@@ -16,7 +16,7 @@ import crgate.report
 from crgate.errors import ConfigError
 from crgate.model import SEVERITIES, JudgedFinding
 from crgate.report import FORMATS, render, write, write_all
-from crgate.report.common import Context, clip
+from crgate.report.common import Context, clip, finding_order, sorted_findings
 from crgate.report.json_report import finding_document, finding_line
 from crgate.report.jsonout import Splice
 from crgate.report.sarif import MAX_RESULTS
@@ -162,7 +162,7 @@ def test_every_format_streams_instead_of_holding_its_document(fmt):
     """Writing 20,000 findings needs far less memory than the text written (the report itself aside)."""
     report = huge_report(20_000)
     context = Context(report)
-    context.sorted_findings(report.images[0])  # shared by all formats of a run; not this format's cost
+    context.grouped(report.images[0])  # sorted and grouped once for all formats of a run; not this format's cost
     sink = CountingSink()
     tracemalloc.start()
     try:
@@ -200,3 +200,27 @@ def test_a_retagged_image_keeps_its_fingerprints_in_sarif_and_codequality():
         ("codequality", lambda doc: [entry["fingerprint"] for entry in doc]),
     ):
         assert pick(json.loads(render(fmt, report))) == pick(json.loads(render(fmt, retagged)))
+
+
+def test_splice_makes_every_item_inert_whatever_its_batch():
+    hostile = ['{"a": "##[command]x"}', '{"b": "SeCtIoN_start:1"}', '{"c": "a\u202eb"}', '{"d": "fine"}']
+    clean = [f'{{"n": {n}}}' for n in range(1500)]
+    for items in (hostile, clean[:700] + hostile + clean[700:]):
+        splice = Splice()
+        out = io.StringIO()
+        splice.write(out, {"items": splice.array(items)}, indent=None, ensure_ascii=False)
+        text = out.getvalue()
+        assert "##[" not in text and "section_" not in text.lower() and "\u202e" not in text
+        assert json.loads(text)["items"] == [json.loads(item) for item in items]
+
+
+def test_the_two_pass_sort_is_the_order_of_finding_order_ties_included():
+    rng = random.Random(7)
+    findings = [
+        judged(
+            f"CVE-{rng.randrange(5)}", rng.choice(SEVERITIES), f"p{rng.randrange(3)}", fixed_by=rng.choice(["", "2"])
+        )
+        for _ in range(2000)
+    ]
+    assert sorted_findings(findings) == sorted(findings, key=finding_order)
+    assert [id(j) for j in sorted_findings(findings)] == [id(j) for j in sorted(findings, key=finding_order)]

@@ -243,7 +243,7 @@ class Violation:
     limit: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of them are half the memory and collector work
 class Finding:
     """One vulnerability of a scan result (``ScannerService.ListVulnerabilities``), severity lowercased."""
 
@@ -263,7 +263,7 @@ class Finding:
         return bool(self.fixed_by)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JudgedFinding:
     """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored)."""
 

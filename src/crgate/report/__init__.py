@@ -8,11 +8,9 @@ findings is done once for the whole run.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, TextIO, Union
 
 if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: nothing beyond the standard library at import
@@ -67,6 +65,7 @@ def write_all(
     ``sarif_category``: the SARIF run's ``automationDetails.id`` prefix (one per matrix job).
     A path that cannot be written raises ``ConfigError`` naming the format and the path.
     """
+    from crgate.bulk import without_cycle_collection
     from crgate.errors import ConfigError
 
     destinations = list(destinations)
@@ -76,7 +75,7 @@ def write_all(
     shared = _context(report, location, invocation, sarif_category)
     formats = {fmt for fmt, _ in destinations}
     shared.keep_finding_lines = {"json", "cosign-vuln"} <= formats  # cosign-vuln embeds the JSON report
-    with _without_cycle_collection():
+    with without_cycle_collection():  # see crgate.bulk: writing allocates millions of small objects
         for fmt, destination in destinations:
             if not isinstance(destination, (str, os.PathLike)):
                 _write(fmt, shared, destination)
@@ -100,23 +99,6 @@ def render(fmt: str, report: RunReport, *, sarif_location: str | None = None, lo
     buffer = io.StringIO()
     write(fmt, report, buffer, location=location or sarif_location or DEFAULT_LOCATION)
     return buffer.getvalue()
-
-
-@contextlib.contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector while reports are written.
-
-    Writing allocates hundreds of thousands of short-lived tuples and lists, which make the collector
-    run again and again over every object of the report (a quarter of a second for 100,000 findings),
-    yet creates no reference cycle for it to find: reference counting frees all of it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _context(

@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import TextIO
 
+from crgate.model import FindingDecision
 from crgate.report.common import Context, clip, describe_finding, repository_of
 from crgate.report.jsonout import Splice, string
 
@@ -56,9 +57,7 @@ def _entries(context: Context) -> Iterator[str]:
             description = f"crgate could not check image {ref}: {outcome.error.message}"
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
-        for judged in context.sorted_findings(outcome):
-            if judged.decision != "counted":
-                continue
+        for judged in context.grouped(outcome).by_decision[FindingDecision.COUNTED]:
             finding = judged.finding
             cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
             key = _unique(seen, repository, finding.cve, finding.package)

@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from crgate.model import ImageOutcome, JudgedFinding, RunReport
+from crgate.model import FindingDecision, ImageOutcome, JudgedFinding
 from crgate.report import markdown
 from crgate.report.common import Context, finding_order
 from crgate.textsafe import safe
@@ -27,10 +27,10 @@ MAX_BYTES = 60_000
 """Upper bound of the comment in UTF-8 bytes; pass ``limit`` to ``comment_text`` for another one."""
 MAX_WARNINGS = 10
 _RESERVE = 400  # bytes kept free for the closing "... and N more" line
-_NOT_COUNTED = (
-    ("ignored", "ignored by the policy"),
-    ("in_baseline", "in the baseline"),
-    ("not_fixable", "not fixable"),
+_NOT_COUNTED = (  # every decision but "counted", in the order the closing line names them (a test checks)
+    (FindingDecision.IGNORED, "ignored by the policy"),
+    (FindingDecision.IN_BASELINE, "in the baseline"),
+    (FindingDecision.NOT_FIXABLE, "not fixable"),
 )
 
 
@@ -65,7 +65,7 @@ def comment_text(context: Context, limit: int = MAX_BYTES) -> str:
     if reasons:
         text.block(["**Why**", ""], reasons, len(reasons), "reasons")
         text.add("")
-    counted = [[j for j in context.sorted_findings(o) if j.decision == "counted"] for o in report.images]
+    counted = [context.grouped(o).by_decision[FindingDecision.COUNTED] for o in report.images]
     total = sum(len(findings) for findings in counted)
     if total:
         several = len(report.images) > 1
@@ -74,7 +74,7 @@ def comment_text(context: Context, limit: int = MAX_BYTES) -> str:
         rows = (_finding_row(report.images[index], judged, several) for index, judged in _most_severe_first(counted))
         text.block(header, rows, total, "findings")
         text.add("")
-    not_counted = _not_counted(report)
+    not_counted = _not_counted(context)
     if not_counted:
         text.add(f"Not counted: {not_counted}.")
     return text.finish()
@@ -115,12 +115,11 @@ def _keyed(index: int, findings: list[JudgedFinding]) -> Iterator[tuple[tuple[ob
     return (((finding_order(j), index), j) for j in findings)
 
 
-def _not_counted(report: RunReport) -> str:
-    totals = dict.fromkeys((decision for decision, _ in _NOT_COUNTED), 0)
-    for outcome in report.images:
-        for judged in outcome.findings or ():
-            if judged.decision in totals:
-                totals[judged.decision] += 1
+def _not_counted(context: Context) -> str:
+    totals = {
+        decision: sum(len(context.grouped(outcome).by_decision[decision]) for outcome in context.report.images)
+        for decision, _ in _NOT_COUNTED
+    }
     return ", ".join(f"{totals[decision]} {label}" for decision, label in _NOT_COUNTED if totals[decision])
 
 

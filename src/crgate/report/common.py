@@ -8,24 +8,43 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import NoReturn
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, Finding, ImageOutcome, JudgedFinding, Policy, RunReport
+from crgate.model import (
+    SEVERITIES,
+    THRESHOLD_KEYS,
+    Finding,
+    FindingDecision,
+    ImageOutcome,
+    JudgedFinding,
+    Policy,
+    RunReport,
+)
 from crgate.report import DEFAULT_LOCATION
 
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
 NAMESPACE = uuid.UUID("6f2f0d8e-61a4-5b0c-9d43-0c7c2a6f3e11")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+"""Each severity's place in SEVERITIES (0 = critical): the one ordering every format sorts by."""
 MAX_LINK = 2000
 _NAMESPACE_BYTES = NAMESPACE.bytes
+_sha1 = hashlib.sha1
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 4122 variant digit
+
+
+def unreachable(value: NoReturn) -> NoReturn:
+    """The ``case _:`` of a ``match`` over an enum: mypy fails the build when a member has no case
+    (``typing.assert_never``, which Python 3.10 lacks); at run time a value outside the enum raises."""
+    raise AssertionError(f"unexpected value {value!r}")
 
 
 def finding_uuid(image: str, cve: str, package: str) -> str:
     """A deterministic UUID (v5) for one finding of one image: ``uuid.uuid5`` computed on the hex digest
     (no UUID object; GitLab and SARIF reports need one per finding)."""
-    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{image}\x1f{cve}\x1f{package}".encode()).hexdigest()
+    digest = _sha1(_NAMESPACE_BYTES + f"{image}\x1f{cve}\x1f{package}".encode()).hexdigest()
     # Version 5 in the 13th digit, the RFC 4122 variant in the two top bits of the 17th.
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}"
 
@@ -52,8 +71,45 @@ def finding_order(judged: JudgedFinding) -> tuple[int, int, str, str]:
     )
 
 
+_CVE_AND_PACKAGE = attrgetter("finding.cve", "finding.package")
+
+
+def _severity_and_fix(judged: JudgedFinding) -> int:
+    finding = judged.finding
+    return 2 * SEVERITY_RANK.get(finding.severity, len(SEVERITIES)) + (0 if finding.fixed_by else 1)
+
+
 def sorted_findings(findings: Iterable[JudgedFinding]) -> list[JudgedFinding]:
-    return sorted(findings, key=finding_order)
+    """``sorted(findings, key=finding_order)``, in two stable sorts (by CVE and package with a key made in C,
+    then by severity and fix): the same order, ties included, in half the time for 100,000 findings."""
+    ordered = sorted(findings, key=_CVE_AND_PACKAGE)
+    ordered.sort(key=_severity_and_fix)
+    return ordered
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """One image's findings split by decision, and the counted ones by severity; every list is in
+    ``finding_order`` (most severe first). Every decision and severity is a key (empty lists included)."""
+
+    by_decision: Mapping[FindingDecision, list[JudgedFinding]]
+    counted_by_severity: Mapping[str, list[JudgedFinding]]
+    """Severities beyond SEVERITIES (never decoded, but a constructed report may hold them) come last."""
+
+
+def grouped(findings: Iterable[JudgedFinding]) -> Grouped:
+    """``findings`` (in ``finding_order``) grouped, keeping their order."""
+    by_decision: dict[FindingDecision, list[JudgedFinding]] = {decision: [] for decision in FindingDecision}
+    by_severity: dict[str, list[JudgedFinding]] = {severity: [] for severity in SEVERITIES}
+    counted = FindingDecision.COUNTED
+    for judged in findings:
+        by_decision[judged.decision].append(judged)
+        if judged.decision == counted:
+            severity = judged.finding.severity
+            if severity not in by_severity:
+                by_severity[severity] = []
+            by_severity[severity].append(judged)
+    return Grouped(by_decision, by_severity)
 
 
 @dataclass
@@ -75,6 +131,7 @@ class Context:
     keep_finding_lines: bool = False
     """Keep each image's JSON finding lines for a second format (the JSON report and cosign-vuln share them)."""
     _sorted: dict[int, tuple[ImageOutcome, list[JudgedFinding]]] = field(default_factory=dict, repr=False)
+    _grouped: dict[int, tuple[ImageOutcome, Grouped]] = field(default_factory=dict, repr=False)
     _lines: dict[int, tuple[ImageOutcome, list[str]]] = field(default_factory=dict, repr=False)
 
     def sorted_findings(self, outcome: ImageOutcome) -> list[JudgedFinding]:
@@ -83,6 +140,15 @@ class Context:
         if cached is None or cached[0] is not outcome:
             cached = (outcome, sorted_findings(outcome.findings or ()))
             self._sorted[id(outcome)] = cached
+        return cached[1]
+
+    def grouped(self, outcome: ImageOutcome) -> Grouped:
+        """The image's sorted findings grouped by decision and severity (``grouped``); computed once per image,
+        so the formats that list only some of them (counted, ignored) each skip a pass over all of them."""
+        cached = self._grouped.get(id(outcome))
+        if cached is None or cached[0] is not outcome:
+            cached = (outcome, grouped(self.sorted_findings(outcome)))
+            self._grouped[id(outcome)] = cached
         return cached[1]
 
     def finding_lines(self, outcome: ImageOutcome, encode: Callable[[JudgedFinding], str]) -> Iterable[str]:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import Any, TextIO
 
-from crgate.model import ImageOutcome, JudgedFinding, RunReport
+from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, clip, describe_finding, finding_uuid, is_web_link, repository_of
 from crgate.report.jsonout import Splice, string
 
@@ -41,11 +42,13 @@ _SEVERITY = {
     "negligible": "Info",
     "undefined": "Unknown",
 }
-_DECISION_NOTE = {
-    "ignored": "Ignored by the crgate policy rule {rule}.",
-    "not_fixable": "Not counted by crgate: the policy limits only fixable findings.",
-    "in_baseline": "Not counted by crgate: already in the baseline image.",
+_DECISION_NOTE = {  # every decision (a test checks); added to the description of a finding not counted
+    FindingDecision.COUNTED: "",
+    FindingDecision.IGNORED: "Ignored by the crgate policy rule {rule}.",
+    FindingDecision.NOT_FIXABLE: "Not counted by crgate: the policy limits only fixable findings.",
+    FindingDecision.IN_BASELINE: "Not counted by crgate: already in the baseline image.",
 }
+_ORIGIN_AND_TYPE = attrgetter("finding.origin", "finding.type")
 _IDENTIFIER_TYPES = frozenset(("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec"))
 
 
@@ -87,7 +90,9 @@ def document(report: RunReport, vulnerabilities: Any) -> dict[str, Any]:
 
 def image_os(findings: list[JudgedFinding]) -> str:
     """The distribution the image's OS package findings name most often (ties by name), or ``unknown``."""
-    names = Counter(j.finding.type for j in findings if j.finding.origin != LANGUAGE_ORIGIN and j.finding.type)
+    # Counted in C over (origin, type) pairs, of which an image has a handful, then filtered.
+    pairs = Counter(map(_ORIGIN_AND_TYPE, findings))
+    names = Counter({kind: n for (origin, kind), n in pairs.items() if origin != LANGUAGE_ORIGIN and kind})
     if not names:
         return "unknown"
     return min(names.items(), key=lambda item: (-item[1], item[0]))[0]
@@ -98,15 +103,21 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
     ref = outcome.ref
     distribution = string(clip(image_os(findings), 200))
     image = f'"image": {string(ref)}, "default_branch_image": {string(clip(repository_of(ref), 255))}}}'
+    # Values that repeat across findings (identifier kinds, operating systems), encoded once each.
+    kinds: dict[str, str] = {}
+    systems: dict[str, str] = {}
+    uuid, encoded = finding_uuid, string  # locals: this loop runs once per finding
     for judged in findings:
         finding = judged.finding
         cve, package, version = finding.cve, finding.package, finding.version
         cve = (cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
-        cve_text = string(cve)
-        prefix = cve[: cve.find("-")].lower() if "-" in cve else cve.lower()
-        kind = prefix if prefix in _IDENTIFIER_TYPES else "other"
+        cve_text = encoded(cve)
+        prefix = cve.partition("-")[0]
+        kind = kinds.get(prefix)
+        if kind is None:
+            kind = kinds[prefix] = prefix.lower() if prefix.lower() in _IDENTIFIER_TYPES else "other"
         if is_web_link(finding.link):
-            link = string(finding.link)
+            link = encoded(finding.link)
             references = f', "url": {link}}}], "links": [{{"url": {link}}}]'
         else:
             references = '}], "links": []'
@@ -115,24 +126,27 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         if language and finding.type:
             described += f" ({finding.type} package)"
         description = f"{cve} ({finding.severity}) in {described} of image {ref}."
-        note = _DECISION_NOTE.get(judged.decision) if judged.decision != "counted" else None
+        note = _DECISION_NOTE[judged.decision]
         if note:
             description += " " + note.format(rule=judged.rule)
-        system = distribution if language or not finding.type else string(clip(finding.type, 200))
+        if language or not finding.type:
+            system = distribution
+        else:
+            system = systems.get(finding.type) or systems.setdefault(finding.type, encoded(clip(finding.type, 200)))
         name = f"{cve} in {package}"
         solution = ""
         if finding.fixed_by:
-            solution = f', "solution": {string(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
+            solution = f', "solution": {encoded(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
         if len(package) > 500 or not package:
             package = clip(package, 500) or "unknown"
         yield (
-            f'{{"id": "{finding_uuid(ref, finding.cve, finding.package)}", '
-            f'"name": {string(name if len(name) <= 255 else clip(name, 255))}, '
-            f'"description": {string(description if len(description) <= 10_000 else clip(description, 10_000))}, '
+            f'{{"id": "{uuid(ref, finding.cve, finding.package)}", '
+            f'"name": {encoded(name if len(name) <= 255 else clip(name, 255))}, '
+            f'"description": {encoded(description if len(description) <= 10_000 else clip(description, 10_000))}, '
             f'"severity": "{_SEVERITY.get(finding.severity, "Unknown")}", '
             f'"identifiers": [{{"type": "{kind}", "name": {cve_text}, "value": {cve_text}{references}, '
-            f'"location": {{"dependency": {{"package": {{"name": {string(package)}}}, '
-            f'"version": {string(version if len(version) <= 500 else clip(version, 500))}}}, '
+            f'"location": {{"dependency": {{"package": {{"name": {encoded(package)}}}, '
+            f'"version": {encoded(version if len(version) <= 500 else clip(version, 500))}}}, '
             f'"operating_system": {system}, {image}{solution}}}'
         )
 

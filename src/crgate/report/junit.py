@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
+from crgate.model import SEVERITIES, THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, describe_finding, limit_rows
 from crgate.textsafe import safe
 
@@ -62,7 +63,7 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
     limits = [key for key in THRESHOLD_KEYS if key in report.policy.thresholds]
     names = [f"{key} <= {report.policy.thresholds[key]}" for key in limits] or ["policy (no limits)"]
     failures = errors = 0
-    counted: dict[str, list[JudgedFinding]] | None = None
+    counted: Mapping[str, list[JudgedFinding]] | None = None
     for position, name in enumerate(names):
         case = ET.SubElement(suite, "testcase", classname=_t(outcome.ref, 1000), name=name)
         row = rows.get(limits[position]) if limits else None
@@ -90,7 +91,7 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
     return suite
 
 
-def _failure_body(outcome: ImageOutcome, key: str, counted: dict[str, list[JudgedFinding]]) -> str:
+def _failure_body(outcome: ImageOutcome, key: str, counted: Mapping[str, list[JudgedFinding]]) -> str:
     if outcome.findings is None:
         return "findings were not fetched; see the JSON report"
     # Each severity's list is in the sorted order, so joining them in severity order is the sorted order.
@@ -101,18 +102,14 @@ def _failure_body(outcome: ImageOutcome, key: str, counted: dict[str, list[Judge
     return _t("\n".join(lines))
 
 
-def _counted(context: Context, outcome: ImageOutcome) -> dict[str, list[JudgedFinding]]:
-    """The image's counted findings by severity, each most severe first (one pass for every limit)."""
-    by_severity: dict[str, list[JudgedFinding]] = {severity: [] for severity in SEVERITIES}
-    for judged in context.sorted_findings(outcome):
-        if judged.decision == "counted":
-            by_severity[judged.finding.severity].append(judged)
-    return by_severity
+def _counted(context: Context, outcome: ImageOutcome) -> Mapping[str, list[JudgedFinding]]:
+    """The image's counted findings by severity, each most severe first (shared by every limit and format)."""
+    return context.grouped(outcome).counted_by_severity
 
 
 def _image_notes(context: Context, outcome: ImageOutcome) -> str:
     lines = [f"warning: {warning}" for warning in outcome.warnings]
-    ignored = [j for j in context.sorted_findings(outcome) if j.decision == "ignored"]
+    ignored = context.grouped(outcome).by_decision[FindingDecision.IGNORED]
     lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
     if len(ignored) > MAX_LISTED:
         lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import TextIO
 
-from crgate.model import SEVERITIES, ImageOutcome, JudgedFinding, RunReport
+from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport, Verdict
 from crgate.report.common import Context, clip, is_web_link, limit_rows, violated_severities
 from crgate.report.text import describe_limits
 from crgate.textsafe import safe
@@ -28,7 +28,7 @@ MAX_MESSAGE = 1_500  # characters of a warning or error message
 TOP_FINDINGS = 20
 MAX_IGNORED = 20
 MAX_WARNINGS = 50
-ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️"}  # every Verdict (a test checks)
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _PLAIN = re.compile(r"[A-Za-z0-9.:/+-]*")  # text Markdown shows as it is (CVE ids, versions, most names)
 
@@ -152,17 +152,19 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
     yield from _capped([f"- ⚠️ {_t(w, MAX_MESSAGE)}" for w in warnings[:MAX_WARNINGS]], len(warnings), "warnings")
     if warnings:
         yield ""
-    findings = context.sorted_findings(outcome)
+    groups = context.grouped(outcome)
     violated = violated_severities(outcome)
-    top = [j for j in findings if j.decision == "counted" and j.finding.severity in violated]
-    if top:
-        yield f"**Top findings of the violated severities** ({len(top)}):"
+    # The counted findings of the violated severities, most severe first: whole groups, in severity order.
+    top = [groups.counted_by_severity[severity] for severity in SEVERITIES if severity in violated]
+    count = sum(map(len, top))
+    if count:
+        yield f"**Top findings of the violated severities** ({count}):"
         yield ""
         yield "| CVE | severity | package | installed | fixed in |"
         yield "| --- | --- | --- | --- | --- |"
-        yield from _capped([finding_row(j) for j in top[:TOP_FINDINGS]], len(top), "findings")
+        yield from _capped([finding_row(j) for j in islice(chain.from_iterable(top), TOP_FINDINGS)], count, "findings")
         yield ""
-    ignored = [j for j in findings if j.decision == "ignored"]
+    ignored = groups.by_decision[FindingDecision.IGNORED]
     if ignored:
         yield f"**Ignored by the policy** ({len(ignored)}):"
         yield ""

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from crgate.errors import ConfigError
-from crgate.model import ImageOutcome, JudgedFinding, RunReport
+from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report import markdown
 from crgate.report.common import (
     SEVERITY_RANK,
@@ -40,6 +40,7 @@ from crgate.report.common import (
     finding_uuid,
     is_web_link,
     repository_of,
+    unreachable,
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
@@ -61,11 +62,12 @@ SECURITY_SEVERITY = {
 }
 _RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning"}
 _FIELD = 200  # longest package / version / CVE text taken from the scanner into a message
-_SEVERITY_NAMES = {rank: severity for severity, rank in SEVERITY_RANK.items()}
-_DECISION_NOTE = {
-    "ignored": "; ignored by crgate policy rule {rule}",
-    "not_fixable": "; not counted: the policy limits only fixable findings",
-    "in_baseline": "; not counted: already in the baseline image",
+_UNKNOWN_RANK = len(SEVERITIES)  # a severity outside SEVERITIES sorts last and names its rule "undefined"
+_DECISION_NOTE = {  # every decision (a test checks); appended to the message of a finding not counted
+    FindingDecision.COUNTED: "",
+    FindingDecision.IGNORED: "; ignored by crgate policy rule {rule}",
+    FindingDecision.NOT_FIXABLE: "; not counted: the policy limits only fixable findings",
+    FindingDecision.IN_BASELINE: "; not counted: already in the baseline image",
 }
 
 
@@ -153,7 +155,8 @@ def _rule_id(judged: JudgedFinding) -> str:
 def _rule_lines(rules: dict[str, list[Any]]) -> Iterator[str]:
     """The rules the results gathered, as JSON lines (a generator: it starts once the results are out)."""
     for rule_id, (_, rank, packages, link) in rules.items():
-        yield _rule(rule_id, _SEVERITY_NAMES.get(rank, "undefined"), sorted(packages), link)
+        worst = SEVERITIES[rank] if rank < _UNKNOWN_RANK else "undefined"
+        yield _rule(rule_id, worst, sorted(packages), link)
 
 
 _HELP = (  # plain text without quotes or backslashes: it goes into JSON as it is
@@ -220,7 +223,7 @@ def _results(
         rule_id = _rule_id(judged)
         package, version, fixed = finding.package, finding.version, finding.fixed_by
         package = package if len(package) <= _FIELD else clip(package, _FIELD)
-        rank = SEVERITY_RANK.get(finding.severity, 99)
+        rank = SEVERITY_RANK.get(finding.severity, _UNKNOWN_RANK)
         rule = rules.get(rule_id)
         if rule is None:
             rule = rules[rule_id] = [len(rules), rank, {package}, finding.link if is_web_link(finding.link) else ""]
@@ -236,16 +239,22 @@ def _results(
             described = clip(described, 3 * _FIELD)
         message = f"{rule_id} ({finding.severity}) in {described} of image {ref}"
         tail = ""
-        if decision == "counted":
-            level = "error" if finding.severity in violated else "warning"
-        else:
-            level = "note"
-            message += _DECISION_NOTE.get(decision, "").format(rule=judged.rule)
-            if decision == "ignored":
+        match decision:
+            case FindingDecision.COUNTED:
+                level = "error" if finding.severity in violated else "warning"
+            case FindingDecision.IGNORED:
+                level = "note"
                 justification = string(str(judged.rule))
                 tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
-            elif decision == "in_baseline":
+            case FindingDecision.IN_BASELINE:
+                level = "note"
                 tail = ',"baselineState":"unchanged"'
+            case FindingDecision.NOT_FIXABLE:
+                level = "note"
+            case _:
+                unreachable(decision)
+        if decision != FindingDecision.COUNTED:
+            message += _DECISION_NOTE[decision].format(rule=judged.rule)
         yield (
             f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
             f'"message":{{"text":{string(message)}}},"locations":{locations},'

@@ -8,15 +8,17 @@ untrusted text.
 from __future__ import annotations
 
 import heapq
+from operator import attrgetter
 from typing import TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, Policy, RunReport
-from crgate.report.common import Context
+from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
+from crgate.report.common import SEVERITY_RANK, Context
 from crgate.textsafe import safe
 
 MAX_LISTED_FINDINGS = 10
 MAX_LISTED_IGNORED = 5
-_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+_CVE_AND_PACKAGE = attrgetter("finding.cve", "finding.package")
+_NOT_COUNTED = (FindingDecision.NOT_FIXABLE, FindingDecision.IN_BASELINE)  # "ignored" has its own list
 
 
 def _t(value: object) -> str:
@@ -57,7 +59,7 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         ids.append(f"scan result {_t(outcome.scan_result_id)}")
     if outcome.result is not None and outcome.result.scanned_at is not None:
         ids.append(f"scanned {outcome.result.scanned_at.strftime('%Y-%m-%d %H:%M:%SZ')}")
-    if outcome.result is not None and outcome.origin != "scanned":
+    if outcome.result is not None and outcome.origin != Origin.SCANNED:
         ids.append(outcome.origin)
     if outcome.source is not None:
         ids.append(f"digest {_t(outcome.source.digest)}")
@@ -74,7 +76,7 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         return lines
     exceeded = {violation.severity for violation in outcome.violations}
     # The "found" column only when the policy set some findings aside (otherwise it repeats the count).
-    judged = outcome.findings is not None and any(j.decision != "counted" for j in outcome.findings)
+    judged = outcome.findings is not None and any(j.decision != FindingDecision.COUNTED for j in outcome.findings)
     counted = outcome.counted or {key: outcome.result.counts.get(key) for key in THRESHOLD_KEYS}
     header = f"  {'severity':<11}{'count':>7}{'limit':>7}  status"
     lines.append(header + ("    (found)" if judged else ""))
@@ -92,37 +94,46 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
 
 def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -> list[str]:
     lines: list[str] = []
-    violating = [
-        j for j in findings if j.decision == "counted" and (j.finding.severity in exceeded or "total" in exceeded)
-    ]
-    if violating:
+    # One pass, in the scanner's order: the counted findings by severity, the ignored ones, the others' count.
+    counted: dict[str, list[JudgedFinding]] = {}
+    ignored: list[JudgedFinding] = []
+    others = dict.fromkeys(_NOT_COUNTED, 0)
+    for judged in findings:
+        decision = judged.decision
+        if decision == FindingDecision.COUNTED:
+            counted.setdefault(judged.finding.severity, []).append(judged)
+        elif decision == FindingDecision.IGNORED:
+            ignored.append(judged)
+        elif decision in others:
+            others[decision] += 1
+    violating = [group for severity, group in counted.items() if severity in exceeded or "total" in exceeded]
+    count = sum(map(len, violating))
+    if count:
         lines.append("  findings behind the violations:")
-        # The first few in (severity, CVE, package) order, without sorting all of them.
-        for judged in heapq.nsmallest(MAX_LISTED_FINDINGS, violating, key=_listing_order):
+        # The first few in (severity, CVE, package) order, without sorting all of them: the first of each
+        # severity's own (heapq.nsmallest keeps the scanner's order among equals, as a stable sort would).
+        violating.sort(key=lambda group: SEVERITY_RANK[group[0].finding.severity])
+        listed: list[JudgedFinding] = []
+        for group in violating:
+            listed += heapq.nsmallest(MAX_LISTED_FINDINGS - len(listed), group, key=_CVE_AND_PACKAGE)
+            if len(listed) == MAX_LISTED_FINDINGS:
+                break
+        for judged in listed:
             f = judged.finding
             fix = f"-> {_t(f.fixed_by)}" if f.fixed_by else "(no fix yet)"
             lines.append(f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)} {fix}")
-        if len(violating) > MAX_LISTED_FINDINGS:
-            lines.append(f"    ... and {len(violating) - MAX_LISTED_FINDINGS} more (see --format json)")
-    ignored = [j for j in findings if j.decision == "ignored"]
+        if count > MAX_LISTED_FINDINGS:
+            lines.append(f"    ... and {count - MAX_LISTED_FINDINGS} more (see --format json)")
     if ignored:
         lines.append(f"  ignored ({len(ignored)}):")
         for judged in ignored[:MAX_LISTED_IGNORED]:
             lines.append(f"    {_t(judged.finding.cve)} in {_t(judged.finding.package)}: rule {_t(judged.rule)}")
         if len(ignored) > MAX_LISTED_IGNORED:
             lines.append(f"    ... and {len(ignored) - MAX_LISTED_IGNORED} more")
-    others = {decision: 0 for decision in ("not_fixable", "in_baseline")}
-    for judged in findings:
-        if judged.decision in others:
-            others[judged.decision] += 1
     parts = [f"{count} {decision.replace('_', ' ')}" for decision, count in others.items() if count]
     if parts:
         lines.append(f"  not counted: {', '.join(parts)}")
     return lines
-
-
-def _listing_order(judged: JudgedFinding) -> tuple[int, str, str]:
-    return _SEVERITY_RANK[judged.finding.severity], judged.finding.cve, judged.finding.package
 
 
 def _verdict_line(report: RunReport) -> str:

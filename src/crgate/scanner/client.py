@@ -6,6 +6,7 @@ crgate errors. Each snapshot is decoded by the pure, fail-closed ``decode.py``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -24,6 +25,7 @@ from yandex.cloud.containerregistry.v1 import (
 )
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
+from crgate.bulk import without_cycle_collection
 from crgate.errors import (
     InterruptedRunError,
     MalformedResponseError,
@@ -52,6 +54,34 @@ NOT_FOUND_AFTER_SCAN = 3
 MAX_PAGES = 1000
 PAGE_SIZE = 1000
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
+
+
+class _CallAhead:
+    """One call made on a daemon thread of its own; ``result()`` waits for it and returns or raises what it
+    did. A call whose result is never asked for (the caller stopped) ends on its own, within the deadline
+    and per-call timeout every call has, and its result is dropped."""
+
+    def __init__(self, call: Callable[[], tuple[Any, dict[str, str]]]):
+        self._call = call
+        self._done = threading.Event()
+        self._value: tuple[Any, dict[str, str]] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name="crgate-next-page", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as error:  # handed to the caller by result()
+            self._error = error
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[Any, dict[str, str]]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 class ScannerClient:
@@ -171,14 +201,25 @@ class ScannerClient:
         what: str,
         *,
         distinct_pages: bool = True,
+        ahead: Callable[[Any], bool] | None = None,
     ) -> Iterator[Any]:
         """Every page of a paged list call, bounded: a repeated token, or over MAX_PAGES, is malformed; with
-        ``distinct_pages`` so is a page served twice (findings counted twice could hide others)."""
+        ``distinct_pages`` so is a page served twice (findings counted twice could hide others).
+
+        ``ahead(page)``, asked before a page is handed out: True requests the next page at once, on a
+        thread of its own, so it travels while the caller works on this one (one page ahead at most,
+        and only a page the listing would request anyway).
+        """
         token = ""
         seen_tokens: set[str] = set()
         seen_pages: set[bytes] = set()
-        for _ in range(MAX_PAGES):
-            response, headers = self._call(method, rpc, request(token), deadline)
+        pending: _CallAhead | None = None
+        for number in range(MAX_PAGES):
+            if pending is None:
+                response, headers = self._call(method, rpc, request(token), deadline)
+            else:
+                response, headers = pending.result()
+                pending = None
 
             def malformed(why: str, headers: dict[str, str] = headers) -> MalformedResponseError:
                 return MalformedResponseError(
@@ -194,6 +235,15 @@ class ScannerClient:
                 if digest in seen_pages:
                     raise malformed("served the same page twice (it ignores page tokens?)")
                 seen_pages.add(digest)
+            following = response.next_page_token
+            if (
+                ahead is not None
+                and following
+                and following not in seen_tokens
+                and number + 1 < MAX_PAGES
+                and ahead(response)
+            ):
+                pending = _CallAhead(functools.partial(self._call, method, rpc, request(following), deadline))
             yield response
             token = response.next_page_token
             if not token:
@@ -222,11 +272,19 @@ class ScannerClient:
 
         findings: list[Finding] = []
         what = f"scan result {scan_result_id}"
+
+        def more_wanted(page: Any) -> bool:  # a page that takes the listing past ``expected`` is its last
+            return expected is None or len(findings) + len(page.vulnerabilities) <= expected
+
+        rpc = self._scanner.ListVulnerabilities
         try:
-            for page in self._pages(method, self._scanner.ListVulnerabilities, request, deadline, what):
-                findings.extend(decode_vulnerability(v, scan_result_id=scan_result_id) for v in page.vulnerabilities)
-                if expected is not None and len(findings) > expected:
-                    break
+            with without_cycle_collection():
+                for page in self._pages(method, rpc, request, deadline, what, ahead=more_wanted):
+                    findings.extend(
+                        [decode_vulnerability(v, scan_result_id=scan_result_id) for v in page.vulnerabilities]
+                    )
+                    if expected is not None and len(findings) > expected:
+                        break
         except RpcFailure as failure:
             raise failure.to_scan_error(
                 f"could not list the findings of scan result {scan_result_id}", scan_result_id=scan_result_id

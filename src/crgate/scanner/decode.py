@@ -247,6 +247,7 @@ def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: 
         )
     # Lossless: machine formats (JSON, SARIF, ...) carry what the scanner said; every place that prints
     # for people makes it inert (crgate.textsafe). Only the length is bounded here, for memory.
+    # (Positional, in Finding's field order, and each field read once: this runs once per finding.)
     texts: tuple[str, ...] = (
         package.name,
         package.package,
@@ -257,17 +258,7 @@ def decode_vulnerability(message: scanner_pb2.Vulnerability, *, scan_result_id: 
         package.origin,
         package.type,
     )
-    if any(len(text) > MAX_FINDING_TEXT for text in texts):
+    if max(map(len, texts)) > MAX_FINDING_TEXT:
         texts = tuple(text if len(text) <= MAX_FINDING_TEXT else text[:MAX_FINDING_TEXT] + "..." for text in texts)
     cve, name, version, fixed_by, link, source, origin, kind = texts
-    return Finding(
-        cve=cve,
-        severity=severity,
-        package=name,
-        version=version,
-        fixed_by=fixed_by,
-        link=link,
-        source=source,
-        origin=origin,
-        type=kind,
-    )
+    return Finding(cve, severity, name, version, fixed_by, link, source, origin, kind)
