@@ -31,10 +31,7 @@ from crgate.emulator.server import Emulator
 
 
 def scenario(count: int, duration: float, quota: dict[str, Any]) -> dict[str, Any]:
-    images = [
-        {"id": f"crpquota{n}", "tags": [f"t{n}"], "scan": {"duration": duration}}
-        for n in range(count)
-    ]
+    images = [{"id": f"crpquota{n}", "tags": [f"t{n}"], "scan": {"duration": duration}} for n in range(count)]
     return {"quota": quota, "registries": [{"id": "crpbench", "repositories": [{"name": "app", "images": images}]}]}
 
 
