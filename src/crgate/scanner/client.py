@@ -13,6 +13,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import grpc
@@ -62,26 +63,17 @@ class _CallAhead:
     and per-call timeout every call has, and its result is dropped."""
 
     def __init__(self, call: Callable[[], tuple[Any, dict[str, str]]]):
-        self._call = call
-        self._done = threading.Event()
-        self._value: tuple[Any, dict[str, str]] | None = None
-        self._error: BaseException | None = None
-        threading.Thread(target=self._run, name="crgate-next-page", daemon=True).start()
+        self._future: Future[tuple[Any, dict[str, str]]] = Future()
+        threading.Thread(target=self._run, args=(call,), name="crgate-next-page", daemon=True).start()
 
-    def _run(self) -> None:
+    def _run(self, call: Callable[[], tuple[Any, dict[str, str]]]) -> None:
         try:
-            self._value = self._call()
+            self._future.set_result(call())
         except BaseException as error:  # handed to the caller by result()
-            self._error = error
-        finally:
-            self._done.set()
+            self._future.set_exception(error)
 
     def result(self) -> tuple[Any, dict[str, str]]:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
+        return self._future.result()
 
 
 class ScannerClient:
