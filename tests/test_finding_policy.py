@@ -301,6 +301,17 @@ def test_running_scan_is_joined_not_started_again(start_emulator, tmp_path):
     assert emu.stats.calls["ScannerService.Get"] >= 1
 
 
+def test_a_joined_scan_that_times_out_is_reported_as_joined(start_emulator, tmp_path):
+    emu = reuse_emulator(start_emulator, running_scan={"remaining_seconds": 30})
+    policy = policy_file(tmp_path, "thresholds: {critical: 0}\n")
+    result = run_cli(check_args(emu, VULN, "--policy", policy, "--format", "json", "--timeout", "1"))
+    assert result.code == 4, result.output
+    image = json.loads(result.stdout)["images"][0]
+    assert image["error"]["kind"] == "timeout"
+    assert image["origin"] == "joined"
+    assert emu.stats.calls["ScannerService.Scan"] == 0
+
+
 # -- offline evaluate ---------------------------------------------------------------------------------
 
 

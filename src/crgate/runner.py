@@ -30,6 +30,7 @@ from crgate.model import (
     ImageOutcome,
     ImageSource,
     ImageState,
+    Origin,
     Policy,
     Target,
     Verdict,
@@ -332,6 +333,7 @@ class Run:
             error=error_info(error),
             polls=handle.polls if handle else 0,
             elapsed=time.monotonic() - started,
+            origin=Origin.JOINED if handle is not None and handle.operation_id is None else Origin.SCANNED,
             source=row.source,
         )
 
