@@ -124,6 +124,11 @@ class Run:
         self._lock = threading.Lock()
         self._outstanding = 0
         self._abandoned = threading.Event()
+        """Set when ``wait`` gave up on images without an outcome (they become timeouts)."""
+        self._stop = threading.Event()
+        """Set when ``wait`` returns: workers still idle leave."""
+        self._changed = threading.Event()
+        """Set whenever an image gets its outcome (wakes ``wait``)."""
 
     @property
     def baseline(self) -> BaselineInfo | None:
@@ -142,24 +147,35 @@ class Run:
             self._threads.append(thread)
 
     def wait(self, poll: float = 0.2) -> list[ImageOutcome]:
-        """Block until every worker is done; joins in short slices so signals get through.
+        """Block until every image has its outcome; waits in short slices so signals get through.
 
-        Bounded even if a worker never finishes: every call a worker makes ends by the deadline, so a
-        worker still busy ``OVERRUN_GRACE`` seconds after it is abandoned and its unfinished images
-        become timeouts (exit 4), never a hang and never a pass.
+        The run is over when every row has an outcome, not when the worker threads have exited: a worker
+        that lingers (they are daemons and leave on their own) cannot hold the run. Bounded even if an
+        image never gets an outcome: every call a worker makes ends by the deadline, so an image still
+        without one ``OVERRUN_GRACE`` seconds after it becomes a timeout (exit 4), never a hang or a pass.
         """
         overrun_since: float | None = None
-        for thread in self._threads:
-            while thread.is_alive():
-                thread.join(poll)
+        try:
+            while not self._complete() and any(thread.is_alive() for thread in self._threads):
+                self._changed.wait(poll)
+                self._changed.clear()  # cleared before the check above runs again: no finish is missed
                 if not self.deadline.expired():
                     continue
                 overrun_since = overrun_since or time.monotonic()
                 if time.monotonic() - overrun_since >= OVERRUN_GRACE:
                     self._abandoned.set()
                     log.warning("workers still busy %.0fs after the deadline; their images time out", OVERRUN_GRACE)
-                    return self.outcomes()
+                    break
+        finally:
+            self._stop.set()  # idle workers leave now
         return self.outcomes()
+
+    def _complete(self) -> bool:
+        """Every target resolved and every row of it finished."""
+        return all(
+            resolved is not None and all(outcome is not None for outcome in resolved.outcomes)
+            for resolved in self._resolved
+        )
 
     def outcomes(self) -> list[ImageOutcome]:
         """Outcomes so far, a row per gated image in the order of the targets; an image without one
@@ -221,7 +237,7 @@ class Run:
         self._work.put((target_index, row_index))
 
     def _worker(self) -> None:
-        while not (self.cancel.is_set() or self._abandoned.is_set()):
+        while not (self.cancel.is_set() or self._stop.is_set()):
             try:
                 target_index, row_index = self._work.get(timeout=IDLE_WAKE)
             except queue.Empty:
@@ -302,6 +318,7 @@ class Run:
     def _finish(self, resolved: _Resolved, row_index: int, outcome: ImageOutcome) -> None:
         # Stored before it is shown: an image whose verdict was printed is in the report with it.
         resolved.outcomes[row_index] = outcome
+        self._changed.set()
         self.progress.update(outcome.ref, _final_state(outcome), outcome.scan_result_id)
 
     def _gate_row(self, target_index: int, row_index: int) -> None:
