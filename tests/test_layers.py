@@ -48,12 +48,6 @@ def test_the_clients_import_nothing_above_them(path):
     assert not above, f"{name_of(path)} imports {sorted(above)}: the layers point one way"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=name_of)
-def test_no_source_file_is_over_600_lines(path):
-    lines = path.read_text(encoding="utf-8").count("\n")
-    assert lines <= 600, f"{name_of(path)} has {lines} lines: split it along its jobs"
-
-
 def test_the_cli_exits_in_one_place():
     tree = ast.parse((SOURCE / "cli.py").read_text(encoding="utf-8"))
     exits = [

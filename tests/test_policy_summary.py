@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from crgate.durations import format_duration as format_duration_itself
 from crgate.model import THRESHOLD_KEYS, BaselineSpec, IgnoreRule, Policy
 from crgate.policy import (
     BUILTIN_DEFAULT_SOURCE,
+    BUILTIN_DEFAULT_TEXT,
     DEFAULT_POLICY,
     describe_policy,
     format_duration,
@@ -25,8 +27,11 @@ POLICY_DIR = Path(__file__).resolve().parents[1] / "policy"
 
 
 def test_default_policy() -> None:
-    expected = Policy(version=1, thresholds={"critical": 0, "high": 0}, source="built-in default")
+    digest = hashlib.sha256(BUILTIN_DEFAULT_TEXT.encode()).hexdigest()
+    expected = Policy(version=1, thresholds={"critical": 0, "high": 0}, source="built-in default", sha256=digest)
     assert expected == DEFAULT_POLICY
+    documented = parse_policy(BUILTIN_DEFAULT_TEXT, "built-in default")
+    assert (documented.version, dict(documented.thresholds)) == (1, {"critical": 0, "high": 0})
     assert DEFAULT_POLICY.source == BUILTIN_DEFAULT_SOURCE
 
 

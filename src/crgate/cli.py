@@ -138,6 +138,10 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 # fmt: off
 _POLICY_OPTION = click.option("--policy", "policy_path", metavar="FILE", help="Policy file. Default: ./.crgate.yaml, "
                               "./crgate.yaml, else built-in (critical: 0, high: 0).")
+_POLICY_PIN_OPTION = click.option("--policy-sha256", "policy_sha256", metavar="HEX", help="Refuse to run (exit 2) "
+                                  "unless the policy in force has this SHA-256 (env CRGATE_POLICY_SHA256; both "
+                                  "must match when both are set). The built-in default is hashed as its "
+                                  "documented text.")
 _TODAY_OPTION = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
                              help="Judge ignore-rule expiry as of this date (preview what fails after a rule "
                              "expires). Default: today.")
@@ -157,6 +161,7 @@ _CHECK_OPTIONS = (
     click.option("--image-id", "image_ids", multiple=True, metavar="ID",
                  help="Scan an image by its id (skips resolution). Repeatable."),
     _POLICY_OPTION,
+    _POLICY_PIN_OPTION,
     click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
                  "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
     click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
@@ -230,6 +235,7 @@ def check(
     image_refs: tuple[str, ...],
     image_ids: tuple[str, ...],
     policy_path: str | None,
+    policy_sha256: str | None,
     limits: tuple[str, ...],
     only_fixed: bool,
     report_only: bool,
@@ -262,7 +268,7 @@ def check(
     from crgate.logs import configure_logging
     from crgate.overrides import apply_overrides
     from crgate.pinning import write_pinned
-    from crgate.policy import discover_policy
+    from crgate.policy import discover_policy_pinned
     from crgate.registry import check_registry_url, parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
     from crgate.report.sarif import check_category
@@ -282,7 +288,9 @@ def check(
     check_category(sarif_category)
     plan = files.plan_reports(fmt, _given("fmt"), outputs, pin_to)
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
-    policy = apply_overrides(discover_policy(policy_path), limits, only_fixed=only_fixed)
+    policy = apply_overrides(
+        discover_policy_pinned(policy_path, policy_sha256, os.environ), limits, only_fixed=only_fixed
+    )
     options = RunOptions(
         platforms=tuple(parse_platform(value) for value in platforms),
         concurrency=concurrency,
@@ -500,10 +508,16 @@ def doctor(
 @cli.command()
 @click.argument("report_file", metavar="RESULT.json")
 @click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
+@_POLICY_PIN_OPTION
 @_options(_REPORT_OPTIONS)
 @_TODAY_OPTION
 def evaluate(
-    report_file: str, policy_path: str | None, fmt: str, outputs: tuple[tuple[str, str], ...], today: dt.datetime | None
+    report_file: str,
+    policy_path: str | None,
+    policy_sha256: str | None,
+    fmt: str,
+    outputs: tuple[tuple[str, str], ...],
+    today: dt.datetime | None,
 ) -> ExitCode:
     """Re-judge a saved JSON report under a policy, offline (no API call, no scan).
 
@@ -514,10 +528,10 @@ def evaluate(
 
     from crgate import outputs as files
     from crgate.gate import evaluate_saved
-    from crgate.policy import discover_policy
+    from crgate.policy import discover_policy_pinned
     from crgate.saved_report import load_saved_report
 
-    policy = discover_policy(policy_path)
+    policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
     saved = load_saved_report(report_file)
     report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
     plan = files.plan_reports(fmt, _given("fmt"), outputs)
@@ -539,7 +553,9 @@ def policy_validate(file: str) -> ExitCode:
     from crgate.textsafe import LINE_LIMIT, safe
 
     policy = load_policy(file)
-    click.echo(safe(f"{file}: valid crgate policy, version {policy.version}: {describe_policy(policy)}", LINE_LIMIT))
+    summary = f"{file}: valid crgate policy, version {policy.version}, sha256 {policy.sha256}"
+    summary += f": {describe_policy(policy)}"
+    click.echo(safe(summary, LINE_LIMIT))
     return ExitCode.PASS
 
 

@@ -84,15 +84,20 @@ def read_file(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) ->
         return _read_capped(handle, kind, error, what="the file holds")
 
 
-def read_text(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) -> str:
-    """The UTF-8 text of the file at ``path``, bounded as ``read_file``; a file that cannot be opened or
-    read, or is not UTF-8, becomes ``error(message)`` naming what to check."""
+def read_bytes(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) -> bytes:
+    """The bytes of the file at ``path``, bounded as ``read_file``; a file that cannot be opened or read
+    becomes ``error(message)`` naming what to check."""
     try:
-        data = read_file(path, kind, error)
+        return read_file(path, kind, error)
     except OSError as exc:
         the = kind.noun.split(" ", 1)[1] if kind.noun.startswith(("a ", "an ")) else kind.noun
         raise error(f"cannot read the {the}: {exc.strerror or exc}; check the path and its permissions") from None
-    return decode_utf8(data, error)
+
+
+def read_text(path: str | os.PathLike[str], kind: InputKind, error: ErrorFor) -> str:
+    """The UTF-8 text of the file at ``path``, bounded as ``read_file``; a file that cannot be opened or
+    read, or is not UTF-8, becomes ``error(message)`` naming what to check."""
+    return decode_utf8(read_bytes(path, kind, error), error)
 
 
 def read_stream(stream: BinaryIO, kind: InputKind, error: ErrorFor) -> bytes:

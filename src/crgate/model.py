@@ -224,6 +224,9 @@ class Policy:
     fail_on_stale_ignores: bool = False
     unscannable: str = "warn"
     """What to do with images outside Yandex registries (manifests): ``warn``, ``fail`` or ``skip``."""
+    sha256: str | None = None
+    """The SHA-256 (lowercase hex) of the policy's bytes as read (the built-in default: of its documented
+    text); None for a policy built in code. What ``--policy-sha256`` pins and provenance records."""
 
     @property
     def uses_findings(self) -> bool:

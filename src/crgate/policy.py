@@ -10,7 +10,11 @@ tables of known keys and their parsers, and this module is the public face the C
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -35,26 +39,35 @@ from crgate.yamlwalk import Walker
 __all__ = [
     "BASELINE_KEYS",
     "BUILTIN_DEFAULT_SOURCE",
+    "BUILTIN_DEFAULT_TEXT",
     "DEFAULT_POLICY",
     "DISCOVERY_FILES",
     "IGNORE_RULE_KEYS",
     "LIMIT_KEYS",
+    "POLICY_SHA256_ENV",
     "POLICY_RULES",
     "REUSE_KEYS",
     "SUPPORTED_VERSIONS",
     "TOP_LEVEL_KEYS",
+    "check_policy_pins",
     "describe_policy",
     "discover_policy",
+    "discover_policy_pinned",
     "format_duration",
     "load_policy",
     "parse_policy",
+    "policy_pins",
 ]
 
 BUILTIN_DEFAULT_SOURCE = "built-in default"
+BUILTIN_DEFAULT_TEXT = "version: 1\nthresholds:\n  critical: 0\n  high: 0\n"
+"""The built-in default as policy text (the README documents it): its SHA-256 is what
+``--policy-sha256`` compares when no policy file is found."""
 DEFAULT_POLICY = Policy(
     version=1,
     thresholds=MappingProxyType({"critical": 0, "high": 0}),
     source=BUILTIN_DEFAULT_SOURCE,
+    sha256=hashlib.sha256(BUILTIN_DEFAULT_TEXT.encode()).hexdigest(),
 )
 DISCOVERY_FILES: tuple[str, ...] = (".crgate.yaml", "crgate.yaml")
 # A policy is a page of YAML: these bounds are far beyond what a real one needs (50,000 nodes is about
@@ -82,7 +95,45 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     def error(message: str, line: int | None = None) -> PolicyError:
         return PolicyError(message, source=source, line=line)
 
-    return parse_policy(inputs.read_text(path, inputs.POLICY, error), source)
+    data = inputs.read_bytes(path, inputs.POLICY, error)
+    policy = parse_policy(inputs.decode_utf8(data, error), source)
+    return replace(policy, sha256=hashlib.sha256(data).hexdigest())
+
+
+POLICY_SHA256_ENV = "CRGATE_POLICY_SHA256"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def policy_pins(flag: str | None, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The policy digests a run must match, each with where it came from: ``--policy-sha256`` and the
+    ``CRGATE_POLICY_SHA256`` variable (empty = unset), lowercased. ConfigError (exit 2) for a value that
+    is not 64 hex digits (an optional ``sha256:`` prefix is accepted), or when the two disagree."""
+    pins: list[tuple[str, str]] = []
+    for origin, value in (("--policy-sha256", flag), (POLICY_SHA256_ENV, env.get(POLICY_SHA256_ENV))):
+        text = (value or "").strip().lower().removeprefix("sha256:")
+        if not text:
+            continue
+        if not _HEX_DIGEST.fullmatch(text):
+            raise ConfigError(
+                f"{origin}: expected the policy file's SHA-256 as 64 hex digits (sha256sum FILE prints it), "
+                f"got {len(text)} characters"
+            )
+        pins.append((origin, text))
+    if len({digest for _, digest in pins}) > 1:
+        (first, a), (second, b) = pins
+        raise ConfigError(f"{first} ({a}) and {second} ({b}) disagree: give one digest, the policy's")
+    return pins
+
+
+def check_policy_pins(policy: Policy, pins: Sequence[tuple[str, str]]) -> None:
+    """ConfigError (exit 2, before any call) unless the policy in force has every pinned digest."""
+    for origin, expected in pins:
+        if policy.sha256 != expected:
+            actual = policy.sha256 or "none (a policy built in code)"
+            raise ConfigError(
+                f"the policy in force ({policy.source}) has SHA-256 {actual}, but {origin} requires {expected}: "
+                "the policy is not the one its owners pinned; restore it, or have them update the pin"
+            )
 
 
 def discover_policy(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Policy:
@@ -99,6 +150,18 @@ def discover_policy(explicit: str | os.PathLike[str] | None, cwd: Path | None = 
         if os.path.lexists(candidate):  # a dangling symlink is an error, not "no policy"
             return load_policy(candidate)
     return DEFAULT_POLICY
+
+
+def discover_policy_pinned(
+    explicit: str | os.PathLike[str] | None, pin: str | None, env: Mapping[str, str], cwd: Path | None = None
+) -> Policy:
+    """``discover_policy``, then the pins of ``--policy-sha256`` (``pin``) and ``CRGATE_POLICY_SHA256``
+    checked against it (``policy_pins``, ``check_policy_pins``): the pins are read first, so a malformed
+    one is reported even when the policy file is broken too."""
+    pins = policy_pins(pin, env)
+    policy = discover_policy(explicit, cwd)
+    check_policy_pins(policy, pins)
+    return policy
 
 
 def describe_policy(policy: Policy) -> str:
