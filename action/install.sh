@@ -18,6 +18,8 @@
 #
 # CRGATE_VERSION (the action's `version` input): empty = this action's own checkout ($GITHUB_ACTION_PATH);
 # anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL), installed against the same lock.
+# CRGATE_EMULATOR (the action's `emulator` input): true = also the emulator, a distribution of its own
+# (crgate-emulator, from this action's checkout: $GITHUB_ACTION_PATH/emulator); anything else = crgate alone.
 # CRGATE_PYTHON: the interpreter (default python3).
 set -euo pipefail
 
@@ -39,6 +41,8 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
 fi
 
 source_spec="${CRGATE_VERSION:-}"
+emulator=false
+if [ "${CRGATE_EMULATOR:-}" = "true" ]; then emulator=true; fi
 if [ -z "$source_spec" ]; then
   want="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_path/pyproject.toml" | head -n 1)"
   spec="$action_path"
@@ -48,9 +52,9 @@ else
 fi
 
 # The cache key (actions/cache allows up to 512 characters; this stays near 100).
-key="$("$python" - "$lock" "$want" "$spec" "${RUNNER_OS:-unknown}" "${RUNNER_ARCH:-unknown}" <<'EOF'
+key="$("$python" - "$lock" "$want" "$spec" "${RUNNER_OS:-unknown}" "${RUNNER_ARCH:-unknown}" "$emulator" <<'EOF'
 import hashlib, os, platform, sys
-lock, want, spec, runner_os, runner_arch = sys.argv[1:]
+lock, want, spec, runner_os, runner_arch, emulator = sys.argv[1:]
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 with open(lock, "rb") as handle:
@@ -58,13 +62,25 @@ with open(lock, "rb") as handle:
 source = want if want else "spec-" + digest(spec.encode())
 interpreter = platform.python_implementation().lower() + platform.python_version()
 executable = digest(os.path.realpath(sys.executable).encode())[:8]
-print(f"crgate-venv-v1-{runner_os}-{runner_arch}-{interpreter}-{executable}-{source}-lock{locked}")
+extra = "-emulator" if emulator == "true" else ""
+print(f"crgate-venv-v1-{runner_os}-{runner_arch}-{interpreter}-{executable}-{source}{extra}-lock{locked}")
 EOF
 )"
 
+# What is installed and what a usable venv imports: crgate with the scanner's stubs, and the emulator
+# when it is asked for (a venv without it has another key, so it is never taken for one with it).
+packages=("$spec")
+usable="import crgate.scanner.client"
+smoke="import crgate.cli, crgate.scanner.client, crgate.doctor"
+if [ "$emulator" = true ]; then
+  packages+=("$action_path/emulator")
+  usable="$usable, crgate_emulator"
+  smoke="$smoke, crgate_emulator.server"
+fi
+
 ready() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/crgate" ] \
-    && "$venv/bin/python" -c 'import crgate.scanner.client' 2>/dev/null \
+    && "$venv/bin/python" -c "$usable" 2>/dev/null \
     && { [ -z "$want" ] || [ "$("$venv/bin/crgate" --version 2>/dev/null || true)" = "crgate $want" ]; }
 }
 
@@ -96,9 +112,9 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps)
 "${pip[@]}" --require-hashes --requirement "$lock"
-"${pip[@]}" --no-build-isolation "$spec"
+"${pip[@]}" --no-build-isolation "${packages[@]}"
 # The smoke test: crgate starts and imports the generated stubs (and byte-compiles what it imports).
 "$venv/bin/crgate" --version
-"$venv/bin/python" -c 'import crgate.cli, crgate.scanner.client, crgate.doctor, crgate.emulator.server'
+"$venv/bin/python" -c "$smoke"
 printf '%s\n' "$key" > "$stamp"
 echo "installed=true" >> "${GITHUB_OUTPUT:-/dev/null}"

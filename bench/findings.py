@@ -81,8 +81,8 @@ def scenario(sizes: list[int]) -> dict[str, Any]:
 
 def serve(data_path: str) -> None:
     """Serve the scenario until stdin closes; print the address first."""
-    from crgate.emulator.scenario import scenario_from_dict
-    from crgate.emulator.server import Emulator
+    from crgate_emulator.scenario import scenario_from_dict
+    from crgate_emulator.server import Emulator
 
     data = json.loads(Path(data_path).read_text(encoding="utf-8"))
     with Emulator(scenario_from_dict(data, source="bench")) as emulator:

@@ -26,8 +26,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 
 
 def scenario(count: int, duration: float, quota: dict[str, Any]) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from crgate.emulator import Emulator, scenario_from_dict  # noqa: E402
 from crgate.images import parse_image_ref  # noqa: E402
 from crgate.registry import RegistryClient  # noqa: E402
 from crgate.scanner.credentials.tokens import StaticTokenSource  # noqa: E402
 from crgate.timing import Deadline  # noqa: E402
+from crgate_emulator import Emulator, scenario_from_dict  # noqa: E402
 from ocipush import Pusher  # noqa: E402
 from realregistry import start_real_registry  # noqa: E402
 

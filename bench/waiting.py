@@ -23,11 +23,11 @@ import grpc
 from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
 from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
 from crgate.scanner.client import ScannerClient
 from crgate.scanner.transport import Connection, ConnectionSettings
 from crgate.timing import Deadline
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 
 
 def build_scenario(durations: list[float]) -> dict:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import settings
 
 from crgate.cli import main
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 
 # Property tests (hypothesis): short by default so the suite stays fast; CRGATE_HYPOTHESIS_PROFILE=long
 # runs many more examples and fails any example slower than a few seconds (nightly-style; see

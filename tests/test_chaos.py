@@ -35,8 +35,8 @@ import pytest
 
 from authkit import SCANNER_ROLE, key_text, public_pem, rsa_key
 from conftest import DIGEST_A, finding, image, run_cli, scenario
-from crgate.emulator import Emulator, scenario_from_dict
-from crgate.emulator.chaos import KINDS
+from crgate_emulator import Emulator, scenario_from_dict
+from crgate_emulator.chaos import KINDS
 from hostile import REPORT_VALIDATOR
 from test_untrusted_output import assert_clean
 

@@ -16,8 +16,8 @@ import pytest
 
 from authkit import SCANNER_ROLE, key_json, key_text, private_pem, public_pem, rsa_key
 from conftest import DIGEST_A, DIGEST_B, VULNERABLE_FINDINGS, image, run_cli, scenario
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 
 CLEAN = "cr.yandex/crptest/app:clean"
 VULN = "cr.yandex/crptest/app:vuln"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import image, run_cli, scenario
-from crgate.emulator import Emulator, scenario_from_dict
+from crgate_emulator import Emulator, scenario_from_dict
 
 READER, VIEWER = "t1.doctor-reader", "t1.doctor-viewer"
 

@@ -28,10 +28,10 @@ from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service
 from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
-import crgate.emulator
+import crgate_emulator
 from authkit import SCANNER_ROLE, public_pem, rsa_key
-from crgate.emulator import Emulator, demo_scenario, scenario_from_dict
 from crgate.errors import ConfigError
+from crgate_emulator import Emulator, demo_scenario, scenario_from_dict
 from fakeclock import FakeClock
 
 TIMEOUT = 5.0
@@ -682,7 +682,7 @@ def test_demo_scenario_serves_documented_references() -> None:
         assert untagged[2:] == ["crpdemoamd6400000001", "crpdemoarm6400000001"]
         assert all(i.startswith("crpatt") for i in untagged[:2])
         # Every digest demo.yaml documents is one ImageService lists.
-        header = (Path(crgate.emulator.__file__).parent / "demo.yaml").read_text()
+        header = (Path(crgate_emulator.__file__).parent / "demo.yaml").read_text()
         documented = set(re.findall(r"@(sha256:[0-9a-f]{64})", header))
         assert len(documented) == 3 and documented <= {i.digest for i in listed.images}
     vulnerable = demo_scenario().image("crpdemovuln000000001")

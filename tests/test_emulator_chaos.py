@@ -1,5 +1,5 @@
 """The emulator's chaos mode (``chaos:`` in a scenario): which faults a seed picks, that each kind does what
-the docstring of ``crgate.emulator.chaos`` says over real loopback gRPC, and that it is logged."""
+the docstring of ``crgate_emulator.chaos`` says over real loopback gRPC, and that it is logged."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
 from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
-from crgate.emulator import Emulator, scenario_from_dict
-from crgate.emulator.chaos import KINDS, TRANSIENT_CODES, ChaosSettings, applicable_kinds, decide
-from crgate.emulator.scenario import ANOMALIES, METHODS
 from crgate.errors import ConfigError, ScanError
 from crgate.scanner.decode import decode_operation, decode_scan_result
+from crgate_emulator import Emulator, scenario_from_dict
+from crgate_emulator.chaos import KINDS, TRANSIENT_CODES, ChaosSettings, applicable_kinds, decide
+from crgate_emulator.scenario import ANOMALIES, METHODS
 
 TIMEOUT = 5.0
 DIGEST = "sha256:" + "0" * 64

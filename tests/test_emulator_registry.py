@@ -13,11 +13,11 @@ import pytest
 from yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
 
 from conftest import check_args, run_cli
-from crgate.emulator import Emulator, scenario_from_dict
 from crgate.errors import ConfigError
 from crgate.images import parse_image_ref
 from crgate.registry import DigestMismatchError, RegistryClient, RegistryError
 from crgate.timing import Deadline
+from crgate_emulator import Emulator, scenario_from_dict
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from crgate.emulator.scenario import (
+from crgate.errors import ConfigError
+from crgate_emulator.scenario import (
     ANOMALIES,
     demo_scenario,
     load_scenario,
     scenario_from_dict,
 )
-from crgate.errors import ConfigError
 
 DIGEST = "sha256:" + "ab" * 32
 

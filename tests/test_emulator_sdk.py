@@ -14,7 +14,7 @@ from yandex.cloud.containerregistry.v1.scanner_service_pb2_grpc import ScannerSe
 from yandex.cloud.operation import operation_service_pb2  # noqa: E402
 from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub  # noqa: E402
 
-from crgate.emulator import Emulator, scenario_from_dict  # noqa: E402
+from crgate_emulator import Emulator, scenario_from_dict  # noqa: E402
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 FINDINGS = [

@@ -172,7 +172,7 @@ def run_action(
         directory.mkdir(parents=True, exist_ok=True)
     base_env = runner_env(tmp_path, runner_temp, workspace)
     if reuse_venv and not (runner_temp / "crgate-venv").exists():
-        link_test_venv(base_env)
+        link_test_venv({**base_env, "CRGATE_EMULATOR": given["emulator"]})
     steps: dict[str, dict[str, str]] = {}
     log, summary, names, skipped = [], [], [], []
     code = 0
@@ -496,9 +496,9 @@ def test_a_venv_with_another_key_is_not_trusted(tmp_path):
 
 
 def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
-    def key(action_path: Path, version: str = "") -> str:
+    def key(action_path: Path, version: str = "", emulator: str = "false") -> str:
         env = runner_env(tmp_path, tmp_path, tmp_path)
-        env.update({"GITHUB_ACTION_PATH": str(action_path), "CRGATE_VERSION": version})
+        env.update({"GITHUB_ACTION_PATH": str(action_path), "CRGATE_VERSION": version, "CRGATE_EMULATOR": emulator})
         output = tmp_path / "plan"
         output.write_text("")
         subprocess.run(
@@ -515,6 +515,9 @@ def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
     original = key(copy)
     assert "-0.1.0-lock" in original
     assert key(copy, "crgate==0.1.0") != original
+    # A venv with the emulator is another venv: one without it is never restored for `emulator: true`.
+    assert key(copy, emulator="true") == original.replace("-0.1.0-lock", "-0.1.0-emulator-lock")
+    assert key(copy, emulator="yes") == original
     with open(copy / "action" / "requirements.lock", "a") as handle:
         handle.write("# refreshed\n")
     assert key(copy) != original
@@ -527,9 +530,26 @@ def test_install_from_the_action_checkout_into_an_isolated_venv(tmp_path):
     """The real install path (the lock, then this checkout, into a fresh venv), saved to the cache and
     restored by the next job: slow, so CI runs it."""
     need(REQUIRED or os.environ.get("CRGATE_TEST_INSTALL") == "1", "set CRGATE_TEST_INSTALL=1 to run a real install")
+    # Without `emulator: true`: crgate alone, whose emulator commands say what to install.
+    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
+    (tmp_path / "runner_temp").mkdir()
+    install = subprocess.run(
+        ["bash", str(REPO_ROOT / "action" / "install.sh"), "install"], env=env, capture_output=True, text=True
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    venv = tmp_path / "runner_temp" / "crgate-venv"
+    alone = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+    )
+    assert "crgate" in alone.stdout and "crgate-emulator" not in alone.stdout and "crgate_emulator" not in alone.stdout
+    demo = subprocess.run(
+        [str(venv / "bin" / "crgate"), "check", "--emulator", "cr.yandex/crpdemo/app:clean"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert demo.returncode == 2 and "--emulator needs crgate's emulator, which is not installed" in demo.stderr
+    # With it: a venv of its own (another key), the emulator from this checkout beside crgate.
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
     assert run.code == 0, run.log
-    venv = tmp_path / "runner_temp" / "crgate-venv"
     assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
     assert "crgate 0.1.0" in run.log and run.outputs["verdict"] == "pass"
     assert "Save crgate's venv" in run.steps
@@ -540,7 +560,9 @@ def test_install_from_the_action_checkout_into_an_isolated_venv(tmp_path):
     installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
     pins = locked_pins()
     assert "grpcio-tools" not in installed
-    assert {name: version for name, version in installed.items() if name not in ("crgate", "pip")} == pins
+    assert installed["crgate"] == installed["crgate-emulator"] == "0.1.0"
+    ours = ("crgate", "crgate-emulator", "pip")
+    assert {name: version for name, version in installed.items() if name not in ours} == pins
     # The next job on a fresh runner restores it from the cache and installs nothing.
     shutil.rmtree(tmp_path / "runner_temp")
     again = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)

@@ -48,6 +48,62 @@ def test_the_clients_import_nothing_above_them(path):
     assert not above, f"{name_of(path)} imports {sorted(above)}: the layers point one way"
 
 
+EMULATOR = SOURCE.parent.parent / "emulator" / "src" / "crgate_emulator"
+EMULATOR_MODULES = sorted(EMULATOR.rglob("*.py"))
+EMULATOR_ENTRY = ("crgate/connect.py", "start_emulator")
+"""The one place crgate imports its emulator (docs/architecture.md): a function, never a module's top."""
+CRGATE_FOR_THE_EMULATOR = frozenset(
+    {"crgate.errors", "crgate.inputs", "crgate.model", "crgate.regions", "crgate.yamlstrict"}
+)
+"""The crgate modules the emulator may use (its README and docs/architecture.md list them): the strict YAML
+reader and bounded reads its scenarios go through, the error it raises, the counts and regions it serves."""
+
+
+def emulator_imports(path: Path) -> list[str]:
+    """The functions of ``path`` that import ``crgate_emulator`` (``<module>`` for an import outside any)."""
+    where: list[str] = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node.name
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        if any(name == "crgate_emulator" or name.startswith("crgate_emulator.") for name in names):
+            where.append(function)
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "<module>")
+    return where
+
+
+def test_crgate_imports_its_emulator_in_one_function_and_nowhere_else():
+    """The emulator is a distribution of its own that ``pip install crgate`` leaves out."""
+    users = {(name_of(p), function) for p in MODULES for function in emulator_imports(p)}
+    assert users == {EMULATOR_ENTRY}
+
+
+def test_the_emulator_uses_only_crgates_modules_meant_for_it():
+    assert len(EMULATOR_MODULES) > 15 and EMULATOR / "server.py" in EMULATOR_MODULES
+    for path in EMULATOR_MODULES:
+        used = {name for name in imported(path) if name == "crgate" or name.startswith("crgate.")}
+        # `from crgate import inputs` names crgate and crgate.inputs; `from crgate.x import y` crgate.x and crgate.x.y
+        modules = {name for name in used if name in CRGATE_FOR_THE_EMULATOR or name == "crgate"}
+        names = used - modules
+        stray = {n for n in names if n.rsplit(".", 1)[0] not in CRGATE_FOR_THE_EMULATOR}
+        private = {n for n in names if n.rsplit(".", 1)[1].startswith("_")}
+        assert not stray and not private, f"{path.name} uses {sorted(stray | private)} of crgate"
+
+
+def test_the_modules_the_emulator_uses_are_documented():
+    architecture = (SOURCE.parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name in CRGATE_FOR_THE_EMULATOR:
+        assert f"`{name}`" in architecture, name
+
+
 def test_the_cli_exits_in_one_place():
     tree = ast.parse((SOURCE / "cli.py").read_text(encoding="utf-8"))
     exits = [

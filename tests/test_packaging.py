@@ -4,8 +4,13 @@ hashed, and none of the packages the action leaves out on purpose."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -76,3 +81,117 @@ def test_the_lock_covers_every_supported_python():
     assert classifiers and all(requires.contains(version) for version in classifiers)
     # One lock for every interpreter: pins that differ by Python version carry markers (pycparser here).
     assert "python_full_version < '3.11'" in LOCK
+
+
+# -- crgate and its emulator: two distributions ------------------------------------------------------
+
+EMULATOR_PYPROJECT = tomllib.loads((REPO_ROOT / "emulator" / "pyproject.toml").read_text(encoding="utf-8"))
+WITHOUT_EMULATOR = """
+import sys
+sys.modules["crgate_emulator"] = None  # the import system's view of an install without crgate-emulator
+sys.argv = ["crgate", *sys.argv[1:]]
+from crgate.cli import main
+main()
+"""
+MISSING = "needs crgate's emulator, which is not installed: pip install 'crgate[emulator]' (from a crgate "
+MISSING_END = "checkout: pip install ./emulator)"
+
+
+def test_the_emulator_is_released_with_crgate_and_named_by_its_extras():
+    version = PYPROJECT["project"]["version"]
+    assert EMULATOR_PYPROJECT["project"]["name"] == "crgate-emulator"
+    assert EMULATOR_PYPROJECT["project"]["version"] == version
+    assert f"crgate=={version}" in EMULATOR_PYPROJECT["project"]["dependencies"]
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert extras["emulator"] == [f"crgate-emulator=={version}"]
+    assert f"crgate-emulator=={version}" in extras["test"]
+    assert not any(Requirement(r).name == "crgate-emulator" for r in PYPROJECT["project"]["dependencies"])
+
+
+def test_the_emulators_dependencies_are_pinned_by_the_actions_lock():
+    """The action installs the emulator of its checkout with --no-deps beside the lock (emulator: true)."""
+    locked = pins()
+    for text in EMULATOR_PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(text)
+        if requirement.name == "crgate":
+            continue
+        versions = locked.get(canonical(requirement.name))
+        assert versions, f"{requirement.name} is not in action/requirements.lock (run action/refresh-lock.sh)"
+        assert all(requirement.specifier.contains(v, prereleases=True) for v in versions), requirement.name
+
+
+def _build_wheels(tmp_path: Path) -> dict[str, zipfile.ZipFile]:
+    """crgate's and the emulator's wheels, built from a copy of the checkout (no build files in it)."""
+    tree = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("src", "emulator"):
+        shutil.copytree(REPO_ROOT / name, tree / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO_ROOT / name, tree / name)
+    out = tmp_path / "wheels"
+    for project in (tree, tree / "emulator"):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
+            + ["--wheel-dir", str(out), str(project)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    wheels = {path.name.split("-")[0]: zipfile.ZipFile(path) for path in out.glob("*.whl")}
+    assert sorted(wheels) == ["crgate", "crgate_emulator"]
+    return wheels
+
+
+def test_the_crgate_wheel_holds_no_emulator_and_the_emulator_wheel_holds_it(tmp_path):
+    wheels = _build_wheels(tmp_path)
+    crgate = wheels["crgate"].namelist()
+    assert "crgate/cli.py" in crgate and "crgate/report/report.schema.json" in crgate
+    emulated = [name for name in crgate if "emulator" in name.split(".dist-info/")[0] or name.endswith(".yaml")]
+    assert emulated == []
+    assert all(name.startswith(("crgate/", "crgate-")) for name in crgate), crgate
+    metadata = wheels["crgate"].read(next(n for n in crgate if n.endswith(".dist-info/METADATA"))).decode()
+    assert "Provides-Extra: emulator" in metadata
+    assert 'Requires-Dist: crgate-emulator==0.1.0; extra == "emulator"' in metadata
+    emulator = wheels["crgate_emulator"].namelist()
+    assert {"crgate_emulator/server.py", "crgate_emulator/demo.yaml", "crgate_emulator/py.typed"} <= set(emulator)
+    assert all(name.startswith(("crgate_emulator/", "crgate_emulator-")) for name in emulator), emulator
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in emulator)
+    metadata = wheels["crgate_emulator"].read(next(n for n in emulator if n.endswith("METADATA"))).decode()
+    assert "Requires-Dist: crgate==0.1.0" in metadata
+
+
+def run_without_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMULATOR, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["emulator"], "crgate emulator"),
+        (["emulator", "--port", "0", "--tls"], "crgate emulator"),
+        (["check", "--emulator", "cr.yandex/crpdemo/app:clean"], "--emulator"),
+        (["doctor", "--emulator"], "--emulator"),
+    ],
+    ids=" ".join,
+)
+def test_without_the_emulator_its_commands_say_what_to_install(args, what):
+    done = run_without_emulator(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.replace("\n", " ").count(f"crgate: error: {what} {MISSING}{MISSING_END}") == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_without_the_emulator_help_lists_no_emulator_command():
+    without = run_without_emulator("--help")
+    assert without.returncode == 0, without.stderr
+    commands = without.stdout.split("Commands:", 1)[1].split()
+    assert "check" in commands and "emulator" not in commands
+    with_it = subprocess.run([sys.executable, "-m", "crgate.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "emulator" in with_it.stdout.split("Commands:", 1)[1].split()

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from conftest import DIGEST_B, REPO_ROOT, VULNERABLE_FINDINGS, image, scenario
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
 from crgate.manifests import read_manifests
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 from integration import need, venv_tool
 
 HOOK = REPO_ROOT / "action" / "hooks" / "pre-deploy"

@@ -14,9 +14,9 @@ from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_servi
 from yandex.cloud.operation import operation_pb2
 
 from conftest import check_args, image, run_cli
-from crgate.emulator import Emulator, scenario_from_dict
-from crgate.emulator.clouds import DEFAULT_CLOUD_ID, QUOTA_NAME
 from crgate.errors import ConfigError
+from crgate_emulator import Emulator, scenario_from_dict
+from crgate_emulator.clouds import DEFAULT_CLOUD_ID, QUOTA_NAME
 from fakeclock import FakeClock
 
 TIMEOUT = 5.0

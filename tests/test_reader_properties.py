@@ -22,12 +22,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crgate.emulator.scenario import load_scenario, scenario_from_dict
 from crgate.errors import ConfigError, ImageRefError, PolicyError
 from crgate.images import parse_image_ref
 from crgate.manifests import ManifestError, images_in_text, read_manifests
 from crgate.policy import DEFAULT_POLICY, parse_policy
 from crgate.saved_report import load_saved_report, rejudge
+from crgate_emulator.scenario import load_scenario, scenario_from_dict
 
 _YAML_SYNTAX = [
     "\n", "\n", "  ", "    ", "- ", ": ", ", ", "[", "]", "{", "}", "? ", "&a ", "&b ", "*a", "*b", "<<: ", "<<: *a",

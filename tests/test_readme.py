@@ -36,9 +36,16 @@ def shell_blocks() -> list[str]:
 def test_readme_test_command_is_what_ci_runs():
     test_command = shell_blocks()[1]
     assert test_command.endswith(".venv/bin/python -m pytest")
+    # The emulator is its own distribution: the test extra names it, the same pip command gives its path.
+    assert ".venv/bin/pip install -e '.[test]' -e ./emulator &&" in test_command
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert ".venv/bin/pip install --quiet -e '.[test]'" in ci
+    assert ".venv/bin/pip install --quiet -e '.[test]' -e ./emulator\n" in ci
     assert ci.rstrip().splitlines()[-1] == ".venv/bin/python -m pytest"
+
+
+def test_quick_start_installs_crgate_with_its_emulator():
+    quick_start = shell_blocks()[0]
+    assert ".venv/bin/pip install . ./emulator &&" in quick_start and "--emulator" in quick_start
 
 
 def test_quick_start_demo_exits_1_with_a_table_for_each_image(tmp_path):
@@ -90,6 +97,6 @@ def test_policy_examples_in_readme_are_valid(tmp_path):
 
 
 def test_readme_mentions_the_paths_it_documents():
-    for path in re.findall(r"`((?:src|policy|bench|docs)/[\w./-]+)`", README):
+    for path in re.findall(r"`((?:src|emulator|policy|bench|docs)/[\w./-]+)`", README):
         assert (REPO_ROOT / path).exists(), path
     assert Path(REPO_ROOT / "action.yml").exists()

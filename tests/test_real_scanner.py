@@ -15,7 +15,7 @@ from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2, 
 from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
 from conftest import DIGEST_A, DIGEST_B, VULNERABLE_FINDINGS, check_args, image, run_cli, scenario
-from crgate.emulator import Emulator, demo_scenario
+from crgate_emulator import Emulator, demo_scenario
 
 TIMEOUT = 5.0
 NEEDS_CLIENT = "needs the client's handling in scanner/client.py (the integrator's core rewrite)"
@@ -133,8 +133,8 @@ def test_a_refused_running_lookup_is_a_warning_and_a_normal_scan(start_emulator,
 
 
 def test_a_bad_scan_list_filter_answer_names_the_key():
-    from crgate.emulator import scenario_from_dict
     from crgate.errors import ConfigError
+    from crgate_emulator import scenario_from_dict
 
     with pytest.raises(ConfigError, match=r"\(key 'scan_list_filter'\): expected one of SUPPORTED, INVALID_ARGUMENT"):
         scenario_from_dict({**scenario(), "scan_list_filter": "sometimes"})

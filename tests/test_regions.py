@@ -19,13 +19,13 @@ import pytest
 from authkit import SCANNER_ROLE, key_text, public_pem, rsa_key
 from conftest import DIGEST_A, image, run_cli, scenario
 from crgate.connect import ConnectOptions, open_session, resolve_endpoints, with_region
-from crgate.emulator.scenario import scenario_from_dict
-from crgate.emulator.server import Emulator
 from crgate.errors import ConfigError, CrgateError
 from crgate.images import parse_image_ref
 from crgate.regions import DEFAULT_REGION, KAZAKHSTAN, MAIN, region_of
 from crgate.scanner.credentials.choose import CredentialOptions
 from crgate.timing import Deadline
+from crgate_emulator.scenario import scenario_from_dict
+from crgate_emulator.server import Emulator
 
 SA = "ajescanner0000000001"
 KEY_ID = "ajekeyscanner0000001"

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from authkit import SCANNER_ROLE
-from crgate.emulator import Emulator, scenario_from_dict
 from crgate.images import parse_image_ref
 from crgate.registry import (
     DigestMismatchError,
@@ -41,6 +40,7 @@ from crgate.registry.auth import parse_challenges
 from crgate.registry.index import ACCEPTED_TYPES, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from crgate.scanner.credentials.tokens import StaticTokenSource, TokenSource
 from crgate.timing import Deadline
+from crgate_emulator import Emulator, scenario_from_dict
 from ocipush import Pusher
 from realregistry import start_real_registry
 

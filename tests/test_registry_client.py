@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from crgate.emulator import Emulator, demo_scenario
 from crgate.errors import ConfigError, MalformedResponseError, ScanTimeoutError
 from crgate.images import parse_image_ref
 from crgate.registry import DigestMismatchError, RegistryClient, RegistryError, check_registry_url
@@ -24,6 +23,7 @@ from crgate.registry.client import MAX_MANIFEST_BYTES
 from crgate.registry.index import OCI_MANIFEST
 from crgate.scanner.credentials.tokens import StaticTokenSource
 from crgate.timing import Deadline
+from crgate_emulator import Emulator, demo_scenario
 
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"digest": "x"}, "layers": []}).encode()
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()

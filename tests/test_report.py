@@ -10,7 +10,7 @@ import pytest
 
 import crgate.report
 from conftest import DIGEST_A, DIGEST_B, DIGEST_C, VULNERABLE_FINDINGS, check_args, image, run_cli, scenario
-from crgate.emulator import Emulator, scenario_from_dict
+from crgate_emulator import Emulator, scenario_from_dict
 
 SCHEMA = json.loads((Path(crgate.report.__file__).parent / "report.schema.json").read_text())
 

@@ -39,7 +39,16 @@ STDLIB_MODULES = frozenset(
 )
 """Standard-library modules allowed beyond click's import on every path."""
 
-HELP_MODULES = frozenset({"textwrap", "click._textwrap"})
+HELP_MODULES = frozenset(
+    {
+        "textwrap",
+        "click._textwrap",
+        # `crgate --help` lists `emulator` only when the emulator distribution is installed: find_spec
+        # looks for it without importing it (or gRPC).
+        "importlib.util",
+        "importlib._abc",
+    }
+)
 """Allowed for help screens only: click wraps help text with them (and imports them then, not before)."""
 
 NEVER = ("grpc", "google.protobuf", "yandex")

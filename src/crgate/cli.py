@@ -206,6 +206,13 @@ class _ReaderGone(Exception):
 
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, less ``emulator`` when the emulator (a distribution of its own) is not installed."""
+        import importlib.util
+
+        names = super().list_commands(ctx)
+        return names if importlib.util.find_spec("crgate_emulator") else [n for n in names if n != "emulator"]
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -435,10 +442,9 @@ def emulator(host: str, port: int, data: str | None, tls: bool) -> ExitCode:
     import signal
     import threading
 
-    from crgate.emulator.scenario import scenario_of
-    from crgate.emulator.server import Emulator
+    from crgate.connect import start_emulator
 
-    server = Emulator(scenario_of(data), host=host, port=port, tls=tls).start()
+    server = start_emulator("crgate emulator", data, host=host, port=port, tls=tls).start()
     stdout, stderr = server.announcement()
     for line in stdout:
         click.echo(line)

@@ -12,7 +12,8 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
 
 from crgate.errors import ConfigError
 from crgate.model import ImageRef
@@ -233,12 +234,47 @@ def on_emulator(
 ) -> tuple[ConnectOptions, str]:
     """``options`` and the registry URL pointed at the built-in emulator (``--emulator``), started for the
     rest of the command (``stack``)."""
-    from crgate.emulator.scenario import scenario_of
-    from crgate.emulator.server import Emulator
-
     if options.endpoint or options.api_endpoint or registry_url:
         raise ConfigError(
             "--emulator excludes --endpoint, --api-endpoint and --registry-url: --emulator serves its own"
         )
-    emulator = stack.enter_context(Emulator(scenario_of(data), host="127.0.0.1", port=0))
+    emulator = stack.enter_context(start_emulator("--emulator", data))
     return dataclasses.replace(options, endpoint=emulator.address, insecure=True), emulator.registry_url
+
+
+EMULATOR_INSTALL = "pip install 'crgate[emulator]' (from a crgate checkout: pip install ./emulator)"
+"""What to run when the emulator is missing: it is a distribution of its own, ``crgate-emulator``."""
+
+
+class EmulatorServer(Protocol):
+    """What crgate uses of ``crgate_emulator.Emulator``."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def registry_url(self) -> str: ...
+    def start(self) -> EmulatorServer: ...
+    def announcement(self) -> tuple[list[str], list[str]]: ...
+    def stop(self, grace: float | None = 0) -> None: ...
+    def __enter__(self) -> EmulatorServer: ...  # starts it
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def start_emulator(
+    what: str, data: str | None, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False
+) -> EmulatorServer:
+    """The emulator (not started yet) serving ``data`` (a scenario file, else its demo) for ``what``
+    (``--emulator``, ``crgate emulator``).
+
+    The one place crgate imports the emulator, a distribution of its own (``crgate-emulator``) that
+    ``pip install crgate`` does not install: without it, a ConfigError (exit 2) names what to install.
+    """
+    try:
+        from crgate_emulator import Emulator, scenario_of
+    except ImportError as error:
+        if error.name is not None and error.name.split(".")[0] != "crgate_emulator":
+            raise  # the emulator is there but one of its own imports failed: a broken install, not a missing one
+        raise ConfigError(f"{what} needs crgate's emulator, which is not installed: {EMULATOR_INSTALL}") from None
+    return Emulator(scenario_of(data), host=host, port=port, tls=tls)

@@ -32,14 +32,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from crgate.emulator import oci
-from crgate.emulator.authority import Authority
-from crgate.emulator.identities import SCANNER_ROLE
-from crgate.emulator.multiarch import RegistrySettings
-from crgate.emulator.rpc import GrpcAbort
-from crgate.emulator.scenario import Image, Scenario
-from crgate.emulator.stats import EmulatorStats
-from crgate.emulator.tls import TlsMaterial
+from crgate_emulator import oci
+from crgate_emulator.authority import Authority
+from crgate_emulator.identities import SCANNER_ROLE
+from crgate_emulator.multiarch import RegistrySettings
+from crgate_emulator.rpc import GrpcAbort
+from crgate_emulator.scenario import Image, Scenario
+from crgate_emulator.stats import EmulatorStats
+from crgate_emulator.tls import TlsMaterial
 
 # Roles that may download images (Yandex's role docs: the scanner role includes downloading).
 PULL_ROLES = frozenset(

@@ -23,11 +23,11 @@ from yandex.cloud.endpoint import api_endpoint_pb2, api_endpoint_service_pb2, ap
 from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
 from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
-from crgate.emulator import wire
-from crgate.emulator.authority import Authority
-from crgate.emulator.dispatch import Dispatcher, Headers
-from crgate.emulator.paging import paginate
-from crgate.emulator.rpc import (
+from crgate_emulator import wire
+from crgate_emulator.authority import Authority
+from crgate_emulator.dispatch import Dispatcher, Headers
+from crgate_emulator.paging import paginate
+from crgate_emulator.rpc import (
     REPOSITORY_NAME_RE,
     GrpcAbort,
     check_id,
@@ -39,9 +39,9 @@ from crgate.emulator.rpc import (
     reject_order_by,
     require_id,
 )
-from crgate.emulator.scenario import SEVERITY_NAMES, Image
-from crgate.emulator.state import EmulatorState, QuotaRefused
-from crgate.emulator.stats import EmulatorStats, ScanAttempt
+from crgate_emulator.scenario import SEVERITY_NAMES, Image
+from crgate_emulator.state import EmulatorState, QuotaRefused
+from crgate_emulator.stats import EmulatorStats, ScanAttempt
 
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
 ENDPOINT_IDS = ("container-registry", "operation", "iam", "endpoint")

@@ -55,7 +55,7 @@ really started) and then answers with the error, as when a response is lost on t
 Top-level faults are consulted first, then the image's ``scan.faults``.
 
 Registry-side keys (image ``platform``/``format``, repository ``indexes``, top-level ``registry``; an
-image's ``digest`` may be omitted) are documented in ``crgate.emulator.multiarch``.
+image's ``digest`` may be omitted) are documented in ``crgate_emulator.multiarch``.
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ from pathlib import Path
 from typing import Any
 
 from crgate import inputs
-from crgate.emulator import multiarch
-from crgate.emulator.chaos import ChaosSettings, parse_chaos
-from crgate.emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
-from crgate.emulator.fields import GRPC_CODES, FieldParser, join
-from crgate.emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 from crgate.errors import ConfigError
 from crgate.model import SeverityCounts
 from crgate.regions import DEFAULT_REGION, REGIONS, Region, region_named
 from crgate.yamlstrict import Rules, plain_data, read_document
+from crgate_emulator import multiarch
+from crgate_emulator.chaos import ChaosSettings, parse_chaos
+from crgate_emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
+from crgate_emulator.fields import GRPC_CODES, FieldParser, join
+from crgate_emulator.identities import IDENTITY_KEYS, Identities, parse_identities
 
 SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
@@ -202,7 +202,7 @@ class Image:
     platform: str | None = None
     media_type: str = multiarch.oci.OCI_MANIFEST
     manifest: bytes = field(default=b"", repr=False, compare=False)
-    """What the registry endpoint serves for this image (``crgate.emulator.oci``)."""
+    """What the registry endpoint serves for this image (``crgate_emulator.oci``)."""
 
     @property
     def manifest_digest(self) -> str:
@@ -249,7 +249,7 @@ class Scenario:
     region: Region = DEFAULT_REGION
     scan_list_filter: str = "SUPPORTED"  # one of LIST_FILTER_ANSWERS
     chaos: ChaosSettings | None = None
-    """Random faults on a share of calls (``crgate.emulator.chaos``); None: only the scripted ones."""
+    """Random faults on a share of calls (``crgate_emulator.chaos``); None: only the scripted ones."""
 
     @property
     def max_concurrent_scans(self) -> int | None:
@@ -307,7 +307,7 @@ def scenario_of(path: str | Path | None) -> Scenario:
 
 def demo_scenario() -> Scenario:
     """The built-in demo data (``demo.yaml`` shipped with the package)."""
-    text = resources.files("crgate.emulator").joinpath("demo.yaml").read_text(encoding="utf-8")
+    text = resources.files("crgate_emulator").joinpath("demo.yaml").read_text(encoding="utf-8")
     return _load_text(text, "built-in demo.yaml")
 
 

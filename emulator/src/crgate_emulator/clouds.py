@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crgate.emulator.fields import GRPC_CODES, FieldParser, join
+from crgate_emulator.fields import GRPC_CODES, FieldParser, join
 
 QUOTA_NAME = "container-registry.parallelScans.count"
 DEFAULT_LIMIT = 10

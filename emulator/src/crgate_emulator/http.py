@@ -14,9 +14,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from crgate.emulator.authority import Authority, ExchangeRefused
-from crgate.emulator.stats import EmulatorStats
-from crgate.emulator.tls import TlsMaterial
+from crgate_emulator.authority import Authority, ExchangeRefused
+from crgate_emulator.stats import EmulatorStats
+from crgate_emulator.tls import TlsMaterial
 
 TOKEN_PATH = "/oauth/token"
 METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from crgate.emulator.rpc import GrpcAbort, not_found
-from crgate.emulator.scenario import Fault, Image, OperationError, Scenario
+from crgate_emulator.rpc import GrpcAbort, not_found
+from crgate_emulator.scenario import Fault, Image, OperationError, Scenario
 
 # Anomalies that shape the ScanResult itself, so they also show on a pre-existing ``last_result``.
 RESULT_ANOMALIES = frozenset({"missing_stats", "negative_count", "wrong_image_id", "stats_mismatch"})

@@ -12,9 +12,9 @@ from typing import Any
 
 import grpc
 
-from crgate.emulator.identities import SCANNER_ROLE, Identities
-from crgate.emulator.rpc import GrpcAbort
 from crgate.regions import MAIN
+from crgate_emulator.identities import SCANNER_ROLE, Identities
+from crgate_emulator.rpc import GrpcAbort
 
 IAM_AUDIENCE = MAIN.iam_audience  # the default; an emulated Kazakhstan cloud wants KAZAKHSTAN.iam_audience
 MAX_JWT_LIFETIME = 3600

@@ -14,15 +14,15 @@ from types import TracebackType
 
 import grpc
 
-from crgate.emulator.authority import Authority
-from crgate.emulator.http import HttpEndpoints
-from crgate.emulator.registry import RegistryEndpoint
-from crgate.emulator.scenario import Scenario
-from crgate.emulator.services import add_services
-from crgate.emulator.state import EmulatorState
-from crgate.emulator.stats import EmulatorStats
-from crgate.emulator.tls import TlsMaterial, generate
 from crgate.errors import ConfigError
+from crgate_emulator.authority import Authority
+from crgate_emulator.http import HttpEndpoints
+from crgate_emulator.registry import RegistryEndpoint
+from crgate_emulator.scenario import Scenario
+from crgate_emulator.services import add_services
+from crgate_emulator.state import EmulatorState
+from crgate_emulator.stats import EmulatorStats
+from crgate_emulator.tls import TlsMaterial, generate
 
 MAX_WORKERS = 32
 

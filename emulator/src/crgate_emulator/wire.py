@@ -10,8 +10,8 @@ from google.rpc import status_pb2
 from yandex.cloud.containerregistry.v1 import image_pb2, image_service_pb2, scanner_pb2, scanner_service_pb2
 from yandex.cloud.operation import operation_pb2
 
-from crgate.emulator.scenario import Image, OperationError, ScenarioVulnerability
-from crgate.emulator.state import RESULT_ANOMALIES, OperationView, ScanView
+from crgate_emulator.scenario import Image, OperationError, ScenarioVulnerability
+from crgate_emulator.state import RESULT_ANOMALIES, OperationView, ScanView
 
 OPERATION_DESCRIPTION = "Scan image"
 CREATED_BY = "ajeemulatorsubject00"  # the subject that "started" every operation

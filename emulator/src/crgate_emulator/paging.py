@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import grpc
 
-from crgate.emulator.rpc import GrpcAbort
+from crgate_emulator.rpc import GrpcAbort
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

@@ -44,7 +44,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from crgate.emulator.fields import FieldParser, join
+from crgate_emulator.fields import FieldParser, join
 
 KINDS: tuple[str, ...] = ("drop", "lost_response", "stall", "transient", "malformed", "quota", "revoke")
 TRANSIENT_CODES: tuple[str, ...] = ("UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED")

@@ -31,7 +31,7 @@ class ScanAttempt:
 
 @dataclass(frozen=True)
 class ChaosEvent:
-    """One fault chaos mode injected (``crgate.emulator.chaos``).
+    """One fault chaos mode injected (``crgate_emulator.chaos``).
 
     ``subject`` is the image the call was about (or the repository of an ``ImageService.List``), ``number``
     the call's number among that method's calls about it; ``detail`` the code, anomaly or seconds;

@@ -14,13 +14,13 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from crgate.emulator import wire
-from crgate.emulator.authority import Authority
-from crgate.emulator.chaos import Chaos, ChaosFault, applicable_kinds
-from crgate.emulator.rpc import GrpcAbort
-from crgate.emulator.scenario import ANOMALIES
-from crgate.emulator.state import EmulatorState
-from crgate.emulator.stats import ChaosEvent, EmulatorStats
+from crgate_emulator import wire
+from crgate_emulator.authority import Authority
+from crgate_emulator.chaos import Chaos, ChaosFault, applicable_kinds
+from crgate_emulator.rpc import GrpcAbort
+from crgate_emulator.scenario import ANOMALIES
+from crgate_emulator.state import EmulatorState
+from crgate_emulator.stats import ChaosEvent, EmulatorStats
 
 R = TypeVar("R")
 Headers = list[tuple[str, str]]

@@ -36,10 +36,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crgate.emulator import oci
+from crgate_emulator import oci
 
 if TYPE_CHECKING:
-    from crgate.emulator.scenario import Image
+    from crgate_emulator.scenario import Image
 
 IMAGE_KEYS = ("platform", "format")
 REPOSITORY_KEYS = ("indexes",)
@@ -119,7 +119,7 @@ def index_images(
     parser: Any, items: Any, path: str, node: Any, registry_id: str, repository: str, images: tuple[Image, ...]
 ) -> tuple[Image, ...]:
     """The images an ``indexes`` list adds to a repository: each index, then its attestations."""
-    from crgate.emulator.scenario import Image, OperationError, ScanBehaviour
+    from crgate_emulator.scenario import Image, OperationError, ScanBehaviour
 
     by_id = {image.id: image for image in images}
     added: list[Image] = []
