@@ -78,6 +78,7 @@ def start_cloud() -> Iterator[StartCloud]:
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "key.json"
     path.write_text(key_text(KEY_ID, SA, rsa_key("scanner")))
+    path.chmod(0o600)  # as `yc iam key create` writes it; a readable one gets a warning
     return path
 
 
@@ -120,9 +121,9 @@ PATHS: dict[str, Callable[[Emulator, Path], tuple[list[str], dict[str, str]]]] =
         ["--federation-sa-id", SA, "--token-endpoint", emu.token_url],
         {"YC_OIDC_TOKEN": GITLAB_OIDC},
     ),
-    "federation gitlab env": lambda emu, key: (
-        ["--oidc-token-env", "CI_YC_JWT"],
-        {"YC_SA_ID": SA, "CI_YC_JWT": GITLAB_OIDC, "YC_TOKEN_ENDPOINT": emu.token_url},
+    "federation gitlab env": lambda emu, key: (  # a loopback token endpoint by its flag only
+        ["--oidc-token-env", "CI_YC_JWT", "--token-endpoint", emu.token_url],
+        {"YC_SA_ID": SA, "CI_YC_JWT": GITLAB_OIDC},
     ),
     "federation github": lambda emu, key: (
         ["--federation-sa-id", SA, "--token-endpoint", emu.token_url, "--oidc-audience", "https://github.com/org"],
@@ -185,6 +186,52 @@ def test_github_job_without_id_token_permission_is_told_how_to_fix_it(start_clou
     result = run_cli(tls(emu, CLEAN, "--federation-sa-id", SA), env={"GITHUB_ACTIONS": "true"})
     assert result.code == 2, result.output
     assert "id-token: write" in result.stderr and "Traceback" not in result.output
+
+
+def test_yc_token_endpoint_alone_never_receives_the_oidc_token(start_cloud):
+    """An earlier step sets YC_TOKEN_ENDPOINT to a server of its own (here the emulator's exchange, which
+    records every call): the job's OIDC token must not go there. Refused before any call, exit 2."""
+    emu = start_cloud()
+    env = {"YC_SA_ID": SA, "YC_OIDC_TOKEN": GITLAB_OIDC, "YC_TOKEN_ENDPOINT": emu.token_url}
+    result = run_cli(tls(emu, CLEAN), env=env)
+    assert result.code == 2, result.output
+    assert "YC_TOKEN_ENDPOINT names 127.0.0.1, which is not Yandex's token service (auth.yandex.cloud)" in result.stderr
+    assert f"--token-endpoint {emu.token_url}" in result.stderr
+    assert emu.stats.calls["HTTP token exchange"] == 0 and sum(emu.stats.calls.values()) == 0
+    assert GITLAB_OIDC not in result.output
+
+
+def test_yc_token_endpoint_may_name_yandexs_own_service():
+    from crgate.scanner.credentials.choose import CredentialOptions, token_endpoint
+
+    url = "https://auth.yandex.cloud/oauth/token"
+    assert token_endpoint(CredentialOptions(), {"YC_TOKEN_ENDPOINT": url}) == url
+    assert token_endpoint(CredentialOptions(), {}) == url
+    flag = CredentialOptions(token_endpoint="https://sts.example/token")
+    assert token_endpoint(flag, {"YC_TOKEN_ENDPOINT": url}) == "https://sts.example/token"  # a flag may
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_key_file_readable_by_others_gets_a_warning_naming_the_fix(start_cloud, key_file, mode):
+    emu = start_cloud()
+    key_file.chmod(mode)
+    result = run_cli(tls(emu, CLEAN, "--sa-key", str(key_file)))
+    assert result.code == 0, result.output
+    assert (
+        f"crgate: warning: service account key {key_file} (--sa-key) is readable by group or others "
+        f"(mode {mode:04o})" in result.stderr
+    )
+    assert f"restrict it: chmod 600 {key_file}" in result.stderr
+    doctor = run_cli(tls(emu, "--sa-key", str(key_file), command="doctor"))
+    assert doctor.code == 0 and f"chmod 600 {key_file}" in doctor.stdout, doctor.output
+
+
+def test_a_private_key_file_and_inline_json_get_no_warning(start_cloud, key_file):
+    emu = start_cloud()
+    for value, env in ((str(key_file), {}), (None, {"YC_SERVICE_ACCOUNT_KEY_FILE": key_file.read_text()})):
+        result = run_cli(tls(emu, CLEAN, *(["--sa-key", value] if value else [])), env=env)
+        assert result.code == 0, result.output
+        assert "chmod" not in result.output
 
 
 # -- precedence and conflicts ------------------------------------------------------------------------
@@ -381,19 +428,26 @@ def test_a_denied_manifest_read_names_the_identity_and_the_roles_before_any_scan
 # -- endpoints and TLS --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["--api-endpoint", "YC_ENDPOINT"])
-def test_discovery_finds_every_service(how, start_cloud):
+def test_discovery_finds_every_service(start_cloud):
+    emu = start_cloud()
+    args = ["check", "--ca-file", emu.ca_file, "--progress", "lines", CLEAN, "--iam-token", STATIC_IAM]
+    args += ["--registry-url", emu.registry_url, "--api-endpoint", emu.address]
+    result = run_cli(args)
+    assert result.code == 0, result.output
+    assert emu.stats.calls["ApiEndpointService.List"] == 1 and emu.stats.scans_started == 1
+
+
+def test_yc_endpoint_alone_may_not_send_the_token_elsewhere(start_cloud):
+    """YC_ENDPOINT (an earlier step or a pipeline variable can set it) names only Yandex's API roots; an
+    emulator, a proxy or anything else is named by --api-endpoint, or nothing is called at all."""
     emu = start_cloud()
     args = ["check", "--ca-file", emu.ca_file, "--progress", "lines", CLEAN, "--iam-token", STATIC_IAM]
     args += ["--registry-url", emu.registry_url]
-    env = {}
-    if how == "--api-endpoint":
-        args += ["--api-endpoint", emu.address]
-    else:
-        env["YC_ENDPOINT"] = emu.address
-    result = run_cli(args, env=env)
-    assert result.code == 0, result.output
-    assert emu.stats.calls["ApiEndpointService.List"] == 1 and emu.stats.scans_started == 1
+    result = run_cli(args, env={"YC_ENDPOINT": emu.address})
+    assert result.code == 2, result.output
+    assert "YC_ENDPOINT names 127.0.0.1, which is not a Yandex Cloud API root" in result.stderr
+    assert f"--api-endpoint {emu.address}" in result.stderr
+    assert sum(emu.stats.calls.values()) == 0 and STATIC_IAM not in result.output
 
 
 def test_endpoint_and_api_endpoint_exclude_each_other():

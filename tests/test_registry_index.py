@@ -236,9 +236,20 @@ def test_an_unknown_scheme_is_an_error_naming_it() -> None:
     ("realm", "registry", "allowed"),
     [
         ("https://cr.yandex/token", "https://cr.yandex", True),
-        ("https://auth.cr.yandex/token", "https://cr.yandex", True),
-        ("https://iam.api.cloud.yandex.net/registry", "https://cr.cloud.yandex.net", True),
+        ("https://cr.yandex:8443/token", "https://cr.yandex", True),  # the registry's host, any port
+        ("https://cr.cloud.yandex.net/token", "https://cr.yandex", True),  # Yandex's registry, another name
+        ("https://auth.yandex.cloud/registry/token", "https://cr.yandex", True),  # Yandex's token service
         ("http://127.0.0.1:5000/token", "http://127.0.0.1:5000", True),
+        ("http://127.0.0.1:6000/token", "http://127.0.0.1:5000", True),  # loopback, same host
+        # Not every Yandex domain: anyone can serve functions, gateways and buckets under them.
+        ("https://auth.cr.yandex/token", "https://cr.yandex", False),
+        ("https://iam.api.cloud.yandex.net/registry", "https://cr.cloud.yandex.net", False),
+        ("https://functions.yandexcloud.net/d4e0000000", "https://cr.yandex", False),
+        ("https://bucket.website.yandexcloud.net/token", "https://cr.yandex", False),
+        ("https://auth.yandex.cloud/token", "https://registry.example", False),  # a foreign registry
+        ("http://localhost:5000/token", "http://127.0.0.1:5000", False),  # another loopback name
+        ("http://127.0.0.1:6000/token", "https://cr.yandex", False),  # Yandex sending us to this machine
+        ("https://user:pw@cr.yandex/token", "https://cr.yandex", False),
         ("https://attacker.example/token", "https://cr.yandex", False),
         ("https://cr.yandex.attacker.example/token", "https://cr.yandex", False),
         ("http://cr.yandex/token", "https://cr.yandex", False),  # plain http off loopback

@@ -276,7 +276,7 @@ def check(
     from crgate.overrides import apply_overrides
     from crgate.pinning import write_pinned
     from crgate.policy import discover_policy_pinned
-    from crgate.registry import check_registry_url, parse_platform
+    from crgate.registry import parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
     from crgate.report.sarif import check_category
     from crgate.targets import select_targets
@@ -305,7 +305,7 @@ def check(
         unscannable=selection.unscannable,
         report_only=report_only,
     )
-    registry_url = check_registry_url(registry_url, "--registry-url") if registry_url else None
+    registry_url = _registry_url(registry_url)
     connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
     for line in selection.summary(policy.unscannable):
         _note(line, prefix=not line.startswith(" "))
@@ -355,6 +355,18 @@ def _given(name: str) -> bool:
     """Whether the user gave option ``name`` (rather than leaving its default)."""
     source = click.get_current_context().get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _registry_url(value: str | None) -> str | None:
+    """``--registry-url`` checked; from ``CRGATE_REGISTRY_URL`` alone it must name a Yandex registry host."""
+    from crgate.registry import check_registry_url
+
+    if not value:
+        return None
+    source = click.get_current_context().get_parameter_source("registry_url")
+    if source is not None and source.name == "ENVIRONMENT":
+        return check_registry_url(value, "CRGATE_REGISTRY_URL", from_environment=True)
+    return check_registry_url(value, "--registry-url")
 
 
 def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: Deadline, progress: str) -> GateResult:
@@ -491,7 +503,6 @@ def doctor(
     from crgate.doctor import run_doctor, summary
     from crgate.images import parse_image_ref
     from crgate.logs import configure_logging
-    from crgate.registry import check_registry_url
     from crgate.textsafe import LINE_LIMIT, safe
     from crgate.timing import Deadline
 
@@ -499,7 +510,7 @@ def doctor(
     configure_logging(verbose, sys.stderr, masker)
     ref = parse_image_ref(repository) if repository is not None else None
     connect = with_region(connect, [ref] if ref else [], os.environ)
-    registry_url = check_registry_url(registry_url, "--registry-url") if registry_url else None
+    registry_url = _registry_url(registry_url)
     with contextlib.ExitStack() as stack:
         if use_emulator:
             connect, registry_url = on_emulator(stack, connect, None, registry_url)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from crgate.errors import ConfigError
 from crgate.model import ImageRef
-from crgate.regions import DEFAULT_REGION, Region, region_of
+from crgate.regions import DEFAULT_REGION, Region, api_hosts, refuse_foreign_override, region_of
 
 if TYPE_CHECKING:
     import threading
@@ -66,13 +66,26 @@ class Session:
 
 
 def api_root(options: ConnectOptions, env: Mapping[str, str]) -> tuple[str, str] | None:
-    """The discovery root and where it came from (``--api-endpoint`` or ``YC_ENDPOINT``), if any."""
+    """The discovery root and where it came from (``--api-endpoint`` or ``YC_ENDPOINT``), if any;
+    ConfigError when ``YC_ENDPOINT`` alone names a host other than a Yandex API root."""
     if options.endpoint and options.api_endpoint:
         raise ConfigError("--endpoint and --api-endpoint exclude each other: --endpoint already names every service")
     if options.api_endpoint:
         return options.api_endpoint, "--api-endpoint"
     value = env.get(ENV_ENDPOINT, "").strip()
     if value and not options.endpoint:
+        from crgate.scanner.netutil import split_address
+
+        # Discovery at this root names the services that receive the token: from the environment alone,
+        # only Yandex's own roots (an earlier CI step could set the variable and listen on loopback).
+        refuse_foreign_override(
+            split_address(value)[0],
+            value,
+            variable=ENV_ENDPOINT,
+            flag="--api-endpoint",
+            known=api_hosts(),
+            what="a Yandex Cloud API root",
+        )
         return value, ENV_ENDPOINT
     if value:
         log.info("ignoring %s: --endpoint names every service", ENV_ENDPOINT)

@@ -96,7 +96,8 @@ def run_doctor(
         except CrgateError as error:
             return fail("credentials", error)
         source = session.token_source
-        steps.append(Step("credentials", "ok", source.description if source else choice.describe()))
+        described = source.description if source else choice.describe()
+        steps.append(Step("credentials", "ok", "; ".join([described, *(f"warning: {n}" for n in session.notes)])))
         addresses = {service: found.address_of(service) for service in ("scanner", "operation", "iam")}
         steps.append(
             Step(

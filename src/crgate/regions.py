@@ -9,11 +9,12 @@ a proxy or an emulator. Pure: no I/O, no gRPC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from crgate.errors import ConfigError
 from crgate.model import ImageRef
+from crgate.textsafe import safe
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,35 @@ DEFAULT_REGION = MAIN
 def registry_hosts() -> tuple[str, ...]:
     """Every registry host of every region, the canonical ``cr.yandex`` first."""
     return tuple(host for region in REGIONS for host in region.registry_hosts)
+
+
+AUTH_HOSTS: tuple[str, ...] = ("auth.yandex.cloud",)
+"""Yandex's documented token service (workload identity federation's exchange, ``/oauth/token``)."""
+
+
+def api_hosts() -> tuple[str, ...]:
+    """The API root host of every region (``api.cloud.yandex.net``, ``api.yandexcloud.kz``)."""
+    return tuple(region.api_host for region in REGIONS)
+
+
+def refuse_foreign_override(
+    host: str, value: str, *, variable: str, flag: str, known: Sequence[str], what: str
+) -> None:
+    """ConfigError (exit 2) unless ``host`` is one of Yandex's ``known`` hosts.
+
+    An environment variable can be set by whoever shapes the job (a pipeline variable, an earlier CI
+    step writing ``$GITHUB_ENV``), so an override of where credentials go that comes only from the
+    environment may choose among Yandex's own hosts and nothing else (loopback included: an earlier step
+    can listen there). Another host must be named on the command line (``flag``), where the trusted CI
+    configuration shows it. ``value`` (the variable's text) is quoted sanitized in the message.
+    """
+    if host.lower().strip("[]") in known:
+        return
+    raise ConfigError(
+        f"{variable} names {safe(host, 100)}, which is not {what} ({', '.join(known)}); crgate sends "
+        "credentials to a host set only by an environment variable when it is Yandex's own. If this "
+        f"host is meant, pass it on the command line instead: {flag} {safe(value, 200)} (and unset {variable})"
+    )
 
 
 def region_named(name: str) -> Region:

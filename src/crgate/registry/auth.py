@@ -5,7 +5,7 @@ Docker answers a 401 with the challenge's scheme: ``Basic`` (send ``iam:<IAM tok
 ``Bearer realm=...,service=...`` (the distribution token spec: ask the realm for a token with those
 credentials, then send ``Bearer <token>``). The realm is a URL the registry chose, so crgate checks it
 before sending an IAM token there: https (plain http only to loopback) on the registry's own host, or on
-a Yandex Cloud domain for Yandex's registry.
+one of Yandex's documented registry and token hosts for Yandex's registry.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from crgate.regions import AUTH_HOSTS, registry_hosts
 from crgate.registry.errors import RegistryError
 from crgate.scanner.netutil import is_loopback_host
 from crgate.textsafe import safe
@@ -24,8 +25,10 @@ _QUOTED = r'"(?:[^"\\]|\\.)*"'
 _PARAM = re.compile(rf"\s*({_TOKEN})\s*=\s*({_TOKEN}|{_QUOTED})\s*(?:,|$)")
 _SCHEME = re.compile(rf"\s*,?\s*({_TOKEN})(?:\s+|$|(?=,))")
 _TOKEN68 = re.compile(r"\s*([A-Za-z0-9._~+/-]+=*)\s*(?:,|$)")
-# Domains of Yandex Cloud, where the production registry's token realm may live besides its own host.
-YANDEX_DOMAINS = ("yandex.net", "yandex.cloud", "yandexcloud.net", "yandexcloud.kz", "cr.yandex")
+# Where Yandex's registry may send crgate for a token besides its own host: Yandex's registry hosts
+# (one service under several names) and its documented token service. Not a domain suffix: anyone can
+# serve HTTP under *.yandexcloud.net (functions, API gateways, buckets).
+REALM_HOSTS: tuple[str, ...] = (*registry_hosts(), *AUTH_HOSTS)
 
 
 @dataclass(frozen=True)
@@ -83,24 +86,40 @@ def pick_challenge(challenges: Sequence[Challenge], url: str) -> Challenge:
 
 
 def check_realm(realm: str, registry_url: str) -> str:
-    """The Bearer realm as a URL crgate may send the IAM token to; RegistryError otherwise."""
-    parts = urllib.parse.urlsplit(realm)
+    """The Bearer realm as a URL crgate may send the IAM token to; RegistryError (exit 3) otherwise.
+
+    Allowed: https on the registry's own host (any port); for Yandex's registry, https on another of
+    Yandex's documented registry or token hosts (``REALM_HOSTS``: not every ``*.yandexcloud.net``, where
+    anyone can serve a function or a bucket); plain http only on the registry's own loopback host (tests
+    and emulators). The realm's host is named sanitized: the registry chose it.
+    """
     registry = urllib.parse.urlsplit(registry_url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urllib.parse.urlsplit(realm)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unbalanced '[' or ']' in the host
+        parts, host = urllib.parse.urlsplit(""), ""
+    shown = safe(host, 100)
     if parts.scheme not in ("https", "http") or not host:
-        raise RegistryError(f"the registry at {registry_url} named a token realm that is not an http(s) URL")
+        raise RegistryError(
+            f"the registry at {registry_url} named a token realm that is not an http(s) URL "
+            f"('{safe(realm, 100)}'); crgate sends it no credentials"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise RegistryError(
+            f"the registry at {registry_url} named a token realm on {shown} with credentials in its URL; crgate refuses"
+        )
     if parts.scheme == "http" and not is_loopback_host(host):
         raise RegistryError(
-            f"the registry at {registry_url} wants credentials sent over plain http to {host}; crgate refuses"
+            f"the registry at {registry_url} wants credentials sent over plain http to {shown}; crgate refuses"
         )
     registry_host = (registry.hostname or "").lower()
     same_host = host == registry_host
-    yandex = any(host == d or host.endswith("." + d) for d in YANDEX_DOMAINS) and any(
-        registry_host == d or registry_host.endswith("." + d) for d in YANDEX_DOMAINS
-    )
+    yandex = registry_host in registry_hosts() and host in REALM_HOSTS and parts.scheme == "https"
     if not (same_host or yandex):
         raise RegistryError(
-            f"the registry at {registry_url} wants the IAM token sent to another host ({safe(host, 100)}); "
-            "crgate sends credentials only to the registry's own host (set --registry-url to the registry itself)"
+            f"the registry at {registry_url} wants the IAM token sent to another host ({shown}); "
+            "crgate sends credentials only to the registry's own host or Yandex's documented token hosts "
+            "(set --registry-url to the registry itself)"
         )
     return realm

@@ -43,6 +43,7 @@ from typing import Any
 from crgate import __version__
 from crgate.errors import ConfigError, MalformedResponseError, ScanTimeoutError
 from crgate.model import ImageRef
+from crgate.regions import refuse_foreign_override, registry_hosts
 from crgate.registry.auth import Challenge, check_realm, parse_challenges, pick_challenge
 from crgate.registry.errors import (
     ROLES_HINT,
@@ -391,8 +392,13 @@ class RegistryClient:
         )
 
 
-def check_registry_url(url: str, option: str = "--registry-url") -> str:
-    """An absolute http(s) URL without query or credentials; plain http only to loopback."""
+def check_registry_url(url: str, option: str = "--registry-url", *, from_environment: bool = False) -> str:
+    """An absolute http(s) URL without query or credentials; plain http only to loopback.
+
+    ``from_environment``: the URL came only from ``CRGATE_REGISTRY_URL`` (``option``), which whoever shapes
+    the job can set; then it must name one of Yandex's registry hosts, since the registry receives the
+    IAM token and says which digest a tag names (``crgate.regions.refuse_foreign_override``).
+    """
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"{option}: '{safe(url, 100)}' is not an http(s) URL (e.g. https://cr.yandex)")
@@ -404,6 +410,15 @@ def check_registry_url(url: str, option: str = "--registry-url") -> str:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         raise ConfigError(f"{option}: '{safe(url, 100)}' has an invalid port") from None
+    if from_environment:
+        refuse_foreign_override(
+            parts.hostname,
+            url.strip(),
+            variable=option,
+            flag="--registry-url",
+            known=registry_hosts(),
+            what="a Yandex Container Registry host",
+        )
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 

@@ -10,13 +10,15 @@ Rules (README "Use with Yandex Cloud" has the table):
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from crgate.errors import ConfigError, CrgateError
-from crgate.scanner.credentials.http import HttpClient, check_url
+from crgate.regions import AUTH_HOSTS, refuse_foreign_override
+from crgate.scanner.credentials.http import HttpClient, check_url, safe_url
 from crgate.scanner.credentials.oidc import subject_token_provider
-from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, load_service_account_key
+from crgate.scanner.credentials.sakey import IAM_TOKEN_AUDIENCE, key_file_warning, load_service_account_key
 from crgate.scanner.credentials.sources import (
     DEFAULT_METADATA_ADDR,
     DEFAULT_TOKEN_ENDPOINT,
@@ -150,6 +152,8 @@ def choose_credentials(options: CredentialOptions, env: Mapping[str, str], *, lo
         )
     if pool:
         chosen = next((c for c in pool if c.from_flag), pool[0])
+        if chosen.kind == "federation":
+            token_endpoint(options, env)  # refused here, before any network call
         ignored = tuple(c.origin for c in variables if flags and c.kind != chosen.kind)
         for origin in ignored:
             log.info("ignoring %s: %s chooses the credentials", origin, chosen.origin)
@@ -190,8 +194,7 @@ def build_token_source(
         sa_id = candidate.value.strip()
         if any(ch.isspace() or not ch.isprintable() for ch in sa_id) or len(sa_id) > 50:
             raise ConfigError(f"{origin}: '{safe(sa_id, 60)}' is not a service account id")
-        url = options.token_endpoint or env.get(ENV_TOKEN_ENDPOINT, "").strip() or DEFAULT_TOKEN_ENDPOINT
-        check_url(url, "--token-endpoint" if options.token_endpoint else ENV_TOKEN_ENDPOINT)
+        url = token_endpoint(options, env)
         subject = subject_token_provider(
             env,
             token_env=options.oidc_token_env,
@@ -211,6 +214,26 @@ def build_token_source(
     raise AssertionError(f"unknown credential kind {kind}")
 
 
+def token_endpoint(options: CredentialOptions, env: Mapping[str, str]) -> str:
+    """Where federation exchanges the job's OIDC token: ``--token-endpoint``, else ``YC_TOKEN_ENDPOINT``
+    (only Yandex's own token host: the endpoint receives the OIDC token), else Yandex's documented one."""
+    if options.token_endpoint:
+        return check_url(options.token_endpoint, "--token-endpoint")
+    url = env.get(ENV_TOKEN_ENDPOINT, "").strip()
+    if not url:
+        return DEFAULT_TOKEN_ENDPOINT
+    check_url(url, ENV_TOKEN_ENDPOINT)
+    refuse_foreign_override(
+        urllib.parse.urlsplit(url).hostname or "",
+        safe_url(url),
+        variable=ENV_TOKEN_ENDPOINT,
+        flag="--token-endpoint",
+        known=AUTH_HOSTS,
+        what="Yandex's token service",
+    )
+    return url
+
+
 def credential_notes(choice: CredentialChoice) -> list[str]:
     """Warnings a user should read about the chosen source (printed after any token is masked)."""
     notes = []
@@ -224,6 +247,10 @@ def credential_notes(choice: CredentialChoice) -> list[str]:
             f"{candidate.origin} holds an OAuth token; Yandex is retiring OAuth tokens for API access: switch to "
             "a service account key (--sa-key) or workload identity federation (--federation-sa-id)"
         )
+    if candidate is not None and candidate.kind == "sa-key":
+        warning = key_file_warning(candidate.value, candidate.origin)
+        if warning:
+            notes.append(warning)
     notes += [f"{origin} is ignored: a flag chose the credentials" for origin in choice.ignored]
     return notes
 

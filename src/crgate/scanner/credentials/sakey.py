@@ -7,6 +7,7 @@ Every error names where the key came from and what to do, and never quotes the k
 from __future__ import annotations
 
 import json
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,28 @@ def load_service_account_key(value: str, option: str) -> ServiceAccountKey:
             f"service account key {origin}: cannot read: {error.strerror or error}; {_CREATE_HINT}"
         ) from error
     return parse_service_account_key(raw, origin)
+
+
+def key_file_warning(value: str, option: str) -> str | None:
+    """A warning when the key file ``value`` (not inline JSON) is readable by group or others:
+    whoever can read it can act as the service account. None for inline JSON, a private file, or a path
+    that cannot be inspected (loading the key reports that)."""
+    text = value.strip()
+    if not text or text.startswith("{") or "PRIVATE KEY" in value:
+        return None
+    path = Path(text).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(mode) or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    shown = safe(str(path), 300)
+    return (
+        f"service account key {shown} ({option}) is readable by group or others (mode "
+        f"{stat.S_IMODE(mode):04o}): anyone who can read it can act as the service account; "
+        f"restrict it: chmod 600 {shown}"
+    )
 
 
 def parse_service_account_key(raw: str, origin: str) -> ServiceAccountKey:
