@@ -320,7 +320,7 @@ def test_offline_evaluate_gives_the_live_verdict(start_emulator, tmp_path):
     body = BASELINE + "ignore:\n  - {id: CVE-2024-0003, reason: fix in progress}\n"
     policy = policy_file(tmp_path, body)
     saved = tmp_path / "result.json"
-    live = run_cli(check_args(emu, VULN, PROD, "--policy", policy, "--output", f"json={saved}"))
+    live = run_cli(check_args(emu, VULN, "--policy", policy, "--output", f"json={saved}"))
     calls = sum(emu.stats.calls.values())
     offline = run_cli(["evaluate", str(saved), "--policy", policy, "--format", "json"])
     assert sum(emu.stats.calls.values()) == calls, "evaluate must not call the API"

@@ -566,6 +566,9 @@ def policy_group() -> None:
 @click.argument("file", metavar="FILE")
 def policy_validate(file: str) -> ExitCode:
     """Check a policy file strictly; exit 0 when valid, 2 with file, line and key when not."""
+    import datetime as dt
+
+    from crgate.findings import far_expiry_warnings
     from crgate.policy import describe_policy, load_policy
     from crgate.textsafe import LINE_LIMIT, safe
 
@@ -573,6 +576,8 @@ def policy_validate(file: str) -> ExitCode:
     summary = f"{file}: valid crgate policy, version {policy.version}, sha256 {policy.sha256}"
     summary += f": {describe_policy(policy)}"
     click.echo(safe(summary, LINE_LIMIT))
+    for warning in far_expiry_warnings(policy, dt.date.today()):
+        _note(f"warning: {warning}")
     return ExitCode.PASS
 
 

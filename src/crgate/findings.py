@@ -29,6 +29,8 @@ from crgate.model import (
 )
 
 EXPIRY_WARNING_DAYS = 14
+FAR_EXPIRY_DAYS = 365
+"""An ignore rule that runs longer than this is a permanent exception in disguise (``9999-12-31``): warned."""
 BaselineKeys = frozenset[tuple[str, str]]
 
 
@@ -86,6 +88,19 @@ def rule_warnings(rules: Sequence[IgnoreRule], today: dt.date) -> list[str]:
         elif days <= EXPIRY_WARNING_DAYS:
             when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
             warnings.append(f"ignore rule {rule.label} expires {when} ({rule.expires.isoformat()})")
+    return warnings
+
+
+def far_expiry_warnings(policy: Policy, today: dt.date) -> list[str]:
+    """Warnings for ignore rules that expire more than ``FAR_EXPIRY_DAYS`` after ``today``, naming the
+    policy file, the rule and its line: a rule without review hides the finding from every later run."""
+    warnings = []
+    for rule in policy.ignore:
+        if rule.expires is not None and (rule.expires - today).days > FAR_EXPIRY_DAYS:
+            warnings.append(
+                f"ignore rule {rule.label} in {policy.source} expires {rule.expires.isoformat()}, more than a year "
+                "ahead: an exception that long is never reviewed; set 'expires' within a year and renew it then"
+            )
     return warnings
 
 

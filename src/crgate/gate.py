@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from crgate.defaults import DEFAULT_CONCURRENCY
+from crgate.errors import ConfigError
 from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.model import Policy, RunReport, Target
 from crgate.progress import NullProgress
@@ -139,7 +140,16 @@ def interruption_lines(left_running: Sequence[LeftRunning]) -> list[str]:
 def evaluate_saved(
     saved: SavedReport, policy: Policy, *, today: dt.date, now: Callable[[], dt.datetime] = _utc_now
 ) -> RunReport:
-    """Judge a saved report's results again under ``policy``: offline, no API call, no scan."""
+    """Judge a saved report's results again under ``policy``: offline, no API call, no scan. ConfigError
+    (exit 2) when the saved baseline is one of the saved images (the baseline is the image under test)."""
+    if policy.baseline is not None and saved.baseline is not None:
+        same = [image.ref for image in saved.images if image.image_id == saved.baseline.image_id]
+        if same:
+            raise ConfigError(
+                f"the baseline is the image under test: the saved baseline {saved.baseline.ref} is image "
+                f"{saved.baseline.image_id}, which {saved.source} also gates as {same[0]}; a baseline of the image "
+                "itself counts none of its findings"
+            )
     started_at = now()
     outcomes, stale = rejudge(policy, saved, today=today)
     return summarize(

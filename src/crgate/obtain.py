@@ -20,6 +20,7 @@ from typing import Generic, Protocol, TypeVar
 
 from crgate.durations import format_age, format_duration
 from crgate.errors import (
+    ConfigError,
     InterruptedRunError,
     MalformedResponseError,
     ScanError,
@@ -33,6 +34,7 @@ from crgate.interface import ScanHandle, Scanner
 from crgate.model import (
     BaselineInfo,
     Finding,
+    ImageSource,
     ImageState,
     Origin,
     Policy,
@@ -55,6 +57,9 @@ class ResolvedRow(Protocol):
 
     @property
     def failure(self) -> BaseException | None: ...
+
+    @property
+    def source(self) -> ImageSource | None: ...
 
 
 T = TypeVar("T")
@@ -146,6 +151,7 @@ class Obtainer:
         self._quota_warned = threading.Event()
         self._results: _OncePerKey[Obtained] = _OncePerKey(cancel)
         self._baselines: _OncePerKey[BaselineKeys | BaseException] = _OncePerKey(cancel)
+        self._baseline_rows: _OncePerKey[tuple[ResolvedRow, ...]] = _OncePerKey(cancel)
         self._lock = threading.Lock()
         self._scans: dict[str, ScanHandle | None] = {}
         """Image id -> the handle of the scan this run started or joined; None while Scan is in flight."""
@@ -216,7 +222,37 @@ class Obtainer:
             return None
         return value
 
+    def refuse_self_baseline(self, label: str, image_id: str | None, source: ImageSource | None) -> None:
+        """ConfigError (exit 2) when the policy's baseline resolves to the image ``label`` gates: the same
+        image id or manifest, a platform image of it, or its index. A baseline of itself would hide every
+        finding ("not counted: N in baseline"). Called before the image's result is obtained, so nothing is
+        scanned or counted; a baseline that cannot be resolved is left to ``baseline_keys`` (its policy)."""
+        spec = self._policy.baseline
+        if spec is None:
+            return
+        try:
+            rows = self._resolved_baseline(spec.image)
+        except (ScanError, ScanTimeoutError):
+            return
+        baseline = {image_id for row in rows for image_id in _identity(row.image_id, row.source)}
+        shared = sorted(baseline & _identity(image_id, source))
+        if shared:
+            raise ConfigError(
+                f"the baseline is the image under test: baseline {spec.image} (policy {self._policy.source}, key "
+                f"baseline.image) resolves to {shared[0]}, which this run gates as {label}; a baseline of the image "
+                "itself counts none of its findings. Name an image that is already deployed (e.g. the production "
+                "tag, pinned by digest) as the baseline, or remove 'baseline'"
+            )
+
     # -- internals ----------------------------------------------------------------------------
+
+    def _resolved_baseline(self, ref_text: str) -> tuple[ResolvedRow, ...]:
+        """The baseline reference resolved to its rows, once per run (an error is shared the same way)."""
+        assert self._resolve is not None
+        resolve = self._resolve
+        return self._baseline_rows.get(
+            "rows", lambda: tuple(resolve(Target(label=ref_text, ref=parse_image_ref(ref_text))))
+        )
 
     def _obtain(self, image_id: str, on_progress: ProgressCallback) -> Obtained:
         """Reuse a fresh READY result, join a RUNNING scan, or start one: in that order."""
@@ -336,8 +372,7 @@ class Obtainer:
         return True, f"reused scan result {last.id} from {format_age(age)} ago (reuse.max_age {limit}): no new scan"
 
     def _obtain_baseline(self, ref_text: str) -> BaselineKeys:
-        assert self._resolve is not None
-        rows = self._resolve(Target(label=ref_text, ref=parse_image_ref(ref_text)))
+        rows = self._resolved_baseline(ref_text)
         if len(rows) != 1:
             raise ScanError(
                 f"baseline {ref_text} is a multi-platform index of {len(rows)} platform images; name one of them "
@@ -356,6 +391,16 @@ class Obtainer:
         pairs = tuple(sorted({finding_key(f) for f in findings}))
         self.baseline = BaselineInfo(ref_text, image_id, result.id, origin, pairs)
         return frozenset(pairs)
+
+
+def _identity(image_id: str | None, source: ImageSource | None) -> set[str]:
+    """What names an image: its id, its manifest digest and the digest of the index it came from."""
+    names = {image_id} if image_id else set()
+    if source is not None:
+        names.add(source.digest)
+        if source.index_digest:
+            names.add(source.index_digest)
+    return names
 
 
 def _describe(counts: SeverityCounts) -> str:

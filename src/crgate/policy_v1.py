@@ -36,6 +36,10 @@ _CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}", re.IGNORECASE)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION = re.compile(r"(0|[1-9][0-9]*)([smhd])")
 _DURATION_EXAMPLES = "90s, 15m, 24h or 7d"
+REUSE_MAX_AGE_CAP = dt.timedelta(days=30)
+"""The oldest scan result ``reuse.max_age`` may accept. A reused result misses every vulnerability
+published after it was made (scanner databases change daily); a month bounds how stale a verdict can
+be, and still lets results of scheduled rescans and scan-on-push be reused (README, "Reuse and joining")."""
 # Names users reach for that difflib cannot guess; used for the "did you mean" hint (only when the
 # target is a valid key where the name was written).
 ALIASES: Mapping[str, str] = MappingProxyType(
@@ -454,10 +458,15 @@ def _parse_duration(walker: Walker, key_path: str, line: int, node: Node) -> dt.
     amount, unit = int(match.group(1)), match.group(2)
     if amount == 0:
         return None
+    cap = f"crgate accepts at most 30d ({REUSE_MAX_AGE_CAP.days * 24}h): a result that old already misses a month "
+    cap += "of newly published vulnerabilities; write e.g. 24h or 7d, or 0 to always scan"
     try:
-        return dt.timedelta(**{UNITS[unit]: amount})
+        age = dt.timedelta(**{UNITS[unit]: amount})
     except OverflowError:
-        raise walker.error(f"the maximum age {value} is too large; {fix}", line=line, key=key_path) from None
+        raise walker.error(f"the maximum age {value} is too large; {cap}", line=line, key=key_path) from None
+    if age > REUSE_MAX_AGE_CAP:
+        raise walker.error(f"the maximum age {value} is too long; {cap}", line=line, key=key_path)
+    return age
 
 
 def _duration_problem(text: str) -> str:

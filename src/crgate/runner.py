@@ -332,6 +332,7 @@ class Run:
 
         try:
             assert row.image_id is not None
+            self.obtainer.refuse_self_baseline(row.label, row.image_id, row.source)
             self.progress.update(row.label, ImageState.STARTING)
             obtained = self.obtainer.result_for(row.image_id, on_progress)
             outcome = self._judge(row, obtained, started)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from crgate import __version__
 from crgate.exitcodes import ExitCode, worst
-from crgate.findings import rule_warnings
+from crgate.findings import far_expiry_warnings, rule_warnings
 from crgate.model import BaselineInfo, ImageOutcome, Policy, RunReport
 
 
@@ -30,7 +30,7 @@ def summarize(
     report_only: bool = False,
 ) -> RunReport:
     """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``."""
-    warnings = rule_warnings(policy.ignore, today)
+    warnings = rule_warnings(policy.ignore, today) + far_expiry_warnings(policy, today)
     if policy.unscannable != "skip":
         for image in unscannable:
             warnings.append(
