@@ -50,14 +50,43 @@ def finding_uuid(image: str, cve: str, package: str) -> str:
 
 
 def repository_of(ref: str) -> str:
-    """An image reference without its tag and digest (``cr.yandex/crp1/app:1.2`` -> ``cr.yandex/crp1/app``).
+    """An image reference without its tag, digest and platform label (``cr.yandex/crp1/app:1.2`` and
+    ``cr.yandex/crp1/app:multi [linux/arm64/v8]`` -> ``cr.yandex/crp1/app``).
 
     Alerts keyed on the repository survive a rebuild under a new tag; a bare image id stays as it is.
     """
-    name = ref.split("@", 1)[0]
+    name = ref.split(" [", 1)[0].split("@", 1)[0]  # a reference holds no space: " [" starts the label
     slash = name.rfind("/")
     colon = name.rfind(":")
     return name[:colon] if colon > slash >= 0 else name
+
+
+@dataclass(frozen=True)
+class ImageIdentity:
+    """What a finding's alert is keyed on besides the CVE and the package: the image's repository and
+    platform, never its tag or digest (a retag, a rerun or a digest reference keeps the alert)."""
+
+    repository: str
+    """The reference as given without tag, digest and platform label; the image id for ``--image-id``."""
+    platform: str
+    """``linux/arm64`` for a platform image of an index; empty when crgate does not know it."""
+
+
+def image_identity(outcome: ImageOutcome) -> ImageIdentity:
+    """The repository and platform of one gated image (see ``ImageIdentity``)."""
+    source = outcome.source
+    if source is None:
+        return ImageIdentity(repository_of(outcome.ref), "")
+    return ImageIdentity(repository_of(source.reference), source.platform or "")
+
+
+def alert_key(identity: ImageIdentity, cve: str, package: str) -> str:
+    """32 hex digits naming one vulnerability of one package in one repository and platform: the same
+    for every tag, digest reference and run, different for another platform, package or CVE."""
+    repository, platform = identity.repository, identity.platform
+    # Each part prefixed with its length, so no text inside a part can shift the boundaries.
+    text = f"crgate-alert/v2 {len(repository)}:{repository}{len(platform)}:{platform}{len(cve)}:{cve}{package}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def finding_order(judged: JudgedFinding) -> tuple[int, int, str, str]:
