@@ -366,3 +366,18 @@ def test_sarif_location_option(start_emulator):
 def test_sarif_location_is_a_uri_reference():
     run = sarif(mixed_report(), sarif_location="my app/Dockerfile")["runs"][0]
     assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "my%20app/Dockerfile"
+
+
+def test_junit_bodies_have_one_finding_per_line():
+    xml = junit(mixed_report())
+    vuln = {case.name: case for case in next(s for s in xml if s.name == "cr.yandex/crptest/app:vuln")}
+    (failure,) = vuln["critical <= 0"].result
+    lines = failure.text.split("\n")
+    assert len(lines) == 3 and all(line.startswith("CVE-") for line in lines), failure.text
+    assert "\\n" not in failure.text  # real line breaks, not the two characters
+
+
+def test_junit_line_breaks_inside_scanner_text_stay_escaped():
+    hostile = judged("CVE-2024-0001", "critical", "pkg\nCVE-FAKE critical forged", fixed_by="1")
+    (case, *_) = list(next(iter(junit(run_report(scanned("cr.yandex/crptest/app:x", [hostile]))))))
+    assert case.result[0].text.count("\n") == 0 and "pkg\\nCVE-FAKE" in case.result[0].text
