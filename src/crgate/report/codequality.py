@@ -29,6 +29,7 @@ from typing import TextIO
 from crgate.model import FindingDecision
 from crgate.report.common import Context, clip, describe_finding, image_identity
 from crgate.report.jsonout import Splice, string
+from crgate.textsafe import visible
 
 SEVERITY = {
     "critical": "critical",
@@ -57,14 +58,15 @@ def _entries(context: Context) -> Iterator[str]:
         # The platform joins the repository when there is one: a single image's fingerprints stay as they were.
         repository = f"{identity.repository}\x1f{identity.platform}" if identity.platform else identity.repository
         if outcome.error is not None:
-            description = f"crgate could not check image {ref}: {outcome.error.message}"
+            description = visible(f"crgate could not check image {ref}: {outcome.error.message}", lines=True)
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
         for judged in context.grouped(outcome).by_decision[FindingDecision.COUNTED]:
             finding = judged.finding
-            cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
+            cve = visible(finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN")
             key = _unique(seen, repository, finding.cve, finding.package)
-            description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}"
+            # Every text a person reads is visible: no control or bidi character reaches the widget.
+            description = visible(f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}")
             yield _entry(description, cve, key, SEVERITY.get(finding.severity, "minor"), location)
 
 

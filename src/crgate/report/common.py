@@ -7,6 +7,7 @@ deterministic function of its ``RunReport`` and its ``Context``.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -197,10 +198,18 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+_PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+_WEB_URI = re.compile(
+    r"https?://(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?::[0-9]{1,5})?"  # host (no user info), port
+    rf"(?:/{_PCHAR}*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"  # path, query, fragment
+)
+"""An http(s) URI as RFC 3986 spells one: only its characters, every ``%`` followed by two hex digits."""
+
+
 def is_web_link(link: str) -> bool:
-    """True for an http(s) URL safe to put in a report as a link: not absurdly long, and printable with
-    no space (so no whitespace, control or invisible format character at all)."""
-    return len(link) <= MAX_LINK and link.startswith(("https://", "http://")) and link.isprintable() and " " not in link
+    """True for an http(s) URL safe to put in a report as a link or URI field: not absurdly long, a valid
+    RFC 3986 URI (so no space, control, non-ASCII or ``<>"{}|\\^``` character), without user info."""
+    return len(link) <= MAX_LINK and link.startswith(("https://", "http://")) and _WEB_URI.fullmatch(link) is not None
 
 
 def describe_finding(finding: Finding) -> str:

@@ -41,6 +41,7 @@ from typing import Any, TextIO
 from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, clip, describe_finding, finding_uuid, image_identity, is_web_link
 from crgate.report.jsonout import Splice, string
+from crgate.textsafe import visible
 
 SCHEMA_VERSION = "15.0.7"
 SCHEMA_URL = (
@@ -127,10 +128,10 @@ def pullable_image(outcome: ImageOutcome) -> str:
 
 def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> Iterator[str]:
     """One JSON line per finding; what is the same for every finding of the image is encoded once."""
-    ref = outcome.ref
+    ref = visible(outcome.ref)
     platform = image_identity(outcome).platform
-    distribution = string(clip(image_os(findings, platform), 200))
-    image = f'"image": {string(pullable_image(outcome))}}}'
+    distribution = string(visible(clip(image_os(findings, platform), 200)))
+    image = f'"image": {string(visible(pullable_image(outcome)))}}}'
     in_platform = f" [{platform}]" if platform else ""
     # Values that repeat across findings (identifier kinds, operating systems), encoded once each.
     kinds: dict[str, str] = {}
@@ -138,8 +139,10 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
     uuid, encoded = finding_uuid, string  # locals: this loop runs once per finding
     for judged in findings:
         finding = judged.finding
-        cve, package, version = finding.cve, finding.package, finding.version
-        cve = (cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
+        # Every text a person reads is visible (no control or bidi character: GitLab stores it in PostgreSQL,
+        # which refuses NUL, and renders the rest).
+        cve, package, version = finding.cve, visible(finding.package), visible(finding.version)
+        cve = visible(cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
         cve_text = encoded(cve)
         prefix = cve.partition("-")[0]
         kind = kinds.get(prefix)
@@ -154,18 +157,20 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         described = describe_finding(finding)
         if language and finding.type:
             described += f" ({finding.type} package)"
-        description = f"{cve} ({finding.severity}) in {described} of image {ref}."
+        description = f"{cve} ({visible(finding.severity)}) in {visible(described)} of image {ref}."
         note = _DECISION_NOTE[judged.decision]
         if note:
-            description += " " + note.format(rule=judged.rule)
+            description += " " + note.format(rule=visible(str(judged.rule)))
         if language or not finding.type:
             system = distribution
         else:
-            system = systems.get(finding.type) or systems.setdefault(finding.type, encoded(clip(finding.type, 200)))
-        name = f"{cve} in {package}"
+            system = systems.get(finding.type) or systems.setdefault(
+                finding.type, encoded(visible(clip(finding.type, 200)))
+            )
+        name = f"{cve} in {package}{in_platform}"
         solution = ""
         if finding.fixed_by:
-            solution = f', "solution": {encoded(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
+            solution = f', "solution": {encoded(clip(f"Upgrade {package} to {visible(finding.fixed_by)}", 7000))}'
         if len(package) > 500 or not package:
             package = clip(package, 500) or "unknown"
         package += in_platform
@@ -185,13 +190,17 @@ def _messages(report: RunReport) -> list[dict[str, str]]:
     messages = []
     for outcome in report.images:
         if outcome.error is not None:
-            messages.append({"level": "fatal", "value": clip(f"{outcome.ref}: {outcome.error.message}", 10_000)})
-        messages.extend({"level": "warn", "value": clip(f"{outcome.ref}: {w}", 10_000)} for w in outcome.warnings)
-    messages.extend({"level": "warn", "value": clip(warning, 10_000)} for warning in report.warnings)
+            messages.append({"level": "fatal", "value": _message(f"{outcome.ref}: {outcome.error.message}")})
+        messages.extend({"level": "warn", "value": _message(f"{outcome.ref}: {w}")} for w in outcome.warnings)
+    messages.extend({"level": "warn", "value": _message(warning)} for warning in report.warnings)
     messages.append({"level": "info", "value": f"crgate verdict: {report.verdict} (exit {report.exit_code})"})
     if report.report_only:
         messages.append({"level": "warn", "value": "report-only run: crgate exited 0 for policy violations"})
     return messages
+
+
+def _message(text: str) -> str:
+    return visible(clip(text, 10_000), lines=True)
 
 
 def _time(value: dt.datetime) -> str:

@@ -55,7 +55,7 @@ from crgate.report.common import (
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
-from crgate.textsafe import safe
+from crgate.textsafe import safe, visible
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
@@ -162,7 +162,7 @@ def _ranked(index: int, findings: list[JudgedFinding]) -> Iterator[tuple[tuple[i
 
 def _rule_id(judged: JudgedFinding) -> str:
     cve = judged.finding.cve
-    return cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN"
+    return visible(cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN")
 
 
 def _rule_lines(rules: dict[str, list[Any]]) -> Iterator[str]:
@@ -213,7 +213,7 @@ def _results(
 
     ``rules`` gathers, per rule id, [index, worst severity rank, packages, first web link].
     """
-    ref = outcome.ref
+    ref = visible(outcome.ref)
     location = {
         "physicalLocation": {
             "artifactLocation": {"uri": quote(context.location, safe="/")},
@@ -235,7 +235,7 @@ def _results(
         finding = judged.finding
         rule_id = _rule_id(judged)
         package, version, fixed = finding.package, finding.version, finding.fixed_by
-        package = package if len(package) <= _FIELD else clip(package, _FIELD)
+        package = visible(package if len(package) <= _FIELD else clip(package, _FIELD))
         rank = SEVERITY_RANK.get(finding.severity, _UNKNOWN_RANK)
         rule = rules.get(rule_id)
         if rule is None:
@@ -251,14 +251,15 @@ def _results(
         described = describe_finding(finding)
         if len(described) > 3 * _FIELD:
             described = clip(described, 3 * _FIELD)
-        message = f"{rule_id} ({finding.severity}) in {described} of image {ref}"
+        severity = visible(finding.severity)
+        message = f"{rule_id} ({severity}) in {visible(described)} of image {ref}"
         tail = ""
         match decision:
             case FindingDecision.COUNTED:
                 level = "error" if finding.severity in violated else "warning"
             case FindingDecision.IGNORED:
                 level = "note"
-                justification = string(str(judged.rule))
+                justification = string(visible(str(judged.rule)))
                 tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
             case FindingDecision.IN_BASELINE:
                 level = "note"
@@ -268,15 +269,15 @@ def _results(
             case _:
                 unreachable(decision)
         if decision != FindingDecision.COUNTED:
-            message += _DECISION_NOTE[decision].format(rule=judged.rule)
+            message += _DECISION_NOTE[decision].format(rule=visible(str(judged.rule)))
         yield (
             f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
             f'"message":{{"text":{string(message)}}},"locations":{locations},'
             f'"partialFingerprints":{{"{LINE_HASH_KEY}":"{key}","{FINGERPRINT_KEY}":"{key}"}},'
-            f'"properties":{{{image},"severity":{string(finding.severity)},'
+            f'"properties":{{{image},"severity":{string(severity)},'
             f'"package":{string(package)},'
-            f'"installedVersion":{string(version if len(version) <= _FIELD else clip(version, _FIELD))},'
-            f'"fixedVersion":{string(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD))},'
+            f'"installedVersion":{string(visible(version if len(version) <= _FIELD else clip(version, _FIELD)))},'
+            f'"fixedVersion":{string(visible(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD)))},'
             f'"decision":{string(decision)}}}{tail}}}'
         )
 
@@ -315,12 +316,12 @@ def _invocation(report: RunReport, dropped: int) -> dict[str, Any]:
 
 
 def _notification(level: str, text: str, rule: str) -> dict[str, Any]:
-    return {"level": level, "message": {"text": clip(text, 4000)}, "descriptor": {"id": rule}}
+    return {"level": level, "message": {"text": visible(clip(text, 4000), lines=True)}, "descriptor": {"id": rule}}
 
 
 def _image_properties(outcome: ImageOutcome) -> dict[str, Any]:
     return {
-        "ref": outcome.ref,
+        "ref": visible(outcome.ref),
         "imageId": outcome.image_id,
         "scanResultId": outcome.scan_result_id,
         "verdict": outcome.verdict,
