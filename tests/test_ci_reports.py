@@ -94,9 +94,10 @@ def test_sarif_results_have_message_location_and_stable_fingerprints():
     assert levels[("CVE-2024-0002", "zlib1g")] == "note"  # ignored
     ignored = next(r for r in results if r["ruleId"] == "CVE-2024-0002")
     assert ignored["suppressions"][0]["justification"] == "CVE-2024-0002 (policy line 9)"
-    fingerprints = [r["partialFingerprints"]["crgateFinding/v1"] for r in results]
+    fingerprints = [r["partialFingerprints"]["primaryLocationLineHash"] for r in results]
     assert len(set(fingerprints)) == len(fingerprints)
-    # A rebuild under a new tag keeps the alert: the fingerprint is per repository + CVE + package.
+    # A rebuild under a new tag keeps the alert: the fingerprint is per repository + platform + CVE + package
+    # (test_report_alerts.py counts the alerts as GitHub would).
     retagged = replace(report, images=tuple(replace(o, ref=o.ref.replace(":vuln", ":v2")) for o in report.images))
     assert [r["partialFingerprints"] for r in sarif(retagged)["runs"][0]["results"]] == [
         r["partialFingerprints"] for r in results
@@ -176,8 +177,8 @@ def test_gitlab_report_fields():
         "url": "https://nvd.nist.gov/vuln/detail/CVE-2023-38545",
     }
     assert curl["id"] == finding_uuid("cr.yandex/crptest/app:vuln", "CVE-2023-38545", "curl")
-    assert curl["location"]["image"] == "cr.yandex/crptest/app:vuln"
-    assert curl["location"]["default_branch_image"] == "cr.yandex/crptest/app"
+    assert curl["location"]["image"] == "cr.yandex/crptest/app:vuln"  # no registry read: the reference as given
+    assert "default_branch_image" not in curl["location"]
     assert curl["location"]["operating_system"] == "debian"
     assert curl["location"]["dependency"]["version"] == "1.0.0"
     assert curl["severity"] == "Critical" and curl["solution"] == "Upgrade curl to 7.88.1-10+deb12u4"
@@ -365,3 +366,18 @@ def test_sarif_location_option(start_emulator):
 def test_sarif_location_is_a_uri_reference():
     run = sarif(mixed_report(), sarif_location="my app/Dockerfile")["runs"][0]
     assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "my%20app/Dockerfile"
+
+
+def test_junit_bodies_have_one_finding_per_line():
+    xml = junit(mixed_report())
+    vuln = {case.name: case for case in next(s for s in xml if s.name == "cr.yandex/crptest/app:vuln")}
+    (failure,) = vuln["critical <= 0"].result
+    lines = failure.text.split("\n")
+    assert len(lines) == 3 and all(line.startswith("CVE-") for line in lines), failure.text
+    assert "\\n" not in failure.text  # real line breaks, not the two characters
+
+
+def test_junit_line_breaks_inside_scanner_text_stay_escaped():
+    hostile = judged("CVE-2024-0001", "critical", "pkg\nCVE-FAKE critical forged", fixed_by="1")
+    (case, *_) = list(next(iter(junit(run_report(scanned("cr.yandex/crptest/app:x", [hostile]))))))
+    assert case.result[0].text.count("\n") == 0 and "pkg\\nCVE-FAKE" in case.result[0].text

@@ -20,6 +20,7 @@ from crgate.report.common import Context, clip, finding_order, sorted_findings
 from crgate.report.json_report import finding_document, finding_line
 from crgate.report.jsonout import Splice
 from crgate.report.sarif import MAX_RESULTS
+from crgate.textsafe import visible
 from reportdata import huge_report, judged, mixed_report, run_report, scanned
 
 JSON_FORMATS = ("json", "sarif", "gitlab", "codequality", "cosign-vuln")
@@ -91,8 +92,9 @@ def test_a_json_finding_line_is_its_document_whatever_the_text():
 def test_json_formats_stay_valid_and_carry_hostile_text_exactly(fmt):
     findings = hostile_findings()
     doc = json.loads(render(fmt, run_report(scanned("cr.yandex/crptest/app:x", findings))))
-    packages = {clip(item.finding.package, 200) for item in findings}
-    counted = {clip(item.finding.cve, 200) for item in findings if item.decision == "counted"}
+    # Shown formats carry the text exactly but visibly (textsafe.visible: controls and bidi escaped).
+    packages = {visible(clip(item.finding.package, 200)) for item in findings}
+    counted = {visible(clip(item.finding.cve, 200)) for item in findings if item.decision == "counted"}
     if fmt == "json":
         assert doc["images"][0]["findings"] == [finding_document(item) for item in findings]
     elif fmt == "cosign-vuln":

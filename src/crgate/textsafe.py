@@ -16,9 +16,13 @@ Neutralized characters are rendered as visible escapes, never deleted: ESC becom
 newline ``\\n``, U+202E ``\\u202e``, the ``#`` of ``##[`` ``\\x23``, the ``_`` of ``section_``
 ``\\x5f`` and a value's leading ``:`` ``\\x3a``. A reader sees that something odd was there and what it
 was (a ``?`` would hide which character it was and look like a URL's query). Backslashes are kept as
-they are, so rendering is idempotent: ``safe(safe(x)) == safe(x)``. This is display text; machine
-formats (JSON, SARIF, ...) keep the original, and GitHub workflow-command *values* are encoded
-losslessly by ``github_data``/``github_property`` instead.
+they are, so rendering is idempotent: ``safe(safe(x)) == safe(x)``. This is display text; GitHub
+workflow-command *values* are encoded losslessly by ``github_data``/``github_property`` instead.
+
+Text that another program shows to people (GitHub code scanning, GitLab's vulnerability report) goes
+through ``visible``: the same escapes for control, format and line-separator characters (tabs and
+newlines kept only in text whose lines crgate composed), no length limit and no CI-command rules (the
+text is not a log line). crgate's own JSON report keeps the original.
 
 Standard library only and cheap to import: the CLI's start-up path uses it.
 """
@@ -88,6 +92,37 @@ def safe_text(text: str, limit: int = LINE_LIMIT) -> str:
     return safe_lines(text.split("\n"), limit)
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]")
+_NOT_PLAIN_IN_LINES = re.compile(r"[^\x09\x0a\x20-\x7e]")
+
+
+def visible(text: str, *, lines: bool = False) -> str:
+    """``text`` for a field that GitHub, GitLab or Jenkins shows: every control character, every bidi
+    control and other format, separator, surrogate or unassigned character rendered as a visible escape
+    (``\\x00``, ``\\n``, ``\\u202e``), all else unchanged; ``lines`` keeps tabs and newlines (text whose
+    lines crgate composed). Idempotent; no limit."""
+    if text.isascii():
+        control = _ASCII_CONTROL_IN_LINES if lines else _ASCII_CONTROL
+        return control.sub(_render_char, text) if control.search(text) else text
+    return (_NOT_PLAIN_IN_LINES if lines else _NOT_PLAIN).sub(_render_char, text)
+
+
+def _render_char(match: re.Match[str]) -> str:
+    found = match.group()
+    if unicodedata.category(found) not in _UNSAFE_CATEGORIES:
+        return found
+    if found in _NAMED:
+        return _NAMED[found]
+    code = ord(found)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
 def github_data(text: str) -> str:
     """A GitHub workflow command's message (``::error::MESSAGE``), encoded losslessly: the runner decodes
     ``%25``, ``%0D`` and ``%0A`` back, and no newline can end the command and start another."""
@@ -105,16 +140,7 @@ def _render(match: re.Match[str]) -> str:
         return found[:-1] + "\\x3a"
     if found in ("#", "_"):
         return f"\\x{ord(found):02x}"
-    if unicodedata.category(found) not in _UNSAFE_CATEGORIES:
-        return found
-    if found in _NAMED:
-        return _NAMED[found]
-    code = ord(found)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+    return _render_char(match)
 
 
 def _cut(pieces: list[tuple[str, bool]], budget: int) -> str:

@@ -13,7 +13,8 @@ GitLab reads a subset of the CodeClimate issue format: a JSON array of objects w
   low and negligible -> ``info``; undefined (the scanner's "other") -> ``minor``, so a finding of
   unknown severity is not filed among informational notes.
 - ``fingerprint`` is stable across runs: a hash of the image repository (the reference without its
-  tag or digest, so a rebuild under a new tag keeps it), the CVE id and the package, which is how
+  tag or digest, so a rebuild under a new tag keeps it), the platform of an index's image (so each
+  platform's finding is fixed on its own), the CVE id and the package, which is how
   GitLab tells new findings from resolved ones between the merge request and its target branch. The
   same (repository, CVE, package) twice in one run gets a counter, keeping fingerprints unique.
 - ``location.path`` is ``--sarif-location`` (default ``Dockerfile``), line 1, as in SARIF.
@@ -26,8 +27,9 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from crgate.model import FindingDecision
-from crgate.report.common import Context, clip, describe_finding, repository_of
+from crgate.report.common import Context, clip, describe_finding, image_identity
 from crgate.report.jsonout import Splice, string
+from crgate.textsafe import visible
 
 SEVERITY = {
     "critical": "critical",
@@ -52,16 +54,19 @@ def _entries(context: Context) -> Iterator[str]:
     seen: dict[bytes, int] = {}
     for outcome in context.report.images:
         ref = outcome.ref
-        repository = repository_of(ref)
+        identity = image_identity(outcome)
+        # The platform joins the repository when there is one: a single image's fingerprints stay as they were.
+        repository = f"{identity.repository}\x1f{identity.platform}" if identity.platform else identity.repository
         if outcome.error is not None:
-            description = f"crgate could not check image {ref}: {outcome.error.message}"
+            description = visible(f"crgate could not check image {ref}: {outcome.error.message}", lines=True)
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
         for judged in context.grouped(outcome).by_decision[FindingDecision.COUNTED]:
             finding = judged.finding
-            cve = finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN"
+            cve = visible(finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN")
             key = _unique(seen, repository, finding.cve, finding.package)
-            description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}"
+            # Every text a person reads is visible: no control or bidi character reaches the widget.
+            description = visible(f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}")
             yield _entry(description, cve, key, SEVERITY.get(finding.severity, "minor"), location)
 
 

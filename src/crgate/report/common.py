@@ -7,6 +7,7 @@ deterministic function of its ``RunReport`` and its ``Context``.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,14 +51,43 @@ def finding_uuid(image: str, cve: str, package: str) -> str:
 
 
 def repository_of(ref: str) -> str:
-    """An image reference without its tag and digest (``cr.yandex/crp1/app:1.2`` -> ``cr.yandex/crp1/app``).
+    """An image reference without its tag, digest and platform label (``cr.yandex/crp1/app:1.2`` and
+    ``cr.yandex/crp1/app:multi [linux/arm64/v8]`` -> ``cr.yandex/crp1/app``).
 
     Alerts keyed on the repository survive a rebuild under a new tag; a bare image id stays as it is.
     """
-    name = ref.split("@", 1)[0]
+    name = ref.split(" [", 1)[0].split("@", 1)[0]  # a reference holds no space: " [" starts the label
     slash = name.rfind("/")
     colon = name.rfind(":")
     return name[:colon] if colon > slash >= 0 else name
+
+
+@dataclass(frozen=True)
+class ImageIdentity:
+    """What a finding's alert is keyed on besides the CVE and the package: the image's repository and
+    platform, never its tag or digest (a retag, a rerun or a digest reference keeps the alert)."""
+
+    repository: str
+    """The reference as given without tag, digest and platform label; the image id for ``--image-id``."""
+    platform: str
+    """``linux/arm64`` for a platform image of an index; empty when crgate does not know it."""
+
+
+def image_identity(outcome: ImageOutcome) -> ImageIdentity:
+    """The repository and platform of one gated image (see ``ImageIdentity``)."""
+    source = outcome.source
+    if source is None:
+        return ImageIdentity(repository_of(outcome.ref), "")
+    return ImageIdentity(repository_of(source.reference), source.platform or "")
+
+
+def alert_key(identity: ImageIdentity, cve: str, package: str) -> str:
+    """32 hex digits naming one vulnerability of one package in one repository and platform: the same
+    for every tag, digest reference and run, different for another platform, package or CVE."""
+    repository, platform = identity.repository, identity.platform
+    # Each part prefixed with its length, so no text inside a part can shift the boundaries.
+    text = f"crgate-alert/v2 {len(repository)}:{repository}{len(platform)}:{platform}{len(cve)}:{cve}{package}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def finding_order(judged: JudgedFinding) -> tuple[int, int, str, str]:
@@ -168,10 +198,18 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+_PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+_WEB_URI = re.compile(
+    r"https?://(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?::[0-9]{1,5})?"  # host (no user info), port
+    rf"(?:/{_PCHAR}*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"  # path, query, fragment
+)
+"""An http(s) URI as RFC 3986 spells one: only its characters, every ``%`` followed by two hex digits."""
+
+
 def is_web_link(link: str) -> bool:
-    """True for an http(s) URL safe to put in a report as a link: not absurdly long, and printable with
-    no space (so no whitespace, control or invisible format character at all)."""
-    return len(link) <= MAX_LINK and link.startswith(("https://", "http://")) and link.isprintable() and " " not in link
+    """True for an http(s) URL safe to put in a report as a link or URI field: not absurdly long, a valid
+    RFC 3986 URI (so no space, control, non-ASCII or ``<>"{}|\\^``` character), without user info."""
+    return len(link) <= MAX_LINK and link.startswith(("https://", "http://")) and _WEB_URI.fullmatch(link) is not None
 
 
 def describe_finding(finding: Finding) -> str:

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from crgate.model import RunReport
 from crgate.report import json_report
-from crgate.report.common import Context
+from crgate.report.common import Context, is_web_link
 from crgate.report.jsonout import Splice
 
 PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
@@ -47,7 +47,7 @@ def predicate(report: RunReport, result: Any, invocation: Mapping[str, str]) -> 
     return {
         "invocation": {
             "parameters": None,
-            "uri": invocation.get("uri", ""),
+            "uri": _uri(invocation.get("uri", "")),
             "event_id": invocation.get("event_id", ""),
             "builder.id": invocation.get("builder.id", ""),
         },
@@ -82,6 +82,11 @@ def invocation_from_env(env: Mapping[str, str]) -> dict[str, str]:
     if env.get("GITLAB_CI") == "true" and env.get("CI_JOB_ID"):
         return {"uri": env.get("CI_JOB_URL", ""), "event_id": env["CI_JOB_ID"], "builder.id": "GitLab CI"}
     return {}
+
+
+def _uri(value: str) -> str:
+    """The CI run's URL when it is a valid http(s) URI, else empty: it comes from pipeline variables."""
+    return value if is_web_link(value) else ""
 
 
 def _time(value: dt.datetime) -> str:

@@ -2,14 +2,30 @@
 
 One vulnerability per finding per image, with a deterministic UUID (uuid5 over image + CVE + package),
 the CVE as the first (primary) identifier, and ``location.image`` / ``operating_system`` /
-``dependency``. ``location.default_branch_image`` is the image without its tag, so GitLab can match a
-vulnerability of a branch image with the same one on the default branch.
+``dependency``. GitLab shows this report on Ultimate only (the Code Quality report shows everywhere).
+
+How GitLab tells vulnerabilities apart (``Gitlab::Ci::Reports::Security::Locations::ContainerScanning``):
+by the primary identifier and a location fingerprint, SHA-1 of ``<image without tag>:<package name>``,
+where the image loses the part after its last ``:`` unless that part looks like a version (``1.4.2`` is
+kept, so every release would be a new vulnerability). On a branch other than the default one GitLab
+takes ``default_branch_image`` instead of ``image`` when a vulnerability of the project already has an
+image that begins like it. So:
+
+- ``location.image`` is pullable and pinned: ``<repository>@sha256:<digest of the manifest gated>`` (a
+  platform image's own digest for a platform of an index). GitLab's rule makes it ``<repository>@sha256``:
+  the same for every tag, rerun and digest reference of the repository. Without a reference
+  (``--image-id``) it is ``<image id>:image-id``, which keeps the id.
+- The platform of an index's image is part of the package name (``curl [linux/arm64]``), the only place
+  in GitLab's key that can hold it: otherwise both platforms' findings of one CVE in one package would be
+  one vulnerability, and fixing one platform would close both.
+- No ``default_branch_image``: crgate cannot know the default branch's image, and a value without a tag
+  would make GitLab's key an empty image name (shared by every image of the project).
 
 ``operating_system`` is the image's distribution: the ``type`` of an OS package finding (``debian``).
 A language package (``origin: lang``, ``type`` such as ``jar``, ``gobinary``, ``python-pkg``) names its
 package type, not an operating system, so its vulnerabilities carry the distribution the image's OS
-findings name (the most frequent, ties by name), or ``unknown``; the package type goes into the
-description. GitLab shows this report on Ultimate only (the Code Quality report shows everywhere).
+findings name (the most frequent, ties by name), else the os of the image's platform (``linux``), else
+``unknown``; the package type goes into the description.
 
 Written as a stream: one vulnerability per line (``crgate.report.jsonout``).
 """
@@ -23,8 +39,9 @@ from operator import attrgetter
 from typing import Any, TextIO
 
 from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
-from crgate.report.common import Context, clip, describe_finding, finding_uuid, is_web_link, repository_of
+from crgate.report.common import Context, clip, describe_finding, finding_uuid, image_identity, is_web_link
 from crgate.report.jsonout import Splice, string
+from crgate.textsafe import visible
 
 SCHEMA_VERSION = "15.0.7"
 SCHEMA_URL = (
@@ -88,29 +105,44 @@ def document(report: RunReport, vulnerabilities: Any) -> dict[str, Any]:
     }
 
 
-def image_os(findings: list[JudgedFinding]) -> str:
-    """The distribution the image's OS package findings name most often (ties by name), or ``unknown``."""
+def image_os(findings: list[JudgedFinding], platform: str = "") -> str:
+    """The distribution the image's OS package findings name most often (ties by name), else the os of
+    ``platform`` (``linux`` of ``linux/arm64``), else ``unknown``."""
     # Counted in C over (origin, type) pairs, of which an image has a handful, then filtered.
     pairs = Counter(map(_ORIGIN_AND_TYPE, findings))
     names = Counter({kind: n for (origin, kind), n in pairs.items() if origin != LANGUAGE_ORIGIN and kind})
     if not names:
-        return "unknown"
+        return platform.partition("/")[0] or "unknown"
     return min(names.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def pullable_image(outcome: ImageOutcome) -> str:
+    """``location.image``: ``<repository>@<digest gated>``; without a registry read, the reference as given
+    (its label cut off), or ``<image id>:image-id`` for a bare image id (no ``/``)."""
+    source = outcome.source
+    if source is not None:
+        return f"{image_identity(outcome).repository}@{source.digest}"
+    reference = outcome.ref.split(" [", 1)[0]
+    return reference if "/" in reference else f"{reference}:image-id"
 
 
 def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> Iterator[str]:
     """One JSON line per finding; what is the same for every finding of the image is encoded once."""
-    ref = outcome.ref
-    distribution = string(clip(image_os(findings), 200))
-    image = f'"image": {string(ref)}, "default_branch_image": {string(clip(repository_of(ref), 255))}}}'
+    ref = visible(outcome.ref)
+    platform = image_identity(outcome).platform
+    distribution = string(visible(clip(image_os(findings, platform), 200)))
+    image = f'"image": {string(visible(pullable_image(outcome)))}}}'
+    in_platform = f" [{platform}]" if platform else ""
     # Values that repeat across findings (identifier kinds, operating systems), encoded once each.
     kinds: dict[str, str] = {}
     systems: dict[str, str] = {}
     uuid, encoded = finding_uuid, string  # locals: this loop runs once per finding
     for judged in findings:
         finding = judged.finding
-        cve, package, version = finding.cve, finding.package, finding.version
-        cve = (cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
+        # Every text a person reads is visible (no control or bidi character: GitLab stores it in PostgreSQL,
+        # which refuses NUL, and renders the rest).
+        cve, package, version = finding.cve, visible(finding.package), visible(finding.version)
+        cve = visible(cve if len(cve) <= 200 else clip(cve, 200)) or "UNKNOWN"
         cve_text = encoded(cve)
         prefix = cve.partition("-")[0]
         kind = kinds.get(prefix)
@@ -125,20 +157,23 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         described = describe_finding(finding)
         if language and finding.type:
             described += f" ({finding.type} package)"
-        description = f"{cve} ({finding.severity}) in {described} of image {ref}."
+        description = f"{cve} ({visible(finding.severity)}) in {visible(described)} of image {ref}."
         note = _DECISION_NOTE[judged.decision]
         if note:
-            description += " " + note.format(rule=judged.rule)
+            description += " " + note.format(rule=visible(str(judged.rule)))
         if language or not finding.type:
             system = distribution
         else:
-            system = systems.get(finding.type) or systems.setdefault(finding.type, encoded(clip(finding.type, 200)))
-        name = f"{cve} in {package}"
+            system = systems.get(finding.type) or systems.setdefault(
+                finding.type, encoded(visible(clip(finding.type, 200)))
+            )
+        name = f"{cve} in {package}{in_platform}"
         solution = ""
         if finding.fixed_by:
-            solution = f', "solution": {encoded(clip(f"Upgrade {package} to {finding.fixed_by}", 7000))}'
+            solution = f', "solution": {encoded(clip(f"Upgrade {package} to {visible(finding.fixed_by)}", 7000))}'
         if len(package) > 500 or not package:
             package = clip(package, 500) or "unknown"
+        package += in_platform
         yield (
             f'{{"id": "{uuid(ref, finding.cve, finding.package)}", '
             f'"name": {encoded(name if len(name) <= 255 else clip(name, 255))}, '
@@ -155,13 +190,17 @@ def _messages(report: RunReport) -> list[dict[str, str]]:
     messages = []
     for outcome in report.images:
         if outcome.error is not None:
-            messages.append({"level": "fatal", "value": clip(f"{outcome.ref}: {outcome.error.message}", 10_000)})
-        messages.extend({"level": "warn", "value": clip(f"{outcome.ref}: {w}", 10_000)} for w in outcome.warnings)
-    messages.extend({"level": "warn", "value": clip(warning, 10_000)} for warning in report.warnings)
+            messages.append({"level": "fatal", "value": _message(f"{outcome.ref}: {outcome.error.message}")})
+        messages.extend({"level": "warn", "value": _message(f"{outcome.ref}: {w}")} for w in outcome.warnings)
+    messages.extend({"level": "warn", "value": _message(warning)} for warning in report.warnings)
     messages.append({"level": "info", "value": f"crgate verdict: {report.verdict} (exit {report.exit_code})"})
     if report.report_only:
         messages.append({"level": "warn", "value": "report-only run: crgate exited 0 for policy violations"})
     return messages
+
+
+def _message(text: str) -> str:
+    return visible(clip(text, 10_000), lines=True)
 
 
 def _time(value: dt.datetime) -> str:

@@ -5,8 +5,9 @@ exceeded (the findings that count are listed in its body), an ``<error>`` on eve
 could not be checked. A final ``crgate`` suite holds the run's verdict as one test case and the run's
 warnings as ``<system-out>``, so a run that fails for a reason outside any image is never green.
 
-Every value that comes from outside crgate passes through ``_t``, this module's one exit for untrusted
-text (XML-safe and clipped).
+Every value that comes from outside crgate passes through ``_t`` (one value) or ``_lines`` (a body of
+lines, joined by real line breaks so GitLab's test report and Jenkins show one finding per line): this
+module's exits for untrusted text (XML-safe and clipped).
 """
 
 from __future__ import annotations
@@ -47,6 +48,21 @@ def _t(value: str, limit: int = 20_000) -> str:
     return _NOT_XML.sub("\ufffd", safe(value, limit))
 
 
+def _lines(lines: list[str], limit: int = 20_000) -> str:
+    """Lines crgate composed (each may hold untrusted text), each made inert like ``_t`` and joined by real
+    line breaks; at most ``limit`` characters, cut between lines."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        line = safe(line, 2000)
+        if size + len(line) + 1 > limit:
+            kept.append(f"... and {len(lines) - len(kept)} more lines")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return _NOT_XML.sub("\ufffd", "\n".join(kept))
+
+
 def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
     report = context.report
     suite = ET.Element("testsuite", name=_t(outcome.ref, 1000), time=f"{outcome.elapsed:.3f}")
@@ -83,7 +99,7 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
             failures += 1
     notes = _image_notes(context, outcome)
     if notes:
-        ET.SubElement(suite, "system-out").text = _t(notes)
+        ET.SubElement(suite, "system-out").text = _lines(notes)
     suite.set("tests", str(len(names)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
@@ -99,7 +115,7 @@ def _failure_body(outcome: ImageOutcome, key: str, counted: Mapping[str, list[Ju
     lines = [f"{j.finding.cve} {j.finding.severity} {describe_finding(j.finding)}" for j in listed[:MAX_LISTED]]
     if len(listed) > MAX_LISTED:
         lines.append(f"... and {len(listed) - MAX_LISTED} more")
-    return _t("\n".join(lines))
+    return _lines(lines)
 
 
 def _counted(context: Context, outcome: ImageOutcome) -> Mapping[str, list[JudgedFinding]]:
@@ -107,13 +123,13 @@ def _counted(context: Context, outcome: ImageOutcome) -> Mapping[str, list[Judge
     return context.grouped(outcome).counted_by_severity
 
 
-def _image_notes(context: Context, outcome: ImageOutcome) -> str:
+def _image_notes(context: Context, outcome: ImageOutcome) -> list[str]:
     lines = [f"warning: {warning}" for warning in outcome.warnings]
     ignored = context.grouped(outcome).by_decision[FindingDecision.IGNORED]
     lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
     if len(ignored) > MAX_LISTED:
         lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")
-    return "\n".join(lines)
+    return lines
 
 
 def _run_suite(report: RunReport) -> ET.Element:
@@ -136,5 +152,5 @@ def _run_suite(report: RunReport) -> ET.Element:
     elif report.exit_code != 0:
         ET.SubElement(case, "error", message=_t(message, 2000), type="error")
     if report.warnings:
-        ET.SubElement(suite, "system-out").text = _t("\n".join(f"warning: {w}" for w in report.warnings))
+        ET.SubElement(suite, "system-out").text = _lines([f"warning: {w}" for w in report.warnings])
     return suite

@@ -1,9 +1,20 @@
 """SARIF 2.1.0 for GitHub code scanning (``github/codeql-action/upload-sarif``).
 
 One run; one rule per CVE (short and full description, help, ``security-severity``, ``security`` tag);
-one result per finding per image, located at ``--sarif-location`` (default ``Dockerfile``, line 1) and
-carrying a partial fingerprint that is stable per image repository + CVE + package, so a rebuild under a
-new tag keeps the same alert.
+one result per finding per image, located at ``--sarif-location`` (default ``Dockerfile``, line 1).
+
+Alerts: GitHub matches results across analyses by ``ruleId`` and ``partialFingerprints``; upload-sarif
+fills in ``primaryLocationLineHash`` from the text of the located line, unless the result already has
+one (it then keeps it and logs a warning when its own differs). Every result of crgate points at the
+same line, so crgate sets ``primaryLocationLineHash`` itself: a hash of the image's repository (without
+tag, digest or platform label), its platform, the CVE and the package (``common.alert_key``). One alert
+per (repository, platform, package, vulnerability): the same across tags, reruns and digest references,
+apart across platforms and packages. ``crgateFinding/v2`` carries the same value for other consumers.
+
+Severity (``security-severity``, which GitHub maps >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, below
+4.0 low): critical 9.5, high 8.0, medium 5.5, low 2.0, negligible 1.0, and undefined (the scanner's
+"other": severity unknown) 5.5 with level ``warning``, so an unknown severity is neither hidden among low
+findings nor dropped from GitHub's severity filters (``0.0`` would show no severity at all).
 
 GitHub's upload limits (docs.github.com, "SARIF results exceed limit"): 10 MB per gzip-compressed file,
 20 runs per file, 25,000 results and 25,000 rules per run (only the top 5,000 results are shown, by
@@ -34,33 +45,35 @@ from crgate.report import markdown
 from crgate.report.common import (
     SEVERITY_RANK,
     Context,
+    alert_key,
     clip,
     describe_finding,
     finding_order,
-    finding_uuid,
+    image_identity,
     is_web_link,
-    repository_of,
     unreachable,
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
-from crgate.textsafe import safe
+from crgate.textsafe import safe, visible
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
 MAX_RESULTS = 25_000
 MAX_RULES = 25_000  # never reached: at most MAX_RESULTS results, each with one rule
-FINGERPRINT_KEY = "crgateFinding/v1"
+FINGERPRINT_KEY = "crgateFinding/v2"
+LINE_HASH_KEY = "primaryLocationLineHash"
 # GitHub maps security-severity to its levels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, < 4 low.
+# An unknown severity ("undefined") counts as medium: never hidden as low, never shown as no severity.
 SECURITY_SEVERITY = {
     "critical": "9.5",
     "high": "8.0",
     "medium": "5.5",
     "low": "2.0",
     "negligible": "1.0",
-    "undefined": "0.0",
+    "undefined": "5.5",
 }
-_RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning"}
+_RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "undefined": "warning"}
 _FIELD = 200  # longest package / version / CVE text taken from the scanner into a message
 _UNKNOWN_RANK = len(SEVERITIES)  # a severity outside SEVERITIES sorts last and names its rule "undefined"
 _DECISION_NOTE = {  # every decision (a test checks); appended to the message of a finding not counted
@@ -149,7 +162,7 @@ def _ranked(index: int, findings: list[JudgedFinding]) -> Iterator[tuple[tuple[i
 
 def _rule_id(judged: JudgedFinding) -> str:
     cve = judged.finding.cve
-    return cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN"
+    return visible(cve if 0 < len(cve) <= _FIELD else clip(cve, _FIELD) or "UNKNOWN")
 
 
 def _rule_lines(rules: dict[str, list[Any]]) -> Iterator[str]:
@@ -188,7 +201,7 @@ def _rule(rule_id: str, worst: str, packages: list[str], link: str) -> str:
         f'{{"id":{name},"name":"ContainerImageVulnerability",'
         f'"shortDescription":{{"text":"{name[1:-1]} ({worst}) in a container image package"}},'
         f'"fullDescription":{{"text":{string(full)}}}{more},'
-        f'"properties":{{"security-severity":"{SECURITY_SEVERITY.get(worst, "0.0")}",'
+        f'"properties":{{"security-severity":"{SECURITY_SEVERITY.get(worst, SECURITY_SEVERITY["undefined"])}",'
         f'"tags":["security","vulnerability","container","{worst}"],"precision":"very-high"}}{help_uri}}}'
     )
 
@@ -200,7 +213,7 @@ def _results(
 
     ``rules`` gathers, per rule id, [index, worst severity rank, packages, first web link].
     """
-    ref = outcome.ref
+    ref = visible(outcome.ref)
     location = {
         "physicalLocation": {
             "artifactLocation": {"uri": quote(context.location, safe="/")},
@@ -216,13 +229,13 @@ def _results(
             separators=(",", ":"),
         )
     )[1:-1]
-    repository = repository_of(ref)
+    identity = image_identity(outcome)
     violated = violated_severities(outcome)
     for judged in findings:
         finding = judged.finding
         rule_id = _rule_id(judged)
         package, version, fixed = finding.package, finding.version, finding.fixed_by
-        package = package if len(package) <= _FIELD else clip(package, _FIELD)
+        package = visible(package if len(package) <= _FIELD else clip(package, _FIELD))
         rank = SEVERITY_RANK.get(finding.severity, _UNKNOWN_RANK)
         rule = rules.get(rule_id)
         if rule is None:
@@ -233,18 +246,20 @@ def _results(
             if not rule[3] and is_web_link(finding.link):
                 rule[3] = finding.link
         rule_index = rule[0]
+        key = alert_key(identity, finding.cve, finding.package)
         decision = judged.decision
         described = describe_finding(finding)
         if len(described) > 3 * _FIELD:
             described = clip(described, 3 * _FIELD)
-        message = f"{rule_id} ({finding.severity}) in {described} of image {ref}"
+        severity = visible(finding.severity)
+        message = f"{rule_id} ({severity}) in {visible(described)} of image {ref}"
         tail = ""
         match decision:
             case FindingDecision.COUNTED:
                 level = "error" if finding.severity in violated else "warning"
             case FindingDecision.IGNORED:
                 level = "note"
-                justification = string(str(judged.rule))
+                justification = string(visible(str(judged.rule)))
                 tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
             case FindingDecision.IN_BASELINE:
                 level = "note"
@@ -254,15 +269,15 @@ def _results(
             case _:
                 unreachable(decision)
         if decision != FindingDecision.COUNTED:
-            message += _DECISION_NOTE[decision].format(rule=judged.rule)
+            message += _DECISION_NOTE[decision].format(rule=visible(str(judged.rule)))
         yield (
             f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
             f'"message":{{"text":{string(message)}}},"locations":{locations},'
-            f'"partialFingerprints":{{"{FINGERPRINT_KEY}":"{finding_uuid(repository, finding.cve, package)}"}},'
-            f'"properties":{{{image},"severity":{string(finding.severity)},'
+            f'"partialFingerprints":{{"{LINE_HASH_KEY}":"{key}","{FINGERPRINT_KEY}":"{key}"}},'
+            f'"properties":{{{image},"severity":{string(severity)},'
             f'"package":{string(package)},'
-            f'"installedVersion":{string(version if len(version) <= _FIELD else clip(version, _FIELD))},'
-            f'"fixedVersion":{string(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD))},'
+            f'"installedVersion":{string(visible(version if len(version) <= _FIELD else clip(version, _FIELD)))},'
+            f'"fixedVersion":{string(visible(fixed if len(fixed) <= _FIELD else clip(fixed, _FIELD)))},'
             f'"decision":{string(decision)}}}{tail}}}'
         )
 
@@ -301,12 +316,12 @@ def _invocation(report: RunReport, dropped: int) -> dict[str, Any]:
 
 
 def _notification(level: str, text: str, rule: str) -> dict[str, Any]:
-    return {"level": level, "message": {"text": clip(text, 4000)}, "descriptor": {"id": rule}}
+    return {"level": level, "message": {"text": visible(clip(text, 4000), lines=True)}, "descriptor": {"id": rule}}
 
 
 def _image_properties(outcome: ImageOutcome) -> dict[str, Any]:
     return {
-        "ref": outcome.ref,
+        "ref": visible(outcome.ref),
         "imageId": outcome.image_id,
         "scanResultId": outcome.scan_result_id,
         "verdict": outcome.verdict,
