@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import check_args, finding, run_cli
-from crgate.emulator import Emulator
+from crgate_emulator import Emulator
 from ocipush import Pusher
 from realregistry import start_real_registry
 
