@@ -138,12 +138,43 @@ class Pusher:
         data = canonical(document)
         return self.manifest(repository, tag or digest_of(data), document)
 
-    def attestation(self, repository: str, subject: Pushed) -> Pushed:
-        """A provenance attestation manifest for ``subject``, as buildx pushes it (platform unknown/unknown)."""
+    def sbom(self, repository: str, tag: str, *, oras_1_1: bool = False) -> Pushed:
+        """An SPDX SBOM as ``oras push <ref> sbom.spdx.json:application/spdx+json`` stores it: oras 1.0's
+        image manifest with config ``application/vnd.unknown.config.v1+json``, or (``oras_1_1``) the OCI 1.1
+        form with ``artifactType`` and the empty config."""
+        spdx = canonical({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "app", "packages": []})
+        empty = b"{}"
+        config_type = "application/vnd.oci.empty.v1+json" if oras_1_1 else "application/vnd.unknown.config.v1+json"
+        document: dict = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            **({"artifactType": "application/spdx+json"} if oras_1_1 else {}),
+            "config": {"mediaType": config_type, "digest": self.blob(repository, empty), "size": len(empty)},
+            "layers": [
+                {
+                    "mediaType": "application/spdx+json",
+                    "digest": self.blob(repository, spdx),
+                    "size": len(spdx),
+                    "annotations": {"org.opencontainers.image.title": "sbom.spdx.json"},
+                }
+            ],
+            "annotations": {"org.opencontainers.image.created": "2026-12-07T00:00:00Z"},
+        }
+        return self.manifest(repository, tag, document)
+
+    def attestation(
+        self,
+        repository: str,
+        subject: Pushed,
+        *,
+        tag: str | None = None,
+        predicate: str = "https://slsa.dev/provenance/v0.2",
+    ) -> Pushed:
+        """An in-toto attestation manifest for ``subject``, as buildx pushes it (platform unknown/unknown)."""
         statement = canonical(
             {
                 "_type": "https://in-toto.io/Statement/v0.1",
-                "predicateType": "https://slsa.dev/provenance/v0.2",
+                "predicateType": predicate,
                 "subject": [{"name": "_", "digest": {"sha256": subject.digest.removeprefix("sha256:")}}],
                 "predicate": {"builder": {"id": ""}},
             }
@@ -160,11 +191,11 @@ class Pusher:
                     "mediaType": IN_TOTO,
                     "digest": self.blob(repository, statement),
                     "size": len(statement),
-                    "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"},
+                    "annotations": {"in-toto.io/predicate-type": predicate},
                 }
             ],
         }
-        return self.manifest(repository, digest_of(canonical(document)), document)
+        return self.manifest(repository, tag or digest_of(canonical(document)), document)
 
     def index(
         self,
@@ -174,16 +205,19 @@ class Pusher:
         *,
         attestations: bool = True,
         docker: bool = False,
+        annotate: dict[str, dict[str, str]] | None = None,
     ) -> tuple[Pushed, dict[str, Pushed]]:
-        """An index (or Docker manifest list) of ``platforms``, with an attestation per platform."""
+        """An index (or Docker manifest list) of ``platforms``, with an attestation per platform;
+        ``annotate`` adds annotations to the entries of some platforms."""
         entries: list[dict] = []
         attested: dict[str, Pushed] = {}
         for platform, image in platforms.items():
             os_name, arch, *variant = platform.split("/")
             described = {"architecture": arch, "os": os_name, **({"variant": variant[0]} if variant else {})}
-            entries.append(
-                {"mediaType": image.media_type, "digest": image.digest, "size": len(image.data), "platform": described}
-            )
+            entry = {"mediaType": image.media_type, "digest": image.digest, "size": len(image.data)}
+            if annotate and platform in annotate:
+                entry["annotations"] = annotate[platform]
+            entries.append({**entry, "platform": described})
         if attestations:
             for platform, image in platforms.items():
                 attestation = self.attestation(repository, image)

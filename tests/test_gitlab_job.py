@@ -32,6 +32,7 @@ REPORTS = (
     "gl-code-quality-report.json",
     "crgate-junit.xml",
 )
+DOTENV_DIR = ".gitlab-ci-reports"  # where gitlab-ci-local keeps a job's dotenv report
 VERSION_TAG = "v0.1.0"
 REMOTE = f"https://raw.githubusercontent.com/crgate/crgate/{VERSION_TAG}/templates/crgate.yml"
 COMPONENT = "gitlab.com/crgate/crgate/crgate@0.1.0"
@@ -89,6 +90,7 @@ def test_template_shape():
         "codequality": "gl-code-quality-report.json",
         "container_scanning": "gl-container-scanning-report.json",
         "junit": "crgate-junit.xml",
+        "dotenv": "crgate-pinned.env",
     }
     assert "crgate-report.json" in job["artifacts"]["paths"] and job["artifacts"]["when"] == "always"
     assert "CRGATE_OIDC_TOKEN" in job["id_tokens"]
@@ -213,7 +215,14 @@ def project(tmp_path_factory) -> tuple[str, Path, Path]:
     for name, spec in JOBS.items():
         inputs = {"emulator": True, "job-name": name, "needs": [], **spec["inputs"]}
         include.append({**{k: v for k, v in spec.items() if k != "inputs"}, "inputs": inputs})
-    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump({"include": include}, sort_keys=False))
+    # A later job reads the gate's dotenv report: the pinned references are its variables.
+    deploy = {
+        "stage": "deploy",
+        "needs": ["clean"],
+        "script": ['echo "deploying [$CRGATE_PINNED_IMAGES] after verdict [$CRGATE_VERDICT]"'],
+    }
+    pipeline_file = {"include": include, "deploy": deploy}
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline_file, sort_keys=False))
     git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], cwd=project, check=True)
     subprocess.run([*git, "remote", "add", "origin", "git@gitlab.com:crgate/crgate.git"], cwd=project, check=True)
@@ -237,7 +246,19 @@ def test_clean_image_passes_the_job(pipeline):
     code, log, artifacts = pipeline["clean"]
     assert code == 0, log
     assert "PASS  clean" in log and "PASS: 1 image within policy built-in default (exit 0)" in log
-    assert sorted(p.name for p in artifacts.iterdir()) == sorted(REPORTS)
+    assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(REPORTS)
+
+
+def test_a_later_job_gets_the_pinned_references_from_the_dotenv_report(pipeline, project):
+    code, log, artifacts = pipeline["clean"]
+    assert code == 0, log
+    tool, directory, venv = project
+    done = gitlab_ci_local_run(tool, directory, venv, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    pinned = "cr.yandex/crpdemo/app@sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"
+    assert f"deploying [{pinned}] after verdict [pass]" in done.stdout + done.stderr
+    dotenv = artifacts / DOTENV_DIR / "dotenv" / "crgate-pinned.env"
+    assert dotenv.read_text() == f"CRGATE_VERDICT=pass\nCRGATE_PINNED_IMAGES={pinned}\n"
 
 
 def test_vulnerable_image_fails_the_job(pipeline):
@@ -245,7 +266,9 @@ def test_vulnerable_image_fails_the_job(pipeline):
     assert code != 0, log
     assert "FAIL  vulnerable" in log
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
-    assert sorted(p.name for p in artifacts.iterdir()) == sorted(REPORTS)  # artifacts: when: always
+    assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(
+        REPORTS
+    )  # artifacts: when: always
     xml = JUnitXml.fromfile(str(artifacts / "crgate-junit.xml"))
     assert xml.failures == 3 and xml.errors == 0
     assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "fail"

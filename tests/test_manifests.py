@@ -264,3 +264,63 @@ def test_merge_key_must_refer_to_a_mapping():
     with pytest.raises(ManifestError) as caught:
         images_in_text("x: &base [a]\nservices:\n  web:\n    <<: *base\n", "c.yaml")
     assert "line 4: a merge key ('<<') must refer to a mapping or a list of mappings" in str(caught.value)
+
+
+CRDS = DATA / "crds.yaml"
+CRD_IMAGES = [
+    ("cr.yandex/crptest/worker:1", "ScaledJob queue-worker, container worker"),
+    ("cr.yandex/crptest/builder:2", "Workflow pipeline, container at spec.templates[1].container"),
+    ("cr.yandex/crptest/scripter:3", "Workflow pipeline, script at spec.templates[2].script"),
+    ("cr.yandex/crptest/base:4", "Task test, stepTemplate at spec.stepTemplate"),
+    ("cr.yandex/crptest/tester:5", "Task test, step unit"),
+    ("postgres:16", "Task test, sidecar db"),
+    ("cr.yandex/crptest/knative:6", "Service hello, container (unnamed)"),
+    ("cr.yandex/crptest/nightly:7", "CronJob nightly, container job"),
+    ("cr.yandex/crptest/web:8", "Deployment web, container web"),
+]
+
+
+def test_images_are_found_in_every_kind_and_the_rest_is_reported_not_taken():
+    from crgate.manifests import read_manifest
+
+    manifest = read_manifest(str(CRDS), io.BytesIO())
+    assert [(u.image, u.where) for u in manifest.uses] == CRD_IMAGES
+    assert [(u.value, u.document, u.line, u.where) for u in manifest.untaken] == [
+        ("cr.yandex/crptest/hidden:9", 7, 86, "ConfigMap settings, data.IMAGE"),
+        ("cr.yandex/crptest/sidecar:10", 7, 87, "ConfigMap settings, data.sidecarImage"),
+    ]
+
+
+def test_the_cli_gates_every_kind_and_lists_what_it_did_not_take(start_emulator, tmp_path):
+    names = [ref.split("/")[-1].split(":") for ref, _ in CRD_IMAGES if ref.startswith("cr.yandex")]
+    emu = start_emulator(
+        {
+            "registries": [
+                {
+                    "id": "crptest",
+                    "repositories": [
+                        {"name": repo, "images": [{"id": f"crp{repo}", "tags": [tag], "scan": {"duration": 0.05}}]}
+                        for repo, tag in names
+                    ],
+                }
+            ]
+        }
+    )
+    pinned = tmp_path / "pinned.yaml"
+    result = run_cli(check_args(emu, "--from-manifest", str(CRDS), "--pin-to", str(pinned), "--format", "json"))
+    assert result.code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert sorted(i["ref"] for i in doc["images"]) == sorted(r for r, _ in CRD_IMAGES if r.startswith("cr.yandex"))
+    assert "2 other value(s) under an image-like key were not taken" in result.stderr
+    assert "not taken: cr.yandex/crptest/hidden:9" in result.stderr and "data.sidecarImage" in result.stderr
+    text = pinned.read_text()
+    for ref, _ in CRD_IMAGES:
+        if ref.startswith("cr.yandex"):
+            assert ref not in text  # pinned in every kind
+    assert text.count("@sha256:") == 8 and "postgres:16" in text and "cr.yandex/crptest/hidden:9" in text
+
+
+def test_a_manifest_with_only_untaken_values_is_exit_2_naming_them():
+    result = run_cli(["check", "--from-manifest", "-"], stdin="kind: ConfigMap\ndata: {image: cr.yandex/crp1/a:1}\n")
+    assert result.code == 2, result.output
+    assert "no container images found" in result.stderr and "cr.yandex/crp1/a:1" in result.stderr

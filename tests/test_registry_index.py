@@ -10,6 +10,7 @@ import pytest
 
 from crgate.errors import ConfigError
 from crgate.registry import MalformedManifestError, PlatformNotFoundError, label, parse_platform
+from crgate.registry.artifacts import OCI_CONFIG
 from crgate.registry.auth import check_realm, parse_challenges, pick_challenge
 from crgate.registry.errors import RegistryError
 from crgate.registry.index import (
@@ -62,22 +63,27 @@ def test_buildx_index_gates_each_platform_and_skips_attestations() -> None:
     assert resolved.platforms == ("linux/amd64", "linux/arm64/v8")
 
 
-def test_attestation_by_annotation_alone_or_by_unknown_platform_alone() -> None:
-    only_annotation = {**entry(D3, "linux/amd64"), "annotations": ATTESTATION}
+def test_an_unknown_platform_is_an_attestation_but_an_annotation_alone_hides_no_platform() -> None:
+    only_annotation = {**entry(D3, "linux/arm64"), "annotations": ATTESTATION}
     only_platform = entry(D4, "unknown/unknown")
     resolved = resolve(index(entry(D1, "linux/amd64"), only_annotation, only_platform))
-    assert [c.digest for c in resolved.children] == [D1]
-    assert {s.digest for s in resolved.skipped} == {D3, D4}
+    assert [(c.digest, c.platform) for c in resolved.children] == [(D1, "linux/amd64"), (D3, "linux/arm64")]
+    assert [s.digest for s in resolved.skipped] == [D4]
+    assert resolved.children[0].notes == ()
+    (note,) = resolved.children[1].notes
+    assert D3 in note and "platform linux/arm64" in note and "attestation-manifest" in note
+    assert "gated as an image" in note and REF in note
 
 
 def test_docker_manifest_list_and_single_manifests() -> None:
     listed = resolve(index(entry(D1, "linux/amd64", DOCKER_MANIFEST), media_type=DOCKER_MANIFEST_LIST), None)
     assert listed.is_index and listed.children[0].media_type == DOCKER_MANIFEST
-    single = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"digest": D2}, "layers": []})
+    config = {"mediaType": OCI_CONFIG, "digest": D2}
+    single = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []})
     resolved = resolve(single.encode(), OCI_MANIFEST, platforms=("linux/s390x",))  # --platform: indexes only
     assert not resolved.is_index and [(c.digest, c.platform) for c in resolved.children] == [(D1, None)]
     # OCI allows a document without mediaType: the Content-Type decides.
-    untyped = json.dumps({"schemaVersion": 2, "config": {"digest": D2}, "layers": []}).encode()
+    untyped = json.dumps({"schemaVersion": 2, "config": {"mediaType": OCI_CONFIG, "digest": D2}, "layers": []}).encode()
     assert parse_manifest(untyped, "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8", reference=REF)
 
 

@@ -66,6 +66,8 @@ class ErrorKind(Word):
     SCAN = "scan"
     NOT_FOUND = "not_found"
     MALFORMED = "malformed"
+    NOT_AN_IMAGE = "not_an_image"
+    """An SBOM, attestation, signature or other artifact named where a container image was expected."""
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
 

@@ -77,6 +77,8 @@ class Row:
     source: ImageSource | None = None
     failure: BaseException | None = None
     """Why it cannot be gated, found while resolving (the row becomes an error without a scan)."""
+    notes: tuple[str, ...] = ()
+    """What resolving found contradictory about the image (they become the outcome's warnings)."""
 
 
 @dataclass
@@ -310,7 +312,9 @@ class Run:
                     f"flight? Check with: yc container image list --repository-name {ref.repository_name}",
                     method="ImageService.List",
                 )
-            rows.append(Row(name, image_id=image_id, source=source, failure=failure))
+            for note in child.notes:
+                log.warning("%s: %s", name, note)
+            rows.append(Row(name, image_id=image_id, source=source, failure=failure, notes=child.notes))
         return tuple(rows)
 
     # -- one image ----------------------------------------------------------------------------
@@ -353,12 +357,13 @@ class Run:
             elapsed=time.monotonic() - started,
             origin=Origin.JOINED if handle is not None and handle.operation_id is None else Origin.SCANNED,
             source=row.source,
+            warnings=row.notes,
         )
 
     def _judge(self, row: Row, obtained: Obtained, started: float) -> ImageOutcome:
         """Apply the policy to a READY result; its findings are always listed and checked."""
         result = obtained.result
-        warnings = list(obtained.notes)
+        warnings = [*row.notes, *obtained.notes]
         baseline = self.obtainer.baseline_keys(warnings) if self.policy.baseline else None
         self.progress.update(row.label, ImageState.FETCHING_FINDINGS, result.id)
         # Every report explains which findings made an image fail, and the listed findings are checked

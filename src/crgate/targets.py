@@ -27,6 +27,8 @@ class Selection:
     """How many distinct images the manifests named (scannable or not)."""
     manifests: tuple[ManifestFile, ...] = ()
     """The manifests as read (for ``--pin-to``)."""
+    untaken: tuple[str, ...] = ()
+    """Strings under image-like keys that no container takes, as ``value (where)``: reported, not gated."""
 
     def summary(self, unscannable_mode: str) -> list[str]:
         """What the manifests named, for people (nothing when no manifest was read)."""
@@ -36,7 +38,14 @@ class Selection:
             f"manifests name {self.manifest_images} image(s); {len(self.unscannable)} outside Yandex Container "
             f"Registry (policy unscannable: {unscannable_mode})"
         )
-        return [head, *(f"  not scanned: {image}" for image in self.unscannable)]
+        lines = [head, *(f"  not scanned: {image}" for image in self.unscannable)]
+        if self.untaken:
+            lines.append(
+                f"{len(self.untaken)} other value(s) under an image-like key were not taken as container images "
+                "(not gated; check that none is deployed):"
+            )
+            lines += [f"  not taken: {value}" for value in self.untaken]
+        return lines
 
 
 def select_targets(
@@ -49,11 +58,16 @@ def select_targets(
         return Selection(tuple(targets))
     files = tuple(read_manifest(path, stdin) for path in manifests)
     uses = unique(use for file in files for use in file.uses)
+    untaken = tuple(item.describe() for file in files for item in file.untaken)
     if not uses:
-        raise ConfigError(f"no container images found in {', '.join(manifests)}: nothing would be gated")
+        also = f"; {len(untaken)} value(s) under image-like keys are not container images: " if untaken else ""
+        raise ConfigError(
+            f"no container images found in {', '.join(manifests)}: nothing would be gated"
+            + (also + "; ".join(untaken[:5]) if untaken else "")
+        )
     given = {target.label for target in targets}
     targets.extend(
         Target(label=use.image, ref=use.ref) for use in uses if use.ref is not None and use.image not in given
     )
     outside = tuple(f"{use.image} ({use.location})" for use in uses if use.ref is None)
-    return Selection(tuple(targets), outside, len(uses), files)
+    return Selection(tuple(targets), outside, len(uses), files, untaken)

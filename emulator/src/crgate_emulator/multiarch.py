@@ -11,6 +11,9 @@ attestation manifests, and how the emulator's registry endpoint authenticates. F
       images[]:
         platform: linux/arm64/v8  # optional, default linux/amd64
         format: oci               # oci (default) | docker: the image manifest's media types
+        artifact: sbom            # optional: not a container image but an artifact in an OCI manifest:
+                                  # sbom (oras push of an SPDX SBOM) | attestation (buildx in-toto, SPDX
+                                  # predicate) | signature (cosign)
         digest: ...               # optional: omitted, it is the sha256 of the manifest the registry
                                   # endpoint serves (an explicit one that differs makes the image
                                   # service and the registry disagree, as a broken registry would)
@@ -18,7 +21,8 @@ attestation manifests, and how the emulator's registry endpoint authenticates. F
         - id: crpdemomulti00000001
           tags: [multi]
           format: oci             # oci: OCI image index (default) | docker: Docker manifest list
-          manifests: [crpdemoamd64..., crpdemoarm64...]   # ids of platform images of this repository
+          manifests: [crpdemoamd64..., crpdemoarm64...]   # ids of platform images of this repository;
+                                  # an item may be {id: ..., annotations: {key: value}} (entry annotations)
           attestations: true      # one provenance attestation manifest per platform (default true);
                                   # each is an untagged image too, with a derived id, as Yandex lists them
           created_at: 2026-01-15T09:30:00Z
@@ -41,7 +45,7 @@ from crgate_emulator import oci
 if TYPE_CHECKING:
     from crgate_emulator.scenario import Image
 
-IMAGE_KEYS = ("platform", "format")
+IMAGE_KEYS = ("platform", "format", "artifact")
 REPOSITORY_KEYS = ("indexes",)
 SCENARIO_KEYS = ("registry",)
 REGISTRY_AUTH = ("bearer", "basic")
@@ -109,6 +113,10 @@ def image_fields(parser: Any, raw: dict, path: str, node: Any, image_id: str, re
     manifest, media_type = oci.image_manifest(
         image_id, repository_name, platform, fmt=fmt, layer_size=size if isinstance(size, int) else 0
     )
+    if raw.get("artifact") is not None:
+        choices = tuple(kind.upper() for kind in oci.ARTIFACTS)
+        kind = str(parser.choice(raw["artifact"], f"{path}.artifact", node, choices)).lower()
+        manifest, media_type = oci.artifact_manifest(kind, image_id, repository_name)
     digest = (
         oci.digest_of(manifest) if raw.get("digest") is None else parser.string(raw["digest"], f"{path}.digest", node)
     )
@@ -129,7 +137,19 @@ def index_images(
         index_id = parser.ident(raw["id"], f"{where}.id", item)
         fmt = _format(parser, raw, where, item)
         children: list[Image] = []
+        annotated: dict[str, tuple[tuple[str, str], ...]] = {}
         for j, child_id in enumerate(parser.seq(raw["manifests"], f"{where}.manifests", item)):
+            if isinstance(child_id, dict):
+                entry_path = f"{where}.manifests[{j}]"
+                spec = parser.mapping(child_id, entry_path, ("id", "annotations"), ("id",))
+                child_id = spec["id"]
+                notes = spec.get("annotations") or {}
+                if not isinstance(notes, dict):
+                    parser.fail(f"{entry_path}.annotations", "expected a mapping of strings", item)
+                annotated[str(child_id)] = tuple(
+                    (parser.string(k, f"{entry_path}.annotations", item), parser.string(v, f"{entry_path}.{k}", item))
+                    for k, v in notes.items()
+                )
             child = by_id.get(child_id) if isinstance(child_id, str) else None
             if child is None:
                 parser.fail(f"{where}.manifests[{j}]", f"{child_id!r} is not an image id of this repository", item)
@@ -139,7 +159,10 @@ def index_images(
             children.append(child)
         if not children:
             parser.fail(f"{where}.manifests", "an index needs at least one platform image", item)
-        entries = [oci.Child(c.manifest_digest, len(c.manifest), c.media_type, c.platform or "") for c in children]
+        entries = [
+            oci.Child(c.manifest_digest, len(c.manifest), c.media_type, c.platform or "", annotated.get(c.id, ()))
+            for c in children
+        ]
         attestations = []
         if parser.boolean(raw.get("attestations"), f"{where}.attestations", item, default=True):
             attestations = [(entry, oci.attestation_manifest(entry.digest)) for entry in entries]

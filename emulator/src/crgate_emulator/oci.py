@@ -54,6 +54,7 @@ class Child:
     size: int
     media_type: str
     platform: str
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 def image_manifest(
@@ -88,6 +89,32 @@ def image_manifest(
     return _canonical(document), media_type
 
 
+ARTIFACTS = ("sbom", "attestation", "signature")
+"""What an ``artifact`` image is: an SPDX SBOM as ``oras push`` stores it, a buildx in-toto attestation
+(SPDX predicate), a cosign signature."""
+_ARTIFACT_SHAPES = {
+    "sbom": ("application/vnd.unknown.config.v1+json", "application/spdx+json", {}),
+    "attestation": (OCI_CONFIG, IN_TOTO, {"in-toto.io/predicate-type": "https://spdx.dev/Document"}),
+    "signature": (OCI_CONFIG, "application/vnd.dev.cosign.simplesigning.v1+json", {}),
+}
+
+
+def artifact_manifest(kind: str, image_id: str, repository_name: str) -> tuple[bytes, str]:
+    """The OCI manifest of an ``artifact`` scenario image (not a container image): (bytes, media type)."""
+    config_type, layer_type, annotations = _ARTIFACT_SHAPES[kind]
+    config = b"{}"
+    layer: dict = {"mediaType": layer_type, "digest": _fake_digest(kind, repository_name, image_id), "size": 4096}
+    if annotations:
+        layer["annotations"] = annotations
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": digest_of(config), "size": len(config)},
+        "layers": [layer],
+    }
+    return _canonical(document), OCI_MANIFEST
+
+
 def attestation_manifest(subject_digest: str) -> bytes:
     """A provenance attestation manifest for ``subject_digest`` (always OCI, as buildx writes them)."""
     config = _canonical({"architecture": "unknown", "os": "unknown", "config": {}, "rootfs": {"type": "layers"}})
@@ -113,7 +140,13 @@ def index_manifest(
     """An index (``fmt`` oci) or Docker manifest list (``docker``) of ``children``; each attestation is
     (the child it describes, the attestation manifest's bytes)."""
     entries: list[dict] = [
-        {"mediaType": c.media_type, "digest": c.digest, "size": c.size, "platform": _platform(c.platform)}
+        {
+            "mediaType": c.media_type,
+            "digest": c.digest,
+            "size": c.size,
+            **({"annotations": dict(c.annotations)} if c.annotations else {}),
+            "platform": _platform(c.platform),
+        }
         for c in children
     ]
     for subject, data in attestations:

@@ -23,6 +23,7 @@ deadline passes (exit 4); nothing falls back to anything.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import http.client
 import json
@@ -52,7 +53,7 @@ from crgate.registry.errors import (
     RegistryAccessDenied,
     RegistryError,
 )
-from crgate.registry.index import ACCEPTED_TYPES, Platform, Resolved, parse_manifest, select
+from crgate.registry.index import ACCEPTED_TYPES, Manifest, Platform, Resolved, parse_manifest, select
 from crgate.scanner.credentials.tokens import TokenSource
 from crgate.scanner.netutil import is_loopback_host
 from crgate.textsafe import safe
@@ -136,7 +137,14 @@ class RegistryClient:
         """The images ``ref`` gates (see ``crgate.registry.index.select``), from its verified manifest."""
         fetched = self.fetch(ref, deadline)
         manifest = parse_manifest(fetched.data, fetched.content_type, reference=ref.raw)
-        return select(manifest, reference=ref.raw, digest=fetched.digest, platforms=platforms)
+
+        def child(digest: str) -> Manifest:  # an index entry's own manifest: is it a container image?
+            raw = f"{ref.host}/{ref.registry_id}/{ref.repository}@{digest}"
+            entry = dataclasses.replace(ref, raw=raw, tag=None, digest=digest)
+            answer = self.fetch(entry, deadline)
+            return parse_manifest(answer.data, answer.content_type, reference=f"{raw} (listed in {ref.raw})")
+
+        return select(manifest, reference=ref.raw, digest=fetched.digest, platforms=platforms, child=child)
 
     def fetch(self, ref: ImageRef, deadline: Deadline) -> FetchedManifest:
         """GET the manifest of ``ref`` (by digest when it has one, else by tag), verified."""

@@ -8,6 +8,7 @@ not parse or do not match their digest are a malformed answer.
 from __future__ import annotations
 
 from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanError
+from crgate.model import ErrorKind
 
 READ_ROLES = ("container-registry.images.scanner", "container-registry.images.puller")
 ROLES_HINT = (
@@ -39,3 +40,10 @@ class MalformedManifestError(MalformedResponseError):
 
 class DigestMismatchError(MalformedResponseError):
     """The bytes' sha256 is not the digest asked for, or not the ``Docker-Content-Digest`` sent."""
+
+
+class NotAnImageError(ScanError):
+    """The reference (or a platform entry of its index) names an artifact, not a container image: an SBOM,
+    an attestation, a signature. Never scanned, never a pass, whatever the policy's ``unscannable`` says."""
+
+    kind = ErrorKind.NOT_AN_IMAGE

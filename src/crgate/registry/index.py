@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from crgate.errors import ConfigError
-from crgate.registry.errors import MalformedManifestError, PlatformNotFoundError
+from crgate.registry.artifacts import artifact_kind, descriptor_artifact
+from crgate.registry.errors import MalformedManifestError, NotAnImageError, PlatformNotFoundError
 from crgate.textsafe import safe
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -88,11 +89,14 @@ class PlatformImage:
     platform: str | None = None
     """``linux/arm64/v8`` for a child of an index; None for a single-manifest image."""
     media_type: str = OCI_MANIFEST
+    notes: tuple[str, ...] = ()
+    """What contradicted itself about the entry (an attestation annotation on a real platform image)."""
 
 
 @dataclass(frozen=True)
 class SkippedManifest:
-    """An index entry that is not gated, and why (``attestation`` or ``platform filter``)."""
+    """An index entry that is not gated, and why (``attestation``, ``platform filter``, or what the
+    artifact is)."""
 
     digest: str
     platform: str | None
@@ -127,11 +131,11 @@ class Descriptor:
     size: int
     platform: Platform | None
     annotations: Mapping[str, str]
+    artifact_type: str | None = None
 
     @property
-    def is_attestation(self) -> bool:
-        """Docker's attestation manifests: the annotation, or the ``unknown/unknown`` platform."""
-        return self.annotations.get(REFERENCE_TYPE) == ATTESTATION or bool(self.platform and self.platform.is_unknown)
+    def has_real_platform(self) -> bool:
+        return self.platform is not None and not self.platform.is_unknown
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,8 @@ class Manifest:
 
     media_type: str
     entries: tuple[Descriptor, ...] = ()
+    artifact: str | None = None
+    """For an image manifest that is not a container image: what it is ("an SPDX SBOM (...)")."""
 
     @property
     def is_index(self) -> bool:
@@ -198,9 +204,19 @@ def parse_manifest(data: bytes, content_type: str | None, *, reference: str) -> 
     config = document.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
         raise bad("an image manifest must have a config descriptor")
-    if not isinstance(document.get("layers"), list):
+    layers = document.get("layers")
+    if not isinstance(layers, list):
         raise bad("an image manifest must list its layers")
-    return Manifest(media_type)
+    if not isinstance(config.get("mediaType"), str):
+        raise bad("the config descriptor has no mediaType")
+    artifact_type = document.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise bad("artifactType is not a string")
+    described = [_layer(layer, i, bad) for i, layer in enumerate(layers[:MAX_CHILDREN])]
+    if len(layers) > MAX_CHILDREN:
+        raise bad(f"it lists {len(layers)} layers, more than crgate's limit of {MAX_CHILDREN}")
+    kind = artifact_kind(artifact_type=artifact_type, config_type=config["mediaType"], layers=described)
+    return Manifest(media_type, artifact=kind)
 
 
 def select(
@@ -209,10 +225,24 @@ def select(
     reference: str,
     digest: str,
     platforms: Sequence[Platform] = (),
+    child: Callable[[str], Manifest] | None = None,
 ) -> Resolved:
     """The images a reference gates: every platform image of an index (restricted to ``platforms`` when
-    given), never an attestation; an image manifest gates itself (``platforms`` do not apply to it)."""
+    given), never an attestation; an image manifest gates itself (``platforms`` do not apply to it).
+
+    Only container images are gated: a manifest that is an artifact (an SBOM, an attestation, a
+    signature) is a NotAnImageError. In an index, an entry is skipped as an attestation only when it is
+    one: platform ``unknown/unknown``, or no platform and an artifact's ``artifactType`` or manifest.
+    Every other entry's manifest is read with ``child(digest)`` (parsed, verified); one with a real
+    platform is gated whatever its annotations claim (the contradiction becomes a note), and one that
+    turns out to be an artifact is an error, never skipped.
+    """
     if not manifest.is_index:
+        if manifest.artifact is not None:
+            raise NotAnImageError(
+                f"{reference} is {manifest.artifact}, not a container image: crgate gates only container "
+                "images (it did not ask for a scan). Name the image it belongs to instead"
+            )
         itself = PlatformImage(digest, None, manifest.media_type)
         return Resolved(reference, digest, manifest.media_type, False, (itself,))
     children: list[PlatformImage] = []
@@ -221,7 +251,7 @@ def select(
     seen: set[str] = set()
     for entry in manifest.entries:
         shown = str(entry.platform) if entry.platform else None
-        if entry.is_attestation:
+        if not entry.has_real_platform and (entry.platform is not None or descriptor_artifact(entry.artifact_type)):
             skipped.append(SkippedManifest(entry.digest, shown, "attestation"))
             continue
         if entry.media_type in INDEX_TYPES:
@@ -241,8 +271,17 @@ def select(
             continue
         if entry.digest in seen:  # one image listed for two platforms is gated once
             continue
+        artifact = child(entry.digest).artifact if child is not None else None
+        if artifact is not None and not entry.has_real_platform:
+            skipped.append(SkippedManifest(entry.digest, shown, artifact))
+            continue
+        if artifact is not None:
+            raise NotAnImageError(
+                f"the index of {reference} lists {entry.digest} for platform {shown}, but it is {artifact}, "
+                "not a container image: crgate cannot gate that platform (it did not ask for a scan)"
+            )
         seen.add(entry.digest)
-        children.append(PlatformImage(entry.digest, shown, entry.media_type))
+        children.append(PlatformImage(entry.digest, shown, entry.media_type, _contradictions(entry, reference)))
     if not children:
         if platforms:
             raise PlatformNotFoundError(
@@ -253,6 +292,34 @@ def select(
             f"{reference} is an index that lists no platform images (only attestations or nothing): nothing to gate"
         )
     return Resolved(reference, digest, manifest.media_type, True, tuple(children), tuple(skipped), tuple(offered))
+
+
+def _contradictions(entry: Descriptor, reference: str) -> tuple[str, ...]:
+    """Notes on an entry gated as an image although it claims to be an attestation or artifact."""
+    claims = []
+    if entry.annotations.get(REFERENCE_TYPE) == ATTESTATION:
+        claims.append(f"the annotation {REFERENCE_TYPE}: {ATTESTATION}")
+    if descriptor_artifact(entry.artifact_type):
+        claims.append(f"artifactType {safe(entry.artifact_type or '', 100)}")
+    if not claims:
+        return ()
+    where = f"platform {entry.platform}" if entry.platform else "no platform"
+    return (
+        f"the index of {reference} marks {entry.digest} ({where}) as an attestation or artifact "
+        f"({' and '.join(claims)}), but its manifest is a container image: gated as an image",
+    )
+
+
+def _layer(layer: Any, number: int, bad: Any) -> tuple[str, Mapping[str, str]]:
+    where = f"layers[{number}]"
+    if not isinstance(layer, dict) or not isinstance(layer.get("mediaType"), str):
+        raise bad(f"{where} has no mediaType")
+    annotations = layer.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        raise bad(f"{where} has annotations that are not strings")
+    return layer["mediaType"], annotations
 
 
 def _descriptor(entry: Any, number: int, bad: Any) -> Descriptor:
@@ -271,7 +338,11 @@ def _descriptor(entry: Any, number: int, bad: Any) -> Descriptor:
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
     ):
         raise bad(f"{where} has annotations that are not strings")
-    return Descriptor(media_type, digest, size, _entry_platform(entry.get("platform"), where, bad), annotations)
+    artifact_type = entry.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise bad(f"{where}.artifactType is not a string")
+    platform = _entry_platform(entry.get("platform"), where, bad)
+    return Descriptor(media_type, digest, size, platform, annotations, artifact_type)
 
 
 def _entry_platform(value: Any, where: str, bad: Any) -> Platform | None:

@@ -27,6 +27,7 @@ _MODULES = {
     "codequality": "crgate.report.codequality",
     "cosign-vuln": "crgate.report.cosign_vuln",
     "comment": "crgate.report.comment",
+    "dotenv": "crgate.report.dotenv",
 }
 FORMATS: tuple[str, ...] = tuple(_MODULES)
 DEFAULT_LOCATION = "Dockerfile"
