@@ -366,7 +366,8 @@ class StubRegistry:
                 pass
 
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: 0.05 s, not the default 0.5 s, for each of ~190 tests.
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     @property

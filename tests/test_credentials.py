@@ -211,7 +211,7 @@ class _Redirecting(BaseHTTPRequestHandler):
 def redirecting_server() -> Iterator[str]:
     _Redirecting.asked = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
