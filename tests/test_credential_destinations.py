@@ -7,10 +7,7 @@ received nothing is the proof that the token never travelled, not only that crga
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,52 +15,21 @@ import pytest
 from conftest import DIGEST_A, VULNERABLE_FINDINGS, StartEmulator, check_args, image, run_cli, scenario
 from crgate.errors import ConfigError
 from crgate.registry import check_registry_url
+from scripted import Scripted, respond
 
 TOKEN = "t1.destination-secret-iam-token"
 VULNERABLE = "cr.yandex/crptest/app:vulnerable"
 
 
-class Recorder:
-    """A loopback HTTP server that records each request (path, headers) and answers every GET with
-    ``status`` and ``headers`` (a registry that would map any tag to a clean manifest, or a token realm)."""
-
-    def __init__(self, status: int = 200, **headers: str):
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        owner = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-            def do_GET(self) -> None:  # noqa: N802
-                owner.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                body = b'{"token": "registry-token"}' if status == 200 else b"{}"
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.send_response(status)
-                    for name, value in {**headers, "Content-Length": str(len(body))}.items():
-                        self.send_header(name.replace("_", "-"), value)
-                    self.end_headers()
-                    self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def recorder() -> Iterator[Any]:
-    started: list[Recorder] = []
+    """A loopback HTTP server that records each request and answers every GET with ``status`` and
+    ``headers`` (a registry that would map any tag to a clean manifest, or a token realm)."""
+    started: list[Scripted] = []
 
-    def start(status: int = 200, **headers: str) -> Recorder:
-        server = Recorder(status, **headers)
+    def start(status: int = 200, **headers: str) -> Scripted:
+        body = b'{"token": "registry-token"}' if status == 200 else b"{}"
+        server = Scripted(respond(status, body, headers))
         started.append(server)
         return server
 

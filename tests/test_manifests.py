@@ -324,3 +324,24 @@ def test_a_manifest_with_only_untaken_values_is_exit_2_naming_them():
     result = run_cli(["check", "--from-manifest", "-"], stdin="kind: ConfigMap\ndata: {image: cr.yandex/crp1/a:1}\n")
     assert result.code == 2, result.output
     assert "no container images found" in result.stderr and "cr.yandex/crp1/a:1" in result.stderr
+
+
+def test_a_manifest_with_thousands_of_untaken_values_lists_a_bounded_number() -> None:
+    """A rendered chart may name thousands of image-like values: the summary lists the first
+    ``MAX_UNTAKEN_SHOWN`` one per line and counts the rest, so the log stays readable and bounded."""
+    from crgate.targets import MAX_UNTAKEN_SHOWN, select_targets
+
+    count = MAX_UNTAKEN_SHOWN + 7
+    data = "\n".join(f"  image{n}Image: cr.yandex/crptest/extra{n}:1" for n in range(count))
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        "  - {name: app, image: cr.yandex/crptest/app:1}\n"
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n{data}\n"
+    )
+    selection = select_targets([], [], ["-"], io.BytesIO(text.encode()))
+    assert len(selection.untaken) == count
+    lines = selection.summary("warn")
+    shown = [line for line in lines if line.startswith("  not taken: ")]
+    assert len(shown) == MAX_UNTAKEN_SHOWN
+    assert shown[0].startswith("  not taken: cr.yandex/crptest/extra0:1")
+    assert lines[-1] == "  ... and 7 more not taken"

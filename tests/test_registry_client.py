@@ -4,14 +4,12 @@ transport is the one production uses."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -24,42 +22,11 @@ from crgate.registry.index import OCI_MANIFEST
 from crgate.scanner.credentials.tokens import StaticTokenSource
 from crgate.timing import Deadline
 from crgate_emulator import Emulator, demo_scenario
+from scripted import Handler, Scripted, respond
 
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"digest": "x"}, "layers": []}).encode()
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 REF = parse_image_ref("cr.yandex/crptest/app:1.0")
-
-Handler = Callable[[BaseHTTPRequestHandler], None]
-
-
-class Scripted:
-    """A loopback HTTP server answering the n-th request with ``script[n]`` (the last one repeats)."""
-
-    def __init__(self, *script: Handler):
-        self.script = list(script)
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        owner = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-            def do_GET(self) -> None:  # noqa: N802
-                owner.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                step = owner.script[min(len(owner.requests), len(owner.script)) - 1]
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    step(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -77,15 +44,7 @@ def serve() -> Iterator[Callable[..., Scripted]]:
 
 
 def answer(status: int = 200, body: bytes = MANIFEST, **headers: str) -> Handler:
-    def step(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        sent = {"Content-Type": OCI_MANIFEST, "Content-Length": str(len(body)), **headers}
-        for name, value in sent.items():
-            handler.send_header(name.replace("_", "-"), value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return step
+    return respond(status, body, {"Content-Type": OCI_MANIFEST, **headers})
 
 
 def client(url: str, token: str | None = "t1.good", **kwargs: Any) -> RegistryClient:

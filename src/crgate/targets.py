@@ -15,6 +15,9 @@ from crgate.images import check_image_id, parse_image_ref
 from crgate.manifests import ManifestFile, read_manifest, unique
 from crgate.model import Target
 
+MAX_UNTAKEN_SHOWN = 50
+"""How many untaken values the summary lists one per line (a rendered chart may hold thousands)."""
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -44,7 +47,9 @@ class Selection:
                 f"{len(self.untaken)} other value(s) under an image-like key were not taken as container images "
                 "(not gated; check that none is deployed):"
             )
-            lines += [f"  not taken: {value}" for value in self.untaken]
+            lines += [f"  not taken: {value}" for value in self.untaken[:MAX_UNTAKEN_SHOWN]]
+            if len(self.untaken) > MAX_UNTAKEN_SHOWN:
+                lines.append(f"  ... and {len(self.untaken) - MAX_UNTAKEN_SHOWN} more not taken")
         return lines
 
 

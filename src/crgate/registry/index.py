@@ -212,9 +212,9 @@ def parse_manifest(data: bytes, content_type: str | None, *, reference: str) -> 
     artifact_type = document.get("artifactType")
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise bad("artifactType is not a string")
-    described = [_layer(layer, i, bad) for i, layer in enumerate(layers[:MAX_CHILDREN])]
     if len(layers) > MAX_CHILDREN:
         raise bad(f"it lists {len(layers)} layers, more than crgate's limit of {MAX_CHILDREN}")
+    described = [_layer(layer, i, bad) for i, layer in enumerate(layers)]
     kind = artifact_kind(artifact_type=artifact_type, config_type=config["mediaType"], layers=described)
     return Manifest(media_type, artifact=kind)
 
