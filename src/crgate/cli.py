@@ -25,10 +25,11 @@ from crgate.terminal import HELP_MAX_WIDTH, help_width  # click would import shu
 if TYPE_CHECKING:
     import datetime as dt
 
-    from crgate.connect import ConnectOptions
+    from crgate.connect import ConnectOptions, Session
     from crgate.gate import GateResult, RunOptions
     from crgate.masking import SecretMasker
     from crgate.model import Policy
+    from crgate.provenance import Loosening, SettingSource
     from crgate.targets import Selection
     from crgate.timing import Deadline
 
@@ -186,6 +187,9 @@ _CHECK_OPTIONS = (
     click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH",
                  help="Gate only these platforms of a multi-platform image (e.g. linux/arm64). Repeatable."),
     _REGISTRY_URL_OPTION,
+    click.option("--declare-loosening", "declared", multiple=True, metavar="TEXT",
+                 help="For integrations: record TEXT as a loosening of this run (printed at the top of the log "
+                 "and in every report), e.g. what an input or variable changed. Repeatable."),
     click.option("--pin-to", metavar="OUT", help="With --from-manifest: when every image passes, write the "
                  "manifest to OUT with each gated image pinned to its digest."),
     click.option("--sarif-location", default=DEFAULT_SARIF_LOCATION, show_default=True, metavar="PATH",
@@ -258,6 +262,7 @@ def check(
     manifests: tuple[str, ...],
     platforms: tuple[str, ...],
     registry_url: str | None,
+    declared: tuple[str, ...],
     pin_to: str | None,
     sarif_location: str,
     sarif_category: str,
@@ -269,13 +274,17 @@ def check(
     (also cr.cloud.yandex.net, container-registry.cloud.yandex.net, cr.yandexcloud.kz).
     Several images are scanned concurrently; the exit code is the worst of them.
     """
+    import dataclasses
+    import datetime as dt
+
     from crgate import outputs as files
-    from crgate.connect import on_emulator, with_region
+    from crgate.connect import on_emulator, planned_settings, used_settings, with_region
     from crgate.gate import RunOptions
     from crgate.logs import configure_logging
     from crgate.overrides import apply_overrides
     from crgate.pinning import write_pinned
     from crgate.policy import discover_policy_pinned
+    from crgate.provenance import MAX_DECLARED, Flags, Provenance, policy_origin, run_loosenings
     from crgate.registry import parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
     from crgate.report.sarif import check_category
@@ -293,11 +302,15 @@ def check(
     if pin_to is not None and len(manifests) != 1:
         raise click.UsageError("--pin-to writes one manifest: give exactly one --from-manifest FILE (or -)")
     check_category(sarif_category)
+    _refuse_emulator_variable(use_emulator)
+    if len(declared) > MAX_DECLARED:
+        raise click.BadParameter(
+            f"given {len(declared)} times; at most {MAX_DECLARED}", param_hint="--declare-loosening"
+        )
     plan = files.plan_reports(fmt, _given("fmt"), outputs, pin_to)
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
-    policy = apply_overrides(
-        discover_policy_pinned(policy_path, policy_sha256, os.environ), limits, only_fixed=only_fixed
-    )
+    base_policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
+    policy = apply_overrides(base_policy, limits, only_fixed=only_fixed)
     options = RunOptions(
         platforms=tuple(parse_platform(value) for value in platforms),
         concurrency=concurrency,
@@ -306,15 +319,56 @@ def check(
         report_only=report_only,
     )
     registry_url = _registry_url(registry_url)
-    connect = with_region(connect, [target.ref for target in selection.targets if target.ref], os.environ)
+    refs = [target.ref for target in selection.targets if target.ref]
+    connect = with_region(connect, refs, os.environ)
+    planned = planned_settings(
+        connect,
+        os.environ,
+        refs,
+        registry_url=registry_url,
+        registry_source=_source("registry_url"),
+        emulator=use_emulator,
+    )
+    flags = Flags(
+        report_only=report_only,
+        platforms=platforms,
+        unscannable=selection.unscannable,
+        today=today.date() if today else None,
+        real_today=dt.date.today(),
+        emulator=(emulator_data or "its demo data") if use_emulator else None,
+        api_endpoint=planned.api_endpoint,
+        registry=planned.registry,
+        token_endpoint=planned.token_endpoint,
+        federation=planned.federation,
+        metadata_address=planned.metadata_address,
+        ca_file=connect.ca_file,
+        declared=declared,
+    )
+    loosenings = run_loosenings(base_policy, policy, flags)
+    _announce(loosenings)  # one block, before anything else is said or called
     for line in selection.summary(policy.unscannable):
         _note(line, prefix=not line.startswith(" "))
     # Every destination gets its temporary file now: an unwritable one is exit 2 before any billed call.
     with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
+        emulator_registry = None
         if use_emulator and selection.targets:
             connect, registry_url = on_emulator(stack, connect, emulator_data, registry_url)
-        gating = _Gating(selection, policy, options, connect, registry_url, masker)
-        result = _run_gate(stack, gating, Deadline(timeout), progress)
+            emulator_registry = registry_url
+        gating = _Gating(selection, policy, options, connect, registry_url, masker, use_emulator)
+        result, session = _run_gate(stack, gating, Deadline(timeout), progress)
+        used = used_settings(planned, session, emulator_registry)
+        provenance = Provenance(
+            __version__,
+            policy_origin(base_policy, explicit=policy_path is not None),
+            loosenings=loosenings,
+            emulated=use_emulator,
+            api_endpoint=used.api_endpoint,
+            registry=used.registry,
+            token_endpoint=used.token_endpoint,
+            credential_kind=used.credential_kind,
+            credential_source=used.credential_source,
+        )
+        result = dataclasses.replace(result, report=dataclasses.replace(result.report, provenance=provenance))
         if result.interrupted:
             from crgate.gate import interruption_lines
 
@@ -349,6 +403,7 @@ class _Gating(NamedTuple):  # not a dataclass: importing dataclasses costs every
     connect: ConnectOptions
     registry_url: str | None
     masker: SecretMasker
+    emulated: bool = False
 
 
 def _given(name: str) -> bool:
@@ -369,8 +424,39 @@ def _registry_url(value: str | None) -> str | None:
     return check_registry_url(value, "--registry-url")
 
 
-def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: Deadline, progress: str) -> GateResult:
-    """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C."""
+def _source(name: str) -> SettingSource:
+    """Where option ``name``'s value came from: the command line, its environment variable, or its default."""
+    from crgate.provenance import SettingSource
+
+    source = click.get_current_context().get_parameter_source(name)
+    if source is not None and source.name == "ENVIRONMENT":
+        return SettingSource.ENVIRONMENT
+    return SettingSource.FLAG if _given(name) else SettingSource.DEFAULT
+
+
+def _announce(loosenings: tuple[Loosening, ...]) -> None:
+    """The loosenings block on stderr (``crgate.report.provenance.log_block``: already inert, its CI markers
+    crgate's own), so it leads the log whatever format goes to stdout."""
+    import time
+
+    from crgate.report.provenance import log_block
+
+    for line in log_block(loosenings, os.environ, time.time()):
+        click.echo(line, err=True)
+
+
+def _refuse_emulator_variable(use_emulator: bool) -> None:
+    """No variable switches the emulator on: a pipeline variable must never turn a gate into a demo."""
+    value = os.environ.get("CRGATE_EMULATOR", "").strip().lower()
+    if value and value not in ("0", "false", "no") and not use_emulator:
+        _note("warning: CRGATE_EMULATOR is ignored: only the --emulator flag starts the emulator")
+
+
+def _run_gate(
+    stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: Deadline, progress: str
+) -> tuple[GateResult, Session | None]:
+    """Connect (only when there is something to scan), then let the core run; SIGTERM acts as Ctrl-C.
+    Returns the session too (None: nothing to scan), for the provenance of what was used."""
     import signal
     import threading
 
@@ -388,7 +474,9 @@ def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: 
             run.connect, os.environ, deadline, registry_url=run.registry_url, cancel=cancel, observer=run.masker
         )
         stack.callback(clients.close)
-        _note(f"crgate {__version__}: policy {run.policy.source}; {len(run.selection.targets)} image(s)", prefix=False)
+        emulated = " (EMULATED: crgate's built-in emulator, not Yandex Cloud)" if run.emulated else ""
+        count = len(run.selection.targets)
+        _note(f"crgate {__version__}: policy {run.policy.source}; {count} image(s){emulated}", prefix=False)
         if clients.session.token_source is not None:
             _note(f"credentials: {clients.session.token_source.description}")
         for warning in clients.session.notes:
@@ -398,9 +486,10 @@ def _run_gate(stack: contextlib.ExitStack[bool | None], run: _Gating, deadline: 
     try:
         scanner, registry = (clients.scanner, clients.registry) if clients else (None, None)
         targets = run.selection.targets
-        return gate.run(
+        result = gate.run(
             targets, scanner, run.policy, deadline, registry=registry, options=run.options, progress=sink, cancel=cancel
         )
+        return result, clients.session if clients else None
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         sink.close()
@@ -546,11 +635,20 @@ def evaluate(
     from crgate import outputs as files
     from crgate.gate import evaluate_saved
     from crgate.policy import discover_policy_pinned
+    from crgate.provenance import today_loosening
     from crgate.saved_report import load_saved_report
 
     policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
     saved = load_saved_report(report_file)
-    report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
+    day = today.date() if today else None
+    report = evaluate_saved(
+        saved,
+        policy,
+        today=day or dt.date.today(),
+        explicit_policy=policy_path is not None,
+        loosenings=today_loosening(day, dt.date.today()),
+    )
+    _announce(report.provenance.loosenings if report.provenance else ())
     plan = files.plan_reports(fmt, _given("fmt"), outputs)
     with files.pending(plan.destinations()) as opened:
         files.write_reports(report, plan, opened, sys.stdout, sys.stderr, location=DEFAULT_SARIF_LOCATION)

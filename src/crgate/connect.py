@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from crgate.errors import ConfigError
 from crgate.model import ImageRef
+from crgate.provenance import Setting, SettingSource
 from crgate.regions import DEFAULT_REGION, Region, api_hosts, refuse_foreign_override, region_of
 
 if TYPE_CHECKING:
@@ -291,3 +292,102 @@ def start_emulator(
             raise  # the emulator is there but one of its own imports failed: a broken install, not a missing one
         raise ConfigError(f"{what} needs crgate's emulator, which is not installed: {EMULATOR_INSTALL}") from None
     return Emulator(scenario_of(data), host=host, port=port, tls=tls)
+
+
+@dataclass(frozen=True)
+class PlannedSettings:
+    """Where a run will send its calls, known before any call (for the loosenings block)."""
+
+    api_endpoint: Setting
+    registry: Setting
+    token_endpoint: Setting
+    federation: bool
+    """Whether a federation exchange is asked for (by flag or variable): only then is the token endpoint used."""
+    metadata_address: Setting
+    """``YC_METADATA_ADDR`` when set (where the VM metadata service, a source of tokens, is looked for)."""
+
+
+def planned_settings(
+    options: ConnectOptions,
+    env: Mapping[str, str],
+    refs: Iterable[ImageRef],
+    *,
+    registry_url: str | None,
+    registry_source: SettingSource,
+    emulator: bool,
+) -> PlannedSettings:
+    """The API endpoint, registry and token endpoint a run will use, and where each came from: the
+    default, a flag, the environment (``YC_ENDPOINT``, ``CRGATE_REGISTRY_URL``, ``YC_TOKEN_ENDPOINT``),
+    or ``--emulator``. ``registry_source``: where ``registry_url`` came from (click knows)."""
+    from crgate.scanner.credentials.choose import ENV_METADATA_ADDR, ENV_SA_ID, ENV_TOKEN_ENDPOINT
+    from crgate.scanner.credentials.sources import DEFAULT_TOKEN_ENDPOINT
+
+    by_emulator = Setting(("crgate's built-in emulator",), SettingSource.EMULATOR, "--emulator")
+    root = api_root(options, env)
+    if emulator:
+        api = by_emulator
+    elif options.endpoint:
+        api = Setting((options.endpoint,), SettingSource.FLAG, "--endpoint")
+    elif root is not None:
+        source = SettingSource.FLAG if root[1].startswith("--") else SettingSource.ENVIRONMENT
+        api = Setting((root[0],), source, root[1])
+    else:
+        api = _default_api(options.region)
+    if emulator:
+        registry = by_emulator
+    elif registry_url:
+        name = "--registry-url" if registry_source == SettingSource.FLAG else "CRGATE_REGISTRY_URL"
+        registry = Setting((registry_url,), registry_source, name)
+    else:
+        registry = Setting(tuple(sorted({f"https://{ref.host}" for ref in refs})), SettingSource.DEFAULT)
+    credentials = options.credentials
+    if credentials.token_endpoint:
+        token = Setting((credentials.token_endpoint,), SettingSource.FLAG, "--token-endpoint")
+    elif env.get(ENV_TOKEN_ENDPOINT, "").strip():
+        token = Setting((env[ENV_TOKEN_ENDPOINT].strip(),), SettingSource.ENVIRONMENT, ENV_TOKEN_ENDPOINT)
+    else:
+        token = Setting((DEFAULT_TOKEN_ENDPOINT,), SettingSource.DEFAULT)
+    federation = bool(credentials.federation_sa_id or env.get(ENV_SA_ID, "").strip())
+    address = env.get(ENV_METADATA_ADDR, "").strip()
+    metadata = Setting((address,), SettingSource.ENVIRONMENT, ENV_METADATA_ADDR) if address else Setting(())
+    return PlannedSettings(api, registry, token, federation, metadata)
+
+
+def _default_api(region: Region) -> Setting:
+    if region.endpoints:
+        return Setting(tuple(f"{service} {address}" for service, address in region.endpoints), SettingSource.DEFAULT)
+    return Setting((region.api_root,), SettingSource.DEFAULT)
+
+
+@dataclass(frozen=True)
+class UsedSettings:
+    """What a run actually used, once connected (provenance); never a secret."""
+
+    api_endpoint: Setting
+    registry: Setting
+    token_endpoint: Setting
+    credential_kind: str
+    credential_source: str | None
+
+
+def used_settings(planned: PlannedSettings, session: Session | None, emulator_registry: str | None) -> UsedSettings:
+    """``planned`` made exact by the open ``session`` (the addresses it resolved, the credential it chose;
+    None: no call was made) and, for ``--emulator``, the emulator's registry URL."""
+    if session is None:
+        nothing = Setting((), SettingSource.DEFAULT)
+        return UsedSettings(nothing, nothing, nothing, "none", None)
+    found = session.endpoints
+    values = (
+        (found.endpoint,) if found.endpoint else tuple(f"{service} {address}" for service, address in found.addresses)
+    )
+    api = Setting(values, planned.api_endpoint.source, planned.api_endpoint.name)
+    registry = planned.registry
+    if emulator_registry is not None:
+        registry = Setting((emulator_registry,), SettingSource.EMULATOR, "--emulator")
+    candidate = session.choice.candidate
+    kind = candidate.kind if candidate else ("metadata" if session.token_source is not None else "none")
+    origin = candidate.origin if candidate else ("metadata service" if session.token_source is not None else None)
+    token = planned.token_endpoint
+    if kind != "federation":
+        token = Setting((), token.source, token.name)
+    return UsedSettings(api, registry, token, kind, origin)

@@ -8,16 +8,19 @@ and pypa/build's ``ProjectBuilder`` are the model).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from crgate import __version__
 from crgate.defaults import DEFAULT_CONCURRENCY
 from crgate.errors import ConfigError
 from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.model import Policy, RunReport, Target
 from crgate.progress import NullProgress
+from crgate.provenance import FileDigest, Loosening, evaluation_provenance
 from crgate.registry.index import Platform
 from crgate.runner import LeftRunning, Run
 from crgate.saved_report import SavedReport, rejudge
@@ -138,9 +141,19 @@ def interruption_lines(left_running: Sequence[LeftRunning]) -> list[str]:
 
 
 def evaluate_saved(
-    saved: SavedReport, policy: Policy, *, today: dt.date, now: Callable[[], dt.datetime] = _utc_now
+    saved: SavedReport,
+    policy: Policy,
+    *,
+    today: dt.date,
+    now: Callable[[], dt.datetime] = _utc_now,
+    explicit_policy: bool = False,
+    loosenings: Sequence[Loosening] = (),
 ) -> RunReport:
-    """Judge a saved report's results again under ``policy``: offline, no API call, no scan. ConfigError
+    """Judge a saved report's results again under ``policy``: offline, no API call, no scan.
+
+    The report's provenance carries the saved run's ``emulated`` and loosenings (a saved report without
+    provenance counts as emulated) and names the saved file and its digest: re-judging never turns an
+    emulated result into one that looks real. ``loosenings``: the caller's own (``--today``). ConfigError
     (exit 2) when the saved baseline is one of the saved images (the baseline is the image under test)."""
     if policy.baseline is not None and saved.baseline is not None:
         same = [image.ref for image in saved.images if image.image_id == saved.baseline.image_id]
@@ -152,7 +165,17 @@ def evaluate_saved(
             )
     started_at = now()
     outcomes, stale = rejudge(policy, saved, today=today)
-    return summarize(
+    provenance = evaluation_provenance(
+        policy,
+        __version__,
+        saved=FileDigest(saved.source, saved.sha256),
+        saved_emulated=saved.run.emulated,
+        saved_recorded=saved.run.recorded,
+        saved_loosenings=saved.run.loosenings,
+        explicit_policy=explicit_policy,
+        extra=loosenings,
+    )
+    report = summarize(
         policy,
         outcomes,
         today=today,
@@ -161,3 +184,4 @@ def evaluate_saved(
         stale_ignores=stale,
         baseline=saved.baseline if policy.baseline else None,
     )
+    return dataclasses.replace(report, provenance=provenance)

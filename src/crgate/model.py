@@ -6,8 +6,12 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crgate.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from crgate.provenance import Provenance
 
 # The six severities of Yandex's VulnerabilityStats, in the order users read them. "undefined" is what
 # Yandex's docs call "other" vulnerabilities.
@@ -379,6 +383,9 @@ class RunReport:
     """Images named by manifests that lie outside Yandex Container Registry (``image (where)``)."""
     report_only: bool = False
     """``--report-only``: the verdict stands in every report, but violations alone do not fail the step."""
+    provenance: Provenance | None = None
+    """How the verdict was reached (``crgate.provenance``); None: only the policy is known (reports then
+    record ``crgate.provenance.default_provenance``)."""
 
     @property
     def verdict(self) -> Verdict:

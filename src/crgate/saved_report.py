@@ -8,6 +8,7 @@ error and never a silent pass.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -51,10 +52,25 @@ class SavedImage:
 
 
 @dataclass(frozen=True)
+class SavedRun:
+    """What a saved report says of how its run was reached (its ``provenance``), as far as a re-judgement
+    must carry it: a report without one (crgate before provenance, or one edited out) proves nothing, so
+    it counts as emulated."""
+
+    recorded: bool
+    emulated: bool
+    loosenings: tuple[str, ...] = ()
+    """Each of the saved run's loosenings, described (``kind (name): detail``) and made inert."""
+
+
+@dataclass(frozen=True)
 class SavedReport:
     source: str
     images: tuple[SavedImage, ...]
     baseline: BaselineInfo | None
+    sha256: str = ""
+    """The SHA-256 of the report file's bytes as read."""
+    run: SavedRun = SavedRun(recorded=False, emulated=True)
 
 
 class _Reader:
@@ -95,7 +111,8 @@ def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
     def bad(message: str, line: int | None = None) -> ConfigError:
         return ConfigError(f"saved report {source}{'' if line is None else f' (line {line})'}: {message}")
 
-    text = inputs.read_text(path, inputs.SAVED_REPORT, bad)
+    data_bytes = inputs.read_bytes(path, inputs.SAVED_REPORT, bad)
+    text = inputs.decode_utf8(data_bytes, bad)
     inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
     try:
         data = json.loads(text)
@@ -111,7 +128,34 @@ def load_saved_report(path: str | os.PathLike[str]) -> SavedReport:
         _image(reader, item, f"$.images[{index}]")
         for index, item in enumerate(reader.get(data, "images", "$", (list,)))
     )
-    return SavedReport(source, images, _baseline(reader, data.get("baseline")))
+    run = _run(reader, data.get("provenance"))
+    digest = hashlib.sha256(data_bytes).hexdigest()
+    return SavedReport(source, images, _baseline(reader, data.get("baseline")), sha256=digest, run=run)
+
+
+MAX_SAVED_LOOSENINGS = 200
+
+
+def _run(reader: _Reader, data: Any) -> SavedRun:
+    """The saved ``provenance``: ``emulated`` and the loosenings, strictly (the rest is not judged by)."""
+    from crgate.textsafe import safe
+
+    if data is None:
+        return SavedRun(recorded=False, emulated=True)
+    if not isinstance(data, dict):
+        raise reader.fail("$.provenance", "expected an object")
+    emulated = reader.get(data, "emulated", "$.provenance", (bool,))
+    items = reader.get(data, "loosenings", "$.provenance", (list,))
+    if len(items) > MAX_SAVED_LOOSENINGS:
+        raise reader.fail("$.provenance.loosenings", f"more than {MAX_SAVED_LOOSENINGS} entries")
+    described = []
+    for index, item in enumerate(items):
+        path = f"$.provenance.loosenings[{index}]"
+        if not isinstance(item, dict):
+            raise reader.fail(path, "expected an object")
+        kind, name, detail = (reader.get(item, key, path, (str,)) for key in ("kind", "name", "detail"))
+        described.append(safe(f"{kind} ({name}): {detail}", 1000))
+    return SavedRun(recorded=True, emulated=bool(emulated), loosenings=tuple(described))
 
 
 def _baseline(reader: _Reader, data: Any) -> BaselineInfo | None:

@@ -48,7 +48,7 @@ def comment_text(context: Context, limit: int = MAX_BYTES) -> str:
     if limit < 2_000:
         raise ValueError(f"a comment bound of {limit} bytes leaves no room for the verdict")
     report = context.report
-    text = _Bounded(limit)
+    text = _Bounded(limit, markdown.footer(report))  # the provenance footer is kept whatever else is cut
     for line in markdown.heading(report):
         text.add(line)
     if report.warnings:
@@ -126,10 +126,13 @@ def _not_counted(context: Context) -> str:
 class _Bounded:
     """Lines added whole while they fit; after the first that does not, only the closing line."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, closing: list[str]):
         self._lines: list[str] = []
         self._size = 0
-        self._room = limit - _RESERVE
+        self._limit = limit
+        self._closing = closing
+        """Lines that end the text whatever is cut (before the closing "... and N more" line)."""
+        self._room = limit - _RESERVE - sum(len(line.encode("utf-8")) + 1 for line in closing)
         self._missing: tuple[int, str] | None = None
 
     def add(self, line: str) -> bool:
@@ -165,9 +168,9 @@ class _Bounded:
             shown += 1
 
     def finish(self) -> str:
-        lines = list(self._lines)
+        lines = [*self._lines, *self._closing]
         if self._missing is not None:
             count, what = self._missing
             more = f"... and {count} more {what}" if count else "... and more lines"
-            lines += ["", f"{more} (cut to stay under {self._room + _RESERVE:,} bytes; the JSON report has everything)"]
+            lines += ["", f"{more} (cut to stay under {self._limit:,} bytes; the JSON report has everything)"]
         return "\n".join(lines).rstrip("\n") + "\n"

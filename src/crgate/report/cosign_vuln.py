@@ -5,9 +5,12 @@ For ``cosign attest --type vuln --predicate FILE IMAGE@DIGEST`` and admission po
 ``CosignVulnPredicate``: ``invocation`` (``parameters``, ``uri``, ``event_id``, ``builder.id``),
 ``scanner`` (``uri``, ``version``, ``db`` {``uri``, ``version``}, ``result``) and ``metadata``
 (``scanStartedOn``, ``scanFinishedOn``). ``scanner.result`` is crgate's JSON report of the run (its
-schema: ``report.schema.json``): the verdict (``scanner.result.verdict``), the policy, and per image its
-counts, violations and every finding with the policy's decision. Schema of the whole predicate:
-``schemas/cosign-vuln.schema.json``.
+schema: ``report.schema.json``): the verdict (``scanner.result.verdict``), the policy, its provenance
+(``scanner.result.provenance``: policy digest, loosenings, endpoints, ``emulated``), and per image its
+counts, violations and every finding with the policy's decision. An emulated run names the emulator as
+the scanner (``scanner.uri`` ``pkg:pypi/crgate-emulator@VERSION``, ``scanner.version``
+``VERSION-emulator``), so a verifier that expects crgate itself rejects it. Schema of the whole
+predicate: ``schemas/cosign-vuln.schema.json``.
 
 One predicate per run. ``cosign attest`` attests one image, so the usual use is a run per image digest;
 a run of several images writes one predicate about all of them whose ``scanner.result.verdict`` is the
@@ -30,9 +33,13 @@ from crgate.model import RunReport
 from crgate.report import json_report
 from crgate.report.common import Context, is_web_link
 from crgate.report.jsonout import Splice
+from crgate.report.provenance import is_emulated
 
 PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 SCANNER_DB_URI = "https://yandex.cloud/en/docs/container-registry/concepts/vulnerability-scanner"
+EMULATOR_URI = "pkg:pypi/crgate-emulator@{version}"
+"""``scanner.uri`` of an emulated run: a verifier that expects ``pkg:pypi/crgate@`` rejects it."""
+EMULATOR_DB_URI = "crgate-emulator:scenario"
 
 
 def write(context: Context, out: TextIO) -> None:
@@ -51,14 +58,19 @@ def predicate(report: RunReport, result: Any, invocation: Mapping[str, str]) -> 
             "event_id": invocation.get("event_id", ""),
             "builder.id": invocation.get("builder.id", ""),
         },
-        "scanner": {
-            "uri": f"pkg:pypi/crgate@{report.tool_version}",
-            "version": report.tool_version,
-            "db": {"uri": SCANNER_DB_URI, "version": ""},
-            "result": result,
-        },
+        "scanner": _scanner(report, result),
         "metadata": {"scanStartedOn": _time(started), "scanFinishedOn": _time(finished)},
     }
+
+
+def _scanner(report: RunReport, result: Any) -> dict[str, Any]:
+    """crgate with Yandex's scanner behind it, or, for an emulated run, the emulator by name."""
+    version = report.tool_version
+    if is_emulated(report):
+        uri, db, version = EMULATOR_URI.format(version=version), EMULATOR_DB_URI, f"{version}-emulator"
+        return {"uri": uri, "version": version, "db": {"uri": db, "version": ""}, "result": result}
+    uri = f"pkg:pypi/crgate@{version}"
+    return {"uri": uri, "version": version, "db": {"uri": SCANNER_DB_URI, "version": ""}, "result": result}
 
 
 def scan_times(report: RunReport) -> tuple[dt.datetime, dt.datetime]:

@@ -41,6 +41,8 @@ from typing import Any, TextIO
 from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, clip, describe_finding, finding_uuid, image_identity, is_web_link
 from crgate.report.jsonout import Splice, string
+from crgate.report.provenance import EMULATED_NOTE, is_emulated, provenance_of
+from crgate.report.provenance import properties as provenance_properties
 from crgate.textsafe import visible
 
 SCHEMA_VERSION = "15.0.7"
@@ -50,6 +52,20 @@ SCHEMA_URL = (
 )
 VENDOR = {"name": "crgate"}
 URL = "https://github.com/crgate/crgate"
+SCANNER = {
+    "id": "yandex-container-registry",
+    "name": "Yandex Cloud Container Registry vulnerability scanner",
+    "version": "v1",
+    "vendor": {"name": "Yandex Cloud"},
+    "url": "https://yandex.cloud/en/docs/container-registry/concepts/vulnerability-scanner",
+}
+EMULATOR_SCANNER = {  # an emulated run names the emulator, never Yandex's scanner
+    "id": "crgate-emulator",
+    "name": "crgate's built-in emulator (EMULATED: not Yandex Cloud)",
+    "version": "v1",
+    "vendor": {"name": "crgate"},
+    "url": URL,
+}
 LANGUAGE_ORIGIN = "lang"
 _SEVERITY = {
     "critical": "Critical",
@@ -87,22 +103,26 @@ def document(report: RunReport, vulnerabilities: Any) -> dict[str, Any]:
         "schema": SCHEMA_URL,
         "scan": {
             "analyzer": tool,
-            "scanner": {
-                "id": "yandex-container-registry",
-                "name": "Yandex Cloud Container Registry vulnerability scanner",
-                "version": "v1",
-                "vendor": {"name": "Yandex Cloud"},
-                "url": "https://yandex.cloud/en/docs/container-registry/concepts/vulnerability-scanner",
-            },
+            "scanner": EMULATOR_SCANNER if is_emulated(report) else SCANNER,
             "type": "container_scanning",
             "start_time": _time(report.started_at),
             "end_time": _time(report.finished_at),
             "status": "failure" if failed or report.exit_code not in (0, 1) else "success",
             "messages": _messages(report),
+            "options": provenance_options(report),
         },
         "vulnerabilities": vulnerabilities,
         "remediations": [],
     }
+
+
+def provenance_options(report: RunReport) -> list[dict[str, Any]]:
+    """The run's provenance as ``scan.options`` (the one place of the schema for a scan's settings):
+    ``crgate.provenance.*`` names, each value a string, integer, boolean or null, as the schema allows."""
+    return [
+        {"name": name, "value": clip(value, 10_000) if isinstance(value, str) else value, "source": "other"}
+        for name, value in provenance_properties(report)
+    ]
 
 
 def image_os(findings: list[JudgedFinding], platform: str = "") -> str:
@@ -193,6 +213,12 @@ def _messages(report: RunReport) -> list[dict[str, str]]:
             messages.append({"level": "fatal", "value": _message(f"{outcome.ref}: {outcome.error.message}")})
         messages.extend({"level": "warn", "value": _message(f"{outcome.ref}: {w}")} for w in outcome.warnings)
     messages.extend({"level": "warn", "value": _message(warning)} for warning in report.warnings)
+    if is_emulated(report):
+        messages.append({"level": "warn", "value": _message(EMULATED_NOTE)})
+    messages.extend(
+        {"level": "warn", "value": _message(f"loosened: {item.describe()}")}
+        for item in provenance_of(report).loosenings
+    )
     messages.append({"level": "info", "value": f"crgate verdict: {report.verdict} (exit {report.exit_code})"})
     if report.report_only:
         messages.append({"level": "warn", "value": "report-only run: crgate exited 0 for policy violations"})

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context
 from crgate.report.jsonout import Splice, ascii_string
+from crgate.report.provenance import document as provenance_document
 
 SCHEMA_VERSION = 1
 FindingsOf = Callable[[ImageOutcome], Any]
@@ -135,6 +136,7 @@ def document(report: RunReport, findings_of: FindingsOf = _all_findings) -> dict
         "unscannable": list(report.unscannable),
         "report_only": report.report_only,
         "references": references(report),
+        "provenance": provenance_document(report),
     }
 
 

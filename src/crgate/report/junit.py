@@ -19,6 +19,8 @@ from typing import TextIO
 
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report.common import Context, describe_finding, limit_rows
+from crgate.report.provenance import EMULATED, EMULATED_NOTE, is_emulated
+from crgate.report.provenance import properties as provenance_properties
 from crgate.textsafe import safe
 
 MAX_LISTED = 50  # findings listed in one failure's body
@@ -143,14 +145,28 @@ def _run_suite(report: RunReport) -> ET.Element:
         time=f"{(report.finished_at - report.started_at).total_seconds():.3f}",
         timestamp=report.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
     )
+    _provenance(suite, report)
     case = ET.SubElement(suite, "testcase", classname="crgate", name="verdict")
     message = f"verdict {report.verdict} (exit {report.exit_code}), policy {report.policy.source}"
+    if is_emulated(report):
+        message = f"{EMULATED} {message}"
     if report.report_only:
         message += "; report-only run: crgate exited 0 for policy violations"
     if report.exit_code == 1:
         ET.SubElement(case, "failure", message=_t(message, 2000), type="policy_violation")
     elif report.exit_code != 0:
         ET.SubElement(case, "error", message=_t(message, 2000), type="error")
-    if report.warnings:
-        ET.SubElement(suite, "system-out").text = _lines([f"warning: {w}" for w in report.warnings])
+    notes = [EMULATED_NOTE] if is_emulated(report) else []
+    notes += [f"warning: {w}" for w in report.warnings]
+    if notes:
+        ET.SubElement(suite, "system-out").text = _lines(notes)
     return suite
+
+
+def _provenance(suite: ET.Element, report: RunReport) -> None:
+    """The run's provenance as the suite's ``<properties>`` (``crgate.provenance.*``; booleans as
+    ``true``/``false``, an absent value as an empty string)."""
+    properties = ET.SubElement(suite, "properties")
+    for name, value in provenance_properties(report):
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        ET.SubElement(properties, "property", name=name, value=_t(text, 2000))

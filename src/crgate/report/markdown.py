@@ -17,6 +17,7 @@ from typing import TextIO
 
 from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport, Verdict
 from crgate.report.common import Context, clip, is_web_link, limit_rows, violated_severities
+from crgate.report.provenance import EMULATED_NOTE, facts, is_emulated, provenance_of
 from crgate.report.text import describe_limits
 from crgate.textsafe import safe
 
@@ -35,18 +36,19 @@ _PLAIN = re.compile(r"[A-Za-z0-9.:/+-]*")  # text Markdown shows as it is (CVE i
 
 def write(context: Context, out: TextIO) -> None:
     lines: list[str] = []
-    size = 0
+    closing = [clip(line, MAX_LINE) for line in footer(context.report)]  # the provenance is never cut
+    size = sum(len(line.encode("utf-8")) + 1 for line in closing)
     produced = _lines(context)
     for line in produced:
         line = clip(line, MAX_LINE)  # a safety net: fields are clipped before escaping, so lines fit
         cost = len(line.encode("utf-8")) + 1
         if size + cost > MAX_BYTES:
             rest = 1 + sum(1 for _ in produced)
-            lines.append(f"\n... and {rest} more lines (cut to stay under 1 MiB; the JSON report has everything)")
+            closing.append(f"\n... and {rest} more lines (cut to stay under 1 MiB; the JSON report has everything)")
             break
         lines.append(line)
         size += cost
-    out.write("\n".join(lines) + "\n")
+    out.write("\n".join(lines + closing) + "\n")
 
 
 def escape(text: str) -> str:
@@ -97,9 +99,23 @@ def summary_header() -> list[str]:
 
 def heading(report: RunReport) -> list[str]:
     n = len(report.images)
+    emulated = is_emulated(report)
+    loosenings = provenance_of(report).loosenings
     return [
-        f"## crgate: {ICON.get(report.verdict, '')} {report.verdict.upper()} (exit {report.exit_code})",
+        f"## crgate: {ICON.get(report.verdict, '')} {report.verdict.upper()} (exit {report.exit_code})"
+        + (" · EMULATED" if emulated else ""),
         "",
+        *([f"**{EMULATED_NOTE}.**", ""] if emulated else []),
+        *(
+            [
+                f"**Loosened** ({len(loosenings)}): "
+                + "; ".join(_t(item.describe(), MAX_MESSAGE) for item in loosenings[:MAX_WARNINGS])
+                + ".",
+                "",
+            ]
+            if loosenings
+            else []
+        ),
         f"Policy {_t(report.policy.source, MAX_REF)} ({escape(describe_limits(report.policy))}); "
         f"{n} image{'s' if n != 1 else ''}; crgate {_t(report.tool_version)}.",
         "",
@@ -109,6 +125,12 @@ def heading(report: RunReport) -> list[str]:
             else []
         ),
     ]
+
+
+def footer(report: RunReport) -> list[str]:
+    """The provenance (``crgate.report.provenance.facts``) as a collapsed list at the end."""
+    rows = [f"- {label}: {_t(value, MAX_MESSAGE)}" for label, value in facts(report)]
+    return ["", "<details><summary>Provenance</summary>", "", *rows, "", "</details>"]
 
 
 def _lines(context: Context) -> Iterator[str]:

@@ -55,6 +55,8 @@ from crgate.report.common import (
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
+from crgate.report.provenance import EMULATED_NOTE, is_emulated
+from crgate.report.provenance import document as provenance_document
 from crgate.textsafe import safe, visible
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -136,6 +138,8 @@ def write(context: Context, out: TextIO) -> None:
                     "reportOnly": report.report_only,
                     "policy": report.policy.source,
                     "images": [_image_properties(outcome) for outcome in report.images],
+                    "emulated": is_emulated(report),
+                    "provenance": provenance_document(report),
                 },
             }
         ],
@@ -297,6 +301,8 @@ def _invocation(report: RunReport, dropped: int) -> dict[str, Any]:
             _notification("warning", f"{outcome.ref}: {w}", "crgate/warning") for w in outcome.warnings
         )
     notifications.extend(_notification("warning", warning, "crgate/warning") for warning in report.warnings)
+    if is_emulated(report):
+        notifications.insert(0, _notification("warning", EMULATED_NOTE, "crgate/emulated"))
     if dropped:
         notifications.append(
             _notification(

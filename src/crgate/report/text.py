@@ -13,6 +13,7 @@ from typing import TextIO
 
 from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
 from crgate.report.common import SEVERITY_RANK, Context
+from crgate.report.provenance import EMULATED, is_emulated, provenance_of
 from crgate.textsafe import safe
 
 MAX_LISTED_FINDINGS = 10
@@ -46,7 +47,12 @@ def write(context: Context, out: TextIO) -> None:
         lines.extend(_image_block(outcome, report.policy))
         lines.append("")
     lines.extend(f"warning: {_t(warning)}" for warning in report.warnings)
-    lines.append(_verdict_line(report))
+    lines.extend(f"loosened: {_t(loosening.describe())}" for loosening in provenance_of(report).loosenings)
+    verdict = _verdict_line(report)
+    if is_emulated(report):  # on the verdict's own line: an emulated pass never reads as a real one
+        first, newline, rest = verdict.partition("\n")
+        verdict = f"{first} [{EMULATED}: crgate's built-in emulator, not Yandex Cloud]{newline}{rest}"
+    lines.append(verdict)
     out.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
