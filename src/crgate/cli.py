@@ -345,16 +345,19 @@ def check(
         declared=declared,
     )
     loosenings = run_loosenings(base_policy, policy, flags)
-    _announce(loosenings)  # one block, before anything else is said or called
-    for line in selection.summary(policy.unscannable):
-        _note(line, prefix=not line.startswith(" "))
+
+    def opening() -> None:  # printed once credentials are masked, before any scan (see _run_gate)
+        _announce(loosenings)
+        for line in selection.summary(policy.unscannable):
+            _note(line, prefix=not line.startswith(" "))
+
     # Every destination gets its temporary file now: an unwritable one is exit 2 before any billed call.
     with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
         emulator_registry = None
         if use_emulator and selection.targets:
             connect, registry_url = on_emulator(stack, connect, emulator_data, registry_url)
             emulator_registry = registry_url
-        gating = _Gating(selection, policy, options, connect, registry_url, masker, use_emulator)
+        gating = _Gating(selection, policy, options, connect, registry_url, masker, opening, use_emulator)
         result, session = _run_gate(stack, gating, Deadline(timeout), progress)
         used = used_settings(planned, session, emulator_registry)
         provenance = Provenance(
@@ -403,6 +406,8 @@ class _Gating(NamedTuple):  # not a dataclass: importing dataclasses costs every
     connect: ConnectOptions
     registry_url: str | None
     masker: SecretMasker
+    opening: Callable[[], None]
+    """The loosenings block and what the selection says: the first lines after the credentials' masks."""
     emulated: bool = False
 
 
@@ -469,11 +474,17 @@ def _run_gate(
         from crgate.connect import open_clients
 
         # Credentials first: a misconfiguration stops the run before any scan RPC, and on GitHub Actions
-        # the token is masked before anything else is printed.
-        clients = open_clients(
-            run.connect, os.environ, deadline, registry_url=run.registry_url, cancel=cancel, observer=run.masker
-        )
+        # the token is masked before anything else is printed (the loosenings block included).
+        try:
+            clients = open_clients(
+                run.connect, os.environ, deadline, registry_url=run.registry_url, cancel=cancel, observer=run.masker
+            )
+        except BaseException:
+            run.opening()  # the block is said even when connecting fails
+            raise
         stack.callback(clients.close)
+    run.opening()
+    if clients is not None:
         emulated = " (EMULATED: crgate's built-in emulator, not Yandex Cloud)" if run.emulated else ""
         count = len(run.selection.targets)
         _note(f"crgate {__version__}: policy {run.policy.source}; {count} image(s){emulated}", prefix=False)
