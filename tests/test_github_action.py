@@ -201,12 +201,13 @@ def run_action(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             cwd=workspace,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one log, in the order it was written, as the runner shows it
             text=True,
             timeout=600,
             stdin=subprocess.DEVNULL,
         )
-        log.append(done.stdout + done.stderr)
+        log.append(done.stdout)
         summary.append(summary_file.read_text(encoding="utf-8"))
         if "id" in step:
             steps[step["id"]] = parse_output_file(output_file.read_text(encoding="utf-8"))
@@ -218,6 +219,20 @@ def run_action(
 
 
 # -- the action against the emulator ----------------------------------------------------------------
+
+
+# Every emulated run says so first, as one annotation (crgate.report.provenance.log_block).
+EMULATED_LOOSENING = (
+    "- emulator (--emulator): results come from crgate's built-in emulator (its demo data), not Yandex Cloud"
+)
+
+
+def loosened(*items: str) -> str:
+    """The loosenings annotation of a run whose block lists ``items`` (each a ``- kind (source): detail`` line)."""
+    count = f"{len(items)} setting{'s' if len(items) != 1 else ''} make{'s' if len(items) == 1 else ''}"
+    return f"::warning title=crgate%3A the gate is loosened::{count} the gate weaker than its policy file:%0A" + (
+        "%0A".join(items)
+    )
 
 
 def test_passing_image(tmp_path):
@@ -234,7 +249,7 @@ def test_passing_image(tmp_path):
     sarif = json.loads((tmp_path / "workspace" / "crgate.sarif").read_text())
     assert sarif["runs"][0]["results"] == []
     assert run.summary.startswith("## crgate: ✅ PASS (exit 0)")
-    assert run.annotations == []
+    assert run.annotations == [loosened(EMULATED_LOOSENING)]
     # The files for PR comments, and what the reference resolved to, pinned by digest.
     assert Path(out["markdown-file"]).read_text(encoding="utf-8") == run.summary
     comment = Path(out["comment-file"]).read_text(encoding="utf-8")
@@ -252,7 +267,8 @@ def test_failing_image(tmp_path):
     assert counts == {"critical": 6, "high": 7, "medium": 6, "low": 3, "negligible": 3, "undefined": 2, "total": 27}
     assert len(out["scan-result-ids"].split()) == 2
     assert run.annotations == [
-        "::error title=crgate%3A cr.yandex/crpdemo/app%3Avulnerable::violates the policy: critical 6 > 0, high 7 > 0"
+        loosened(EMULATED_LOOSENING),
+        "::error title=crgate%3A cr.yandex/crpdemo/app%3Avulnerable::violates the policy: critical 6 > 0, high 7 > 0",
     ]
     assert "## crgate: ❌ FAIL (exit 1)" in run.summary and "| critical <= 0 | 6 | ❌ exceeded |" in run.summary
     sarif = json.loads((tmp_path / "workspace" / "crgate.sarif").read_text())
@@ -320,8 +336,11 @@ def test_fail_build_false_reports_violations_without_failing_the_step(tmp_path):
     assert out["verdict"] == "fail" and out["exit-code"] == "0"
     assert json.loads(Path(out["report-json"]).read_text())["report_only"] is True
     assert run.annotations == [
+        loosened(
+            EMULATED_LOOSENING, "- report-only (--report-only): policy violations do not fail the run (errors still do)"
+        ),
         "::warning title=crgate%3A cr.yandex/crpdemo/app%3Avulnerable::violates the policy: critical 6 > 0, "
-        "high 7 > 0 (report-only: the build goes on)"
+        "high 7 > 0 (report-only: the build goes on)",
     ]
     assert "FAIL" in run.summary and "report-only" in run.summary.lower()
 

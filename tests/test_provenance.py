@@ -188,35 +188,62 @@ def test_unscannable_images_let_through_are_a_loosening(tmp_path):
     assert "unscannable" in [item["kind"] for item in json.loads(report.read_text())["provenance"]["loosenings"]]
 
 
-def test_endpoint_and_registry_overrides_say_flag_or_environment(start_emulator, tmp_path):
+def test_endpoint_and_registry_overrides_are_loosenings_named_by_their_flags(start_emulator, tmp_path):
+    # An environment-only override to a non-Yandex host is refused outright (test_credential_destinations);
+    # the flags that may name any host are loosenings, named as such in the block and the report.
     emu = start_emulator(scenario(image("crpclean", "clean", "sha256:" + "a" * 64)))
     report = tmp_path / "report.json"
     args = ["check", "--endpoint", emu.address, "--insecure", "--progress", "none", "cr.yandex/crptest/app:clean"]
-    result = run_cli([*args, "--output", f"json={report}"], env={"CRGATE_REGISTRY_URL": emu.registry_url})
+    result = run_cli([*args, "--registry-url", emu.registry_url, "--output", f"json={report}"])
     assert result.code == 0, result.output
     assert f"  - api-endpoint (--endpoint): API calls (scans and their results) go to {emu.address}" in result.stderr
     assert (
-        f"  - registry (CRGATE_REGISTRY_URL): the registry that says which digest a tag names is {emu.registry_url} "
-        "(environment only)" in result.stderr
+        f"  - registry (--registry-url): the registry that says which digest a tag names is {emu.registry_url}\n"
+        in result.stderr
     )
     found = json.loads(report.read_text())["provenance"]
-    assert found["registry"] == {"values": [emu.registry_url], "source": "environment", "name": "CRGATE_REGISTRY_URL"}
+    assert found["registry"] == {"values": [emu.registry_url], "source": "flag", "name": "--registry-url"}
     sources = {item["kind"]: item["source"] for item in found["loosenings"]}
-    assert sources == {"api-endpoint": "flag", "registry": "environment"}
+    assert sources == {"api-endpoint": "flag", "registry": "flag"}
 
 
-def test_a_token_endpoint_from_the_environment_and_a_ca_file_are_loosenings(start_cloud, key_file, tmp_path):  # noqa: F811
+def test_an_environment_override_to_a_yandex_host_is_still_a_loosening():
+    # CRGATE_REGISTRY_URL naming a Yandex host is allowed from the environment, but it is not the default:
+    # the block says where it came from, "(environment only)".
+    from crgate.connect import ConnectOptions, planned_settings
+    from crgate.scanner.credentials.choose import CredentialOptions
+
+    env = {"CRGATE_REGISTRY_URL": "https://cr.cloud.yandex.net"}
+    planned = planned_settings(
+        ConnectOptions(credentials=CredentialOptions()),
+        env,
+        [],
+        registry_url="https://cr.cloud.yandex.net",
+        registry_source=SettingSource.ENVIRONMENT,
+        emulator=False,
+    )
+    assert planned.registry.source == SettingSource.ENVIRONMENT
+    assert planned.registry.name == "CRGATE_REGISTRY_URL"
+    policy = Policy(version=1, thresholds={"critical": 0}, source="p.yaml")
+    (loosened,) = run_loosenings(policy, policy, Flags(registry=planned.registry))
+    assert loosened.describe() == (
+        "registry (CRGATE_REGISTRY_URL): the registry that says which digest a tag names is "
+        "https://cr.cloud.yandex.net (environment only)"
+    )
+
+
+def test_a_token_endpoint_override_and_a_ca_file_are_loosenings(start_cloud, key_file, tmp_path):  # noqa: F811
     emu = start_cloud()
     args, env = PATHS["federation gitlab env"](emu, key_file)
     report = tmp_path / "report.json"
     result = run_cli(tls(emu, "cr.yandex/crptest/app:clean", "--output", f"json={report}", *args), env=env)
     assert result.code == 0, result.output
-    assert f"  - token-endpoint (YC_TOKEN_ENDPOINT): the job's OIDC token is exchanged at {emu.token_url}" in (
+    assert f"  - token-endpoint (--token-endpoint): the job's OIDC token is exchanged at {emu.token_url}" in (
         result.stderr
     )
     assert f"  - ca-file (--ca-file): TLS trusts the CA certificates of {emu.ca_file}" in result.stderr
     found = json.loads(report.read_text())["provenance"]
-    assert found["token_endpoint"] == {"values": [emu.token_url], "source": "environment", "name": "YC_TOKEN_ENDPOINT"}
+    assert found["token_endpoint"] == {"values": [emu.token_url], "source": "flag", "name": "--token-endpoint"}
     assert found["credential"] == {"kind": "federation", "source": "YC_SA_ID"}
     kinds = {item["kind"] for item in found["loosenings"]}
     assert {"token-endpoint", "ca-file", "api-endpoint", "registry"} <= kinds
