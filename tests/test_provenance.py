@@ -438,3 +438,40 @@ def test_a_saved_provenance_that_is_not_an_object_is_exit_2(tmp_path):
 def test_today_in_the_future_is_no_loosening():
     later = dt.date.today() + dt.timedelta(days=30)
     assert run_loosenings(Policy(1, {}, "p"), Policy(1, {}, "p"), Flags(today=later, real_today=dt.date.today())) == ()
+
+
+def test_a_trust_store_from_the_environment_is_a_loosening(tmp_path):
+    # An earlier step can export SSL_CERT_FILE (OpenSSL: the registry and token endpoint) or
+    # GRPC_DEFAULT_SSL_ROOTS_FILE_PATH (gRPC) with its own CA and a proxy: then it answers for the cloud.
+    # Without --ca-file, crgate says so first and records it (the run itself still works).
+    import shutil
+    import ssl
+
+    planted = tmp_path / "roots.pem"
+    shutil.copy(ssl.get_default_verify_paths().openssl_cafile, planted)
+    report = tmp_path / "report.json"
+    env = {"SSL_CERT_FILE": str(planted), "SSL_CERT_DIR": None, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": "/x\x1b[2J.pem"}
+    result = run_cli(["check", "--emulator", DEMO_CLEAN, "--output", f"json={report}"], env=env)
+    assert result.code == 0, result.output
+    instead = "instead of the system's (environment only)"
+    assert f"  - ca-file (SSL_CERT_FILE): TLS trusts the CA certificates of {planted} {instead}" in result.stderr
+    assert "  - ca-file (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH): TLS trusts the CA certificates of /x" in result.stderr
+    assert "\x1b" not in result.stderr
+    loosened = json.loads(report.read_text())["provenance"]["loosenings"]
+    assert [item["name"] for item in loosened if item["kind"] == "ca-file"] == [
+        "SSL_CERT_FILE",
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    ]
+
+
+def test_the_system_store_or_a_ca_file_flag_is_no_trust_loosening():
+    import ssl
+
+    from crgate.provenance import trust_variables
+
+    system = ssl.get_default_verify_paths()
+    env = {"SSL_CERT_FILE": "/x.pem", "SSL_CERT_DIR": " ", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": "/y.pem"}
+    assert trust_variables(env, None) == (("SSL_CERT_FILE", "/x.pem"), ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "/y.pem"))
+    assert trust_variables(env, "/ca.pem") == ()
+    own = {"SSL_CERT_FILE": system.openssl_cafile, "SSL_CERT_DIR": system.openssl_capath}
+    assert trust_variables(own, None) == ()

@@ -284,7 +284,7 @@ def check(
     from crgate.overrides import apply_overrides
     from crgate.pinning import write_pinned
     from crgate.policy import discover_policy_pinned
-    from crgate.provenance import MAX_DECLARED, Flags, Provenance, policy_origin, run_loosenings
+    from crgate.provenance import MAX_DECLARED, Flags, Provenance, policy_origin, run_loosenings, trust_variables
     from crgate.registry import parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
     from crgate.report.sarif import check_category
@@ -342,6 +342,7 @@ def check(
         federation=planned.federation,
         metadata_address=planned.metadata_address,
         ca_file=connect.ca_file,
+        trust_variables=trust_variables(os.environ, connect.ca_file),
         declared=declared,
     )
     loosenings = run_loosenings(base_policy, policy, flags)

@@ -17,7 +17,7 @@ they mean. Adding a kind is a ``LooseningKind`` member and, for a policy feature
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from crgate.model import THRESHOLD_KEYS, Policy, Word
@@ -234,6 +234,8 @@ class Flags:
     metadata_address: Setting = Setting(())
     """``YC_METADATA_ADDR``, when set."""
     ca_file: str | None = None
+    trust_variables: tuple[tuple[str, str], ...] = ()
+    """Set variables (name, value) of ``TRUST_VARIABLES``: an earlier step's way to make TLS trust its CA."""
     declared: tuple[str, ...] = ()
 
 
@@ -283,7 +285,34 @@ def endpoint_loosenings(flags: Flags) -> list[Loosening]:
     if flags.ca_file:
         detail = f"TLS trusts the CA certificates of {safe(flags.ca_file, 300)} instead of the system's"
         found.append(Loosening(LooseningKind.CA_FILE, SettingSource.FLAG, "--ca-file", detail))
+    for name, value in flags.trust_variables:
+        detail = f"TLS trusts the CA certificates of {safe(value, 300)} instead of the system's (environment only)"
+        found.append(Loosening(LooseningKind.CA_FILE, SettingSource.ENVIRONMENT, name, detail))
     return found
+
+
+TRUST_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
+"""Variables that replace the trust store of OpenSSL (the registry and token-endpoint HTTPS) or of gRPC when
+``--ca-file`` is not given: with a proxy, whoever set one can read the token and answer for the cloud."""
+
+
+def trust_variables(env: Mapping[str, str], ca_file: str | None) -> tuple[tuple[str, str], ...]:
+    """The ``TRUST_VARIABLES`` set in ``env`` to anything but the system's own store (many images and Nix
+    set them to it); none when ``--ca-file`` decides the trust itself (crgate then loads that file for gRPC
+    and HTTPS alike)."""
+    if ca_file:
+        return ()
+    import os
+    import ssl
+
+    defaults = ssl.get_default_verify_paths()
+    system = {os.path.realpath(path) for path in (defaults.openssl_cafile, defaults.openssl_capath) if path}
+    found = []
+    for name in TRUST_VARIABLES:
+        value = env.get(name, "").strip()
+        if value and os.path.realpath(value) not in system:
+            found.append((name, value))
+    return tuple(found)
 
 
 def policy_origin(policy: Policy, *, explicit: bool) -> PolicyOrigin:
