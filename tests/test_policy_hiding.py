@@ -130,6 +130,19 @@ def test_an_earlier_image_as_baseline_still_works(start_emulator, tmp_path):
     assert SAID not in result.output and "in baseline" in result.output
 
 
+def test_a_baseline_that_cannot_be_resolved_fails_closed(start_emulator, tmp_path):
+    """The self-baseline check cannot compare with a baseline that does not resolve; the baseline's own
+    'missing: fail' then stops the image (nothing is hidden), and 'missing: pass' judges it without one."""
+    emu = cloud(start_emulator)
+    absent = "cr.yandex/crptest/app:absent"
+    result = run_cli(check_args(emu, VULN, "--policy", policy(tmp_path, absent)))
+    assert result.code == 3, result.output
+    assert absent in result.output and "in baseline" not in result.output
+    result = run_cli(check_args(emu, VULN, "--policy", policy(tmp_path, absent, missing="pass")))
+    assert result.code == 1, result.output  # every finding counts: none is in a baseline
+    assert "in baseline" not in result.output and SAID not in result.output
+
+
 def test_evaluate_refuses_a_saved_self_baseline(start_emulator, tmp_path):
     emu = cloud(start_emulator)
     saved = tmp_path / "saved.json"
