@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from crgate.connect import ConnectOptions, Session
     from crgate.gate import GateResult, RunOptions
     from crgate.masking import SecretMasker
-    from crgate.model import Policy
+    from crgate.model import ImageRef, Policy
+    from crgate.outputs import ReportPlan
     from crgate.provenance import Loosening, SettingSource
     from crgate.targets import Selection
     from crgate.timing import Deadline
@@ -309,6 +310,7 @@ def check(
         )
     plan = files.plan_reports(fmt, _given("fmt"), outputs, pin_to)
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
+    _refuse_oversized_dotenv(plan, [target.ref for target in selection.targets if target.ref])
     base_policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
     policy = apply_overrides(base_policy, limits, only_fixed=only_fixed)
     options = RunOptions(
@@ -416,6 +418,17 @@ def _given(name: str) -> bool:
     """Whether the user gave option ``name`` (rather than leaving its default)."""
     source = click.get_current_context().get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _refuse_oversized_dotenv(plan: ReportPlan, refs: list[ImageRef]) -> None:
+    """A dotenv report GitLab would refuse is exit 2 now, before any billed call."""
+    from crgate.report.dotenv import refuse_oversized
+
+    options = [option for fmt, _, option in plan.files if fmt == "dotenv"]
+    if plan.stdout_format == "dotenv":
+        options.append("--format dotenv")
+    if options:
+        refuse_oversized(refs, options[0])
 
 
 def _registry_url(value: str | None) -> str | None:

@@ -115,6 +115,12 @@ class MalformedResponseError(ScanError):
     kind = ErrorKind.MALFORMED
 
 
+class ReportError(CrgateError):
+    """A report cannot be delivered as its consumer would take it (exit 3, like an unwritable report)."""
+
+    exit_code = ExitCode.SCAN_ERROR
+
+
 class ScanTimeoutError(CrgateError):
     """The overall deadline passed before the scan finished (exit 4)."""
 
