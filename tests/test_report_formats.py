@@ -137,6 +137,37 @@ def test_cosign_predicate_of_one_image_carries_its_verdict_and_findings():
     assert doc["invocation"] == {"parameters": None, "uri": "", "event_id": "", "builder.id": ""}
 
 
+def test_cosign_predicate_keeps_at_most_its_cap_of_findings_the_most_important_first():
+    from crgate.report.cosign_vuln import FINDINGS_MAX
+
+    counts = {"critical": 0, "high": 0}
+    findings = [judged(f"CVE-2024-{i:05d}", "low", f"p{i}") for i in range(3000)]
+    findings += [judged("CVE-2024-90001", "critical", "kept-critical"), judged("CVE-2024-90002", "high", "kept-high")]
+    findings += [judged("CVE-2024-90003", "critical", "ignored-one", decision="ignored")]
+    report = run_report(scanned("cr.yandex/crptest/app:big", findings), huge_report(600, images=1).images[0])
+    doc = cosign(report)
+    validate_cosign(doc)
+    big, other = doc["scanner"]["result"]["images"]
+    kept = len(big["findings"]) + len(other["findings"])
+    assert kept == FINDINGS_MAX
+    assert big["findings_omitted"] + other["findings_omitted"] == 3003 + 600 - FINDINGS_MAX
+    packages = [f["package"] for f in big["findings"]]
+    assert "kept-critical" in packages and "kept-high" in packages  # counted and severe first
+    assert "ignored-one" not in packages  # a counted low finding outranks an ignored critical one here
+    for severity in counts:  # verdict, counts and violations stay complete
+        assert big["counts"][severity] == sum(1 for f in findings if f.finding.severity == severity)
+    assert big["violations"] and doc["scanner"]["result"]["verdict"] == "fail"
+    assert len(render("cosign-vuln", report).encode()) < 1_500_000
+    # crgate's own JSON report keeps every finding and has no such key.
+    full = json.loads(render("json", report))["images"][0]
+    assert len(full["findings"]) == 3003 and "findings_omitted" not in full
+
+
+def test_cosign_predicate_below_the_cap_omits_nothing():
+    doc = cosign(mixed_report())
+    assert all(image["findings_omitted"] == 0 for image in doc["scanner"]["result"]["images"] if image["findings"])
+
+
 def test_cosign_predicate_of_several_images_says_the_run_verdict():
     clean = scanned("cr.yandex/crptest/app:clean", [], image_id="crpclean")
     bad = scanned("cr.yandex/crptest/app:bad", [judged("CVE-2024-1", "high", "x")], image_id="crpbad")

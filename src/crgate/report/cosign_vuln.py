@@ -18,6 +18,11 @@ run's (``pass`` only when every image passed). Attaching it to each gated digest
 an image look better than the run judged it, and each image's own verdict is in
 ``scanner.result.images[]`` (matched by ``ref``).
 
+The predicate is a layer in the registry that every admission check downloads, so its embedded result is
+bounded: the verdict, counts, violations and errors of every image always, and at most
+``FINDINGS_MAX`` findings over all images (counted ones first, then by severity), each image saying how
+many of its findings it left out (``findings_omitted``); crgate's JSON report keeps every finding.
+
 ``metadata.scanFinishedOn`` is when the oldest scan result in the predicate was produced (a reused
 result keeps its age), so an admission check of freshness cannot be fooled by ``reuse``;
 ``scanStartedOn`` is the run's start, or that time when it is earlier.
@@ -26,12 +31,13 @@ result keeps its age), so an admission check of freshness cannot be fooled by ``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import heapq
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
-from crgate.model import RunReport
+from crgate.model import FindingDecision, ImageOutcome, RunReport
 from crgate.report import json_report
-from crgate.report.common import Context, is_web_link
+from crgate.report.common import SEVERITY_RANK, Context, is_web_link
 from crgate.report.jsonout import Splice
 from crgate.report.provenance import is_emulated
 
@@ -42,10 +48,43 @@ EMULATOR_URI = "pkg:pypi/crgate-emulator@{version}"
 EMULATOR_DB_URI = "crgate-emulator:scenario"
 
 
+FINDINGS_MAX = 2000
+"""Findings in ``scanner.result`` over all images (about 300 bytes each: the predicate stays near 1 MB)."""
+
+
 def write(context: Context, out: TextIO) -> None:
     splice = Splice()
-    result = json_report.document(context.report, json_report.streamed(splice, context))
+    kept = kept_findings(context.report, FINDINGS_MAX)
+
+    def findings_of(outcome: ImageOutcome) -> Any:
+        if outcome.findings is None:
+            return None
+        keep = kept.get(id(outcome), frozenset())
+        lines = (json_report.finding_line(j) for position, j in enumerate(outcome.findings) if position in keep)
+        return splice.array(lines)
+
+    result = json_report.document(context.report, findings_of)
+    for image, outcome in zip(result["images"], context.report.images, strict=True):
+        if outcome.findings is not None:
+            image["findings_omitted"] = len(outcome.findings) - len(kept.get(id(outcome), ()))
     splice.write(out, predicate(context.report, result, context.invocation), indent=2, ensure_ascii=True)
+
+
+def kept_findings(report: RunReport, limit: int) -> dict[int, frozenset[int]]:
+    """For each image (by ``id``), the positions of its findings the predicate keeps: the ``limit`` most
+    important of the run (counted before any other decision, then by severity, then in report order)."""
+
+    def ranked() -> Iterator[tuple[int, int, int, int]]:
+        for index, outcome in enumerate(report.images):
+            for position, judged in enumerate(outcome.findings or ()):
+                counted = 0 if judged.decision == FindingDecision.COUNTED else 1
+                yield counted, SEVERITY_RANK.get(judged.finding.severity, len(SEVERITY_RANK)), index, position
+
+    best = heapq.nsmallest(limit, ranked())
+    kept: dict[int, set[int]] = {}
+    for _, _, index, position in best:
+        kept.setdefault(id(report.images[index]), set()).add(position)
+    return {key: frozenset(value) for key, value in kept.items()}
 
 
 def predicate(report: RunReport, result: Any, invocation: Mapping[str, str]) -> dict[str, Any]:
