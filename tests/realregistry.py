@@ -15,9 +15,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -37,7 +37,7 @@ STARTUP_SECONDS = 15.0
 
 CONFIG = """version: 0.1
 log:
-  level: warn
+  level: info  # for its "listening on 127.0.0.1:PORT" line: it picks its own port (addr :0)
   accesslog:
     disabled: true
 storage:
@@ -46,7 +46,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:{port}
+  addr: 127.0.0.1:0
   secret: crgate-test-secret
 auth:
 {auth}
@@ -60,6 +60,7 @@ TOKEN_AUTH = """  token:
     issuer: crgate-test-token-service
     rootcertbundle: {certificate}"""
 SERVICE = "crgate-test-registry"
+LISTENING = re.compile(r'msg="listening on 127\.0\.0\.1:(\d+)"')
 
 
 @dataclass
@@ -109,14 +110,24 @@ def start_real_registry(
         htpasswd = directory / "htpasswd"
         htpasswd.write_text(f"{USER}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
         auth_config = BASIC_AUTH.format(htpasswd=htpasswd)
-    port = _free_port()
     config = directory / "config.yml"
-    config.write_text(CONFIG.format(root=directory / "data", port=port, auth=auth_config))
+    config.write_text(CONFIG.format(root=directory / "data", auth=auth_config))
     log = directory / "registry.log"
     with log.open("wb") as out:
         process = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    registry = RealRegistry(f"http://127.0.0.1:{port}", USER, password, process, log, token_service)
+    # The registry binds port 0 and logs the port it got: a port probed free and then handed over could
+    # be taken in between by another test worker's server.
+    registry = RealRegistry("", USER, password, process, log, token_service)
     deadline = time.monotonic() + STARTUP_SECONDS
+    while not registry.url:
+        found = LISTENING.search(log.read_text(errors="replace"))
+        if found:
+            registry.url = f"http://127.0.0.1:{found.group(1)}"
+        elif process.poll() is not None or time.monotonic() > deadline:
+            registry.stop()
+            raise AssertionError(f"docker-registry did not start: {log.read_text()[-2000:]}")
+        else:
+            time.sleep(0.05)
     while True:
         try:
             urllib.request.urlopen(f"{registry.url}/v2/", timeout=1).close()
@@ -129,12 +140,6 @@ def start_real_registry(
             registry.stop()
             raise AssertionError(f"docker-registry did not start: {log.read_text()[-2000:]}")
         time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

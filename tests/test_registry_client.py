@@ -129,11 +129,13 @@ def test_transient_failures_are_retried_and_persistent_ones_reported(serve) -> N
 
 
 def test_unreachable_registry(serve) -> None:
+    # The port stays bound, not listening, for the whole test: connections are refused, and no other
+    # test worker can start a server on it meanwhile.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(RegistryError, match=f"cannot reach the registry at http://127.0.0.1:{port}"):
-        client(f"http://127.0.0.1:{port}").fetch(REF, Deadline(5))
+        with pytest.raises(RegistryError, match=f"cannot reach the registry at http://127.0.0.1:{port}"):
+            client(f"http://127.0.0.1:{port}").fetch(REF, Deadline(5))
 
 
 def test_redirects_within_the_origin_are_followed_with_credentials(serve) -> None:
