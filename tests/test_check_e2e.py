@@ -238,14 +238,16 @@ def test_persistent_unavailable_gives_up_with_exit_3(start_emulator):
     assert emu.stats.calls["ImageService.List"] >= 2
 
 
+# A server poll interval (x-operation-poll-interval, on the Scan answer too) spares these tests crgate's real
+# 0.25 s/1.8 s schedule: what they check is the count of answers, not the time between them.
 def test_operation_not_found_right_after_scan_is_tolerated(start_emulator):
-    emu = start_emulator(basic(operation_not_found=3))
+    emu = start_emulator(basic(operation_not_found=3, poll_interval=0.1))
     result = run_cli(check_args(emu, VULN))
     assert result.code == 1, result.output
 
 
 def test_operation_not_found_beyond_tolerance_fails_closed(start_emulator):
-    emu = start_emulator(basic(operation_not_found=4))
+    emu = start_emulator(basic(operation_not_found=4, poll_interval=0.1))
     result = run_cli(check_args(emu, VULN))
     assert result.code == 3, result.output
     assert "NOT_FOUND" in result.stdout
@@ -297,7 +299,9 @@ def test_timeout_outranks_a_violation(start_emulator):
 
 
 def test_images_are_scanned_concurrently(start_emulator):
-    images = [image(f"crpimg{n}", f"t{n}", "sha256:" + f"{n:x}" * 64, duration=1.0) for n in range(1, 7)]
+    images = [
+        image(f"crpimg{n}", f"t{n}", "sha256:" + f"{n:x}" * 64, duration=1.0, poll_interval=0.1) for n in range(1, 7)
+    ]
     emu = start_emulator(scenario(*images))
     result = run_cli(check_args(emu, *[f"cr.yandex/crptest/app:t{n}" for n in range(1, 7)], "--format", "json"))
     assert result.code == 0, result.output
@@ -305,7 +309,10 @@ def test_images_are_scanned_concurrently(start_emulator):
 
 
 def test_concurrency_bound_is_respected(start_emulator):
-    images = [image(f"crpimg{n}", f"t{n}", "sha256:" + f"{n:x}" * 64, duration=0.3) for n in range(1, 5)]
+    # one image after the other: the server's short poll interval spares four waits of crgate's 1.8 s
+    images = [
+        image(f"crpimg{n}", f"t{n}", "sha256:" + f"{n:x}" * 64, duration=0.3, poll_interval=0.1) for n in range(1, 5)
+    ]
     emu = start_emulator(scenario(*images))
     refs = [f"cr.yandex/crptest/app:t{n}" for n in range(1, 5)]
     result = run_cli(check_args(emu, *refs, "--concurrency", "1"))
@@ -395,7 +402,7 @@ def test_json_goes_to_stdout_and_the_table_to_stderr(start_emulator):
 
 
 def test_progress_lines_show_state_changes(start_emulator):
-    emu = start_emulator(basic(duration=0.5))
+    emu = start_emulator(basic(duration=0.5, poll_interval=0.1))  # several polls while it scans
     result = run_cli(check_args(emu, VULN))
     progress = [line for line in result.stderr.splitlines() if VULN in line]
     states = [line.split(": ", 1)[1].split(" (")[0] for line in progress]

@@ -483,12 +483,23 @@ def test_operation_not_found_right_after_scan(connect: Callable[..., Client]) ->
 
 def test_poll_interval_header(connect: Callable[..., Client]) -> None:
     client = connect(scenario(img("crpimg1", poll_interval=3), img("crpimg2", poll_interval=0.25), img("crpimg3")))
+    header = "x-operation-poll-interval"
     headers = {}
     for image_id in ("crpimg1", "crpimg2", "crpimg3"):
-        op = client.scan(image_id)
+        # The Scan answer carries it too, so a client's first wait can be the server's interval.
+        op, call = client.scanner.Scan.with_call(scanner_service_pb2.ScanRequest(image_id=image_id), timeout=TIMEOUT)
+        on_scan = dict(call.initial_metadata()).get(header)
         _, call = client.operations.Get.with_call(operation_service_pb2.GetOperationRequest(operation_id=op.id))
-        headers[image_id] = dict(call.initial_metadata()).get("x-operation-poll-interval")
-    assert headers == {"crpimg1": "3", "crpimg2": "0.25", "crpimg3": None}
+        on_get = dict(call.initial_metadata()).get(header)
+        scan_result_id = unpack(op.metadata, scanner_service_pb2.ScanMetadata).scan_result_id
+        request = scanner_service_pb2.GetScanResultRequest(scan_result_id=scan_result_id)
+        _, call = client.scanner.Get.with_call(request, timeout=TIMEOUT)  # a joined scan is polled here
+        headers[image_id] = (on_scan, on_get, dict(call.initial_metadata()).get(header))
+    assert headers == {"crpimg1": ("3",) * 3, "crpimg2": ("0.25",) * 3, "crpimg3": (None,) * 3}
+    # A finished scan result asks for no more polls.
+    client.clock.advance(3600)
+    _, call = client.scanner.Get.with_call(request, timeout=TIMEOUT)
+    assert header not in dict(call.initial_metadata())
 
 
 # ------------------------------------------------------------------------------------------ errors, headers

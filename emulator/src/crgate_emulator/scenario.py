@@ -37,7 +37,9 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                   operation_error: {code: INTERNAL, message: scanner crashed}
                   anomaly: null              # see ANOMALIES
                   operation_not_found: 0     # OperationService.Get answers NOT_FOUND this often first
-                  poll_interval: null        # seconds, sent as header x-operation-poll-interval
+                  poll_interval: null        # seconds, sent as header x-operation-poll-interval on
+                                             # Scan, OperationService.Get and a running scan's
+                                             # ScannerService.Get
                   faults: []                 # like top-level faults, for calls about this image only
                   last_result: null          # {status: READY|ERROR, age_seconds: 3600}: a finished
                                              # result that exists before any Scan (for GetLast/List);

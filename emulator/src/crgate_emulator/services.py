@@ -40,7 +40,7 @@ from crgate_emulator.rpc import (
     require_id,
 )
 from crgate_emulator.scenario import SEVERITY_NAMES, Image
-from crgate_emulator.state import EmulatorState, QuotaRefused
+from crgate_emulator.state import EmulatorState, QuotaRefused, ScanView
 from crgate_emulator.stats import EmulatorStats, ScanAttempt
 
 POLL_INTERVAL_HEADER = "x-operation-poll-interval"
@@ -73,7 +73,7 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
         key = _idempotency_key(context)
         attempt = ScanAttempt(request.image_id, key, "failed")  # until the scan logic says otherwise
 
-        def body(_: Headers) -> Any:
+        def body(headers: Headers) -> Any:
             nonlocal attempt
             require_id(request.image_id, "image_id")
             try:
@@ -93,6 +93,7 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
                 cloud_id=start.cloud_id,
                 in_use=start.in_use,
             )
+            _hint_poll_interval(headers, start.operation.scan)
             return wire.operation(start.operation)
 
         try:
@@ -102,9 +103,12 @@ class ScannerService(scanner_service_pb2_grpc.ScannerServiceServicer):
             self._stats.record_scan_attempt(dataclasses.replace(attempt, code="OK" if code is None else code.name))
 
     def Get(self, request: scanner_service_pb2.GetScanResultRequest, context: grpc.ServicerContext) -> Any:
-        def body(_: Headers) -> Any:
+        def body(headers: Headers) -> Any:
             require_id(request.scan_result_id, "scan_result_id")
-            return wire.scan_result(self._state.scan_result(request.scan_result_id))
+            view = self._state.scan_result(request.scan_result_id)
+            if not view.done:  # a joined scan is polled here: the same hint as its operation's
+                _hint_poll_interval(headers, view)
+            return wire.scan_result(view)
 
         image_id = self._state.image_of_scan(request.scan_result_id)
         return self._run("ScannerService.Get", context, body, image_id=image_id)
@@ -168,9 +172,7 @@ class OperationService(operation_service_pb2_grpc.OperationServiceServicer):
         def body(headers: Headers) -> Any:
             require_id(request.operation_id, "operation_id")
             view = self._state.operation(request.operation_id)
-            interval = view.scan.image.scan.poll_interval
-            if interval is not None:
-                headers.append((POLL_INTERVAL_HEADER, f"{interval:g}"))
+            _hint_poll_interval(headers, view.scan)
             return wire.operation(view)
 
         image_id = self._state.image_of_operation(request.operation_id)
@@ -311,3 +313,12 @@ def add_services(
     api_endpoint_service_pb2_grpc.add_ApiEndpointServiceServicer_to_server(
         ApiEndpointService(dispatcher, address), server
     )
+
+
+def _hint_poll_interval(headers: Headers, scan: ScanView) -> None:
+    """The image's ``poll_interval``, if it has one, as ``x-operation-poll-interval``: on the Scan answer
+    (so the first wait is the hint too), on every OperationService.Get, and on ScannerService.Get of a
+    running scan (a joined scan)."""
+    interval = scan.image.scan.poll_interval
+    if interval is not None:
+        headers.append((POLL_INTERVAL_HEADER, f"{interval:g}"))
