@@ -17,6 +17,7 @@ from hostile import (
     assert_fails_closed,
     check,
     fail,
+    quick,
     running_list,
     scan_result,
     sequence,
@@ -60,7 +61,7 @@ def test_joined_scan_passes_without_a_new_scan(joined):
 
 def test_joined_scan_turning_into_a_result_for_another_image(joined):
     joined.handlers["ScannerService.Get"] = sequence(
-        answer(scan_result("crpjoin", status=RUNNING)), answer(scan_result("crpjoin", image_id="crpother"))
+        quick(answer(scan_result("crpjoin", status=RUNNING))), answer(scan_result("crpjoin", image_id="crpother"))
     )
     result = check(joined)
     assert_fails_closed(result, 3, "result is for image 'crpother', but image crpimg1 was scanned", "malformed")

@@ -22,6 +22,7 @@ from hostile import (
     done_op,
     img,
     operation,
+    quick,
     scan_result,
     sequence,
     stats,
@@ -73,7 +74,7 @@ def test_operation_done_at_once_is_not_polled(server):
 
 
 def test_operation_id_changes_between_polls(server):
-    server.handlers["OperationService.Get"] = sequence(answer(operation()), answer(done_op(op_id="crpop2")))
+    server.handlers["OperationService.Get"] = sequence(quick(answer(operation())), answer(done_op(op_id="crpop2")))
     result = check(server)
     assert_fails_closed(result, 3, "asked for operation crpop1 but got operation crpop2", "malformed")
     assert server.calls["OperationService.Get"] == 2
@@ -87,8 +88,8 @@ def test_operation_answer_for_another_operation_on_first_poll(server):
 
 def test_scan_result_id_changes_between_polls(server):
     server.handlers["OperationService.Get"] = sequence(
-        answer(operation(scan_id="crpscan1")),
-        answer(operation(scan_id="crpscan2")),
+        quick(answer(operation(scan_id="crpscan1"))),
+        quick(answer(operation(scan_id="crpscan2"))),
         answer(done_op(scan_id="crpscan2", response=scan_result(scan_id="crpscan2"))),
     )
     result = check(server)
