@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -85,17 +86,26 @@ def test_an_endless_answer_is_cut_at_the_limit(serve) -> None:
 
 
 def test_a_slow_drip_ends_with_the_deadline(serve) -> None:
+    sent: list[int] = []
+    ended = threading.Event()
+
     def drip(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Length", "1000")
         handler.end_headers()
-        for _ in range(100):
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-            time.sleep(0.05)
+        try:
+            for _ in range(1000):  # a byte every 0.05 s: 50 s for the whole body
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                sent.append(1)
+                time.sleep(0.05)
+        finally:
+            ended.set()
 
     with pytest.raises(ScanTimeoutError, match="passed while reading from the registry"):
         client(serve(drip).url).fetch(REF, Deadline(0.5))
+    # crgate hung up mid-body (the drip's writes failed), instead of reading on until the body was complete.
+    assert ended.wait(10) and len(sent) < 1000, len(sent)
 
 
 def test_a_silent_server_is_unreachable_after_bounded_retries(serve) -> None:

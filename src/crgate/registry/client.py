@@ -458,7 +458,7 @@ def _read_bounded(response: Any, limit: int, deadline: Deadline) -> bytes:
     while size <= limit:
         if deadline.expired():
             raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed while reading from the registry")
-        chunk = response.read(min(65536, limit + 1 - size))
+        chunk = response.read1(min(65536, limit + 1 - size))  # what has arrived: read() waits for it all
         if not chunk:
             break
         chunks.append(chunk)
