@@ -363,7 +363,10 @@ def test_rejected_jwt_is_exit_3_with_a_clear_message(case, why, start_cloud, tmp
 @pytest.mark.slow
 def test_tokens_are_refreshed_during_a_scan_longer_than_their_lifetime(start_cloud, key_file):
     emu = start_cloud(
-        cloud_data(image("crpvuln", "vuln", DIGEST_B, VULNERABLE_FINDINGS, duration=2.5), token_lifetime=1)
+        # polls every 0.2 s (the server's interval) for 2.5 s: many calls across two token lifetimes
+        cloud_data(
+            image("crpvuln", "vuln", DIGEST_B, VULNERABLE_FINDINGS, duration=2.5, poll_interval=0.2), token_lifetime=1
+        )
     )
     result = run_cli(tls(emu, VULN, "--sa-key", str(key_file)))
     assert result.code == 1, result.output  # a verdict, not an auth error

@@ -293,7 +293,8 @@ def test_last_result_in_error_is_not_reused(start_emulator, tmp_path):
 
 
 def test_running_scan_is_joined_not_started_again(start_emulator, tmp_path):
-    emu = reuse_emulator(start_emulator, running_scan={"remaining_seconds": 0.5})
+    # the joined scan's ScannerService.Get asks for 0.1 s polls: no wait of crgate's 1.8 s for it to end
+    emu = reuse_emulator(start_emulator, running_scan={"remaining_seconds": 0.5}, poll_interval=0.1)
     code, doc = json_run(emu, tmp_path, "thresholds: {critical: 0}\n")
     assert code == 1
     assert emu.stats.calls["ScannerService.Scan"] == 0
