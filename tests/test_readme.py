@@ -35,12 +35,15 @@ def shell_blocks() -> list[str]:
 
 def test_readme_test_command_is_what_ci_runs():
     test_command = shell_blocks()[1]
-    assert test_command.endswith(".venv/bin/python -m pytest")
+    # Two pytest-xdist workers (a test extra), each module whole on one (a module-scoped fixture, such as the
+    # GitLab job runs, is built once, not once per worker).
+    pytest_command = ".venv/bin/python -m pytest -n 2 --dist loadscope"
+    assert test_command.endswith(" && " + pytest_command)
     # The emulator is its own distribution: the test extra names it, the same pip command gives its path.
     assert ".venv/bin/pip install -e '.[test]' -e ./emulator &&" in test_command
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert ".venv/bin/pip install --quiet -e '.[test]' -e ./emulator\n" in ci
-    assert ci.rstrip().splitlines()[-1] == ".venv/bin/python -m pytest"
+    assert ci.rstrip().splitlines()[-1] == pytest_command
 
 
 def test_quick_start_installs_crgate_with_its_emulator():
