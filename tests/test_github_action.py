@@ -4,7 +4,9 @@
 step ``if:`` conditions evaluated, and the two third-party steps the action uses (``actions/cache/restore``
 and ``actions/cache/save``, pinned by SHA) played by a local store with the same semantics: an exact key
 restores the saved directory to the same path, a saved key is never overwritten. Against crgate's
-built-in emulator."""
+built-in emulator. Every run installs crgate for real into a venv of its own: the lock's wheels come from
+the cache store (seeded from the local wheelhouse, as a previous run would have saved them) or, for a
+download, from the wheelhouse's index (``PIP_INDEX_URL``); the machine's pip configuration is not read."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from integration import REQUIRED, need, venv_tool
+from integration import need, venv_tool
+from wheelhouse import PLANTED_MARK, Wheelhouse, planted_wheel
 
 DEMO_CLEAN_DIGEST = "sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"  # as in demo.yaml
 
@@ -35,6 +38,19 @@ WORKFLOWS = [
     REPO_ROOT / "examples" / "github" / "matrix-sarif.yml",
 ]
 CACHE_ACTIONS = {"actions/cache/restore", "actions/cache/save"}
+WHEELHOUSE: list[Wheelhouse] = []  # the session's, set by the autouse fixture below
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _wheelhouse(wheelhouse: Wheelhouse) -> None:
+    WHEELHOUSE[:] = [wheelhouse]
+
+
+def lock_wheels() -> list[Path]:
+    """The lock's wheels in the wheelhouse (crgate's own and its emulator's come from the action's checkout)."""
+    return sorted(p for p in (WHEELHOUSE[0].directory / "files").iterdir() if not p.name.startswith("crgate"))
+
+
 PINNED_USES = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 
 
@@ -109,32 +125,41 @@ def runner_env(tmp_path: Path, runner_temp: Path, workspace: Path) -> dict[str, 
         "RUNNER_TEMP": str(runner_temp),
         "RUNNER_OS": "Linux",
         "RUNNER_ARCH": "X64",
+        # pip reads no configuration of this machine; a download asks the local wheelhouse.
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": WHEELHOUSE[0].index_url,
+        "PIP_NO_INPUT": "1",
     }
 
 
-def link_test_venv(env: dict[str, str]) -> None:
-    """Pre-create the action's venv from the test venv, stamped with the key the install step will
-    compute: the install step then reuses it (fast)."""
-    crgate = venv_tool("crgate")
-    assert crgate, "crgate must be installed in the test venv"
-    venv = Path(env["RUNNER_TEMP"]) / "crgate-venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "crgate").symlink_to(crgate)
-    # A wrapper, not a symlink: through a symlink outside its venv, Python would not find its site-packages.
-    python = venv / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
+def plan(env: dict[str, str], action_path: Path = REPO_ROOT) -> dict[str, str]:
     output = Path(env["RUNNER_TEMP"]) / "plan-output"
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
-        env={**env, "GITHUB_OUTPUT": str(output)},
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("")
+    subprocess.run(
+        ["bash", str(action_path / "action" / "install.sh"), "plan"],
+        env={**env, "GITHUB_ACTION_PATH": str(action_path), "GITHUB_OUTPUT": str(output)},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert done.returncode == 0
-    (venv / "crgate-install.key").write_text(parse_output_file(output.read_text())["key"] + "\n")
+    planned = parse_output_file(output.read_text())
     output.unlink()
+    return planned
+
+
+def cache_entry(store: Path, key: str) -> Path:
+    return store / re.sub(r"[^\w.-]", "_", key)
+
+
+def seed_cache(env: dict[str, str], store: Path) -> Path:
+    """The cache entry a previous run saved: the lock's wheels under the plan's key."""
+    entry = cache_entry(store, plan(env)["key"])
+    if not entry.exists():
+        entry.mkdir(parents=True)
+        for wheel in lock_wheels():
+            shutil.copy(wheel, entry / wheel.name)
+    return entry
 
 
 def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str, str]:
@@ -156,10 +181,16 @@ def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str
 
 
 def run_action(
-    tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = True, cache_store: Path | None = None
+    tmp_path: Path,
+    inputs: dict[str, str],
+    *,
+    seeded: bool = True,
+    cache_store: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> ActionRun:
     """One job step using the action. Call it again with the same ``tmp_path`` for a second step (or,
-    after removing the venv, a second job on a runner with the same paths)."""
+    after removing ``runner_temp``, a second job on a runner with the same paths). ``extra_env``: what
+    earlier steps put into ``$GITHUB_ENV`` (every later step's environment, below each step's ``env:``)."""
     given = dict(inputs)
     for name, spec in ACTION["inputs"].items():
         if spec.get("required") and name not in given:
@@ -170,9 +201,9 @@ def run_action(
     store = cache_store or tmp_path / "actions-cache"
     for directory in (runner_temp, workspace, store):
         directory.mkdir(parents=True, exist_ok=True)
-    base_env = runner_env(tmp_path, runner_temp, workspace)
-    if reuse_venv and not (runner_temp / "crgate-venv").exists():
-        link_test_venv({**base_env, "CRGATE_EMULATOR": given["emulator"]})
+    base_env = {**runner_env(tmp_path, runner_temp, workspace), **(extra_env or {})}
+    if seeded:
+        seed_cache(base_env, store)
     steps: dict[str, dict[str, str]] = {}
     log, summary, names, skipped = [], [], [], []
     code = 0
@@ -238,7 +269,7 @@ def loosened(*items: str) -> str:
 def test_passing_image(tmp_path):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
     assert run.code == 0, run.log
-    assert "crgate 0.1.0 is already installed" in run.log
+    assert "crgate 0.1.0" in run.log and "no cached wheels" not in run.log
     out = run.outputs
     assert out["verdict"] == "pass" and out["exit-code"] == "0"
     assert [out[s] for s in ("critical", "high", "medium", "low", "negligible", "undefined", "total")] == ["0"] * 7
@@ -481,112 +512,127 @@ def test_default_inputs_add_no_gating_option():
 # -- install and cache ------------------------------------------------------------------------------
 
 
-def test_a_cached_venv_is_restored_and_not_installed_again(tmp_path):
-    """The cache steps on a local store: a venv saved under the key comes back on a fresh runner."""
+def installed_venv(tmp_path: Path) -> Path:
+    (venv,) = (tmp_path / "runner_temp").glob("crgate-venv.*")
+    return venv
+
+
+def test_cached_wheels_are_restored_and_installed_into_a_new_venv(tmp_path):
+    """A cache miss downloads the lock (from the wheelhouse index) and saves the wheels; the next job on
+    a fresh runner restores them, checks them by hash, and installs them into a venv of its own."""
     inputs = {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}
-    first = run_action(tmp_path, inputs)
+    first = run_action(tmp_path, inputs, seeded=False)
     assert first.code == 0, first.log
-    # This venv was there before the job (a second use of the action in one job): no restore, no save.
-    assert "Restore crgate's venv" in first.skipped and "Save crgate's venv" in first.skipped
-    store = tmp_path / "actions-cache"
-    key = (tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key").read_text().strip()
-    shutil.copytree(tmp_path / "runner_temp" / "crgate-venv", store / key, symlinks=True)
+    assert "no cached wheels: downloading action/requirements.lock" in first.log
+    assert "Restore crgate's wheels" in first.steps and "Save crgate's wheels" in first.steps
+    key = plan(runner_env(tmp_path, tmp_path / "runner_temp", tmp_path))["key"]
+    saved = sorted(p.name for p in cache_entry(tmp_path / "actions-cache", key).iterdir())
+    assert saved == [p.name for p in lock_wheels()]
     shutil.rmtree(tmp_path / "runner_temp")
-    second = run_action(tmp_path, inputs, reuse_venv=False)
+    second = run_action(tmp_path, inputs, seeded=False)
     assert second.code == 0, second.log
-    assert "Restore crgate's venv" in second.steps and "Save crgate's venv" in second.skipped
-    assert "crgate 0.1.0 is already installed" in second.log
+    assert "Save crgate's wheels" in second.skipped and "downloading" not in second.log
+    assert second.outputs["verdict"] == "pass"
 
 
-def test_a_venv_with_another_key_is_not_trusted(tmp_path):
-    run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
-    stamp = tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key"
-    stamp.write_text("crgate-venv-v1-some-other-lock\n")
-    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
-    output = tmp_path / "plan"
-    subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
-        env={**env, "GITHUB_OUTPUT": str(output)},
-        check=True,
+def test_a_planted_venv_and_stamp_never_give_the_verdict(tmp_path):
+    """An earlier step of the job wrote a venv whose crgate prints PASS and exits 0 at the path the
+    action used to trust, with the stamp it used to check, and put PYTHONPATH to a planted crgate
+    package into $GITHUB_ENV: the gate still runs the genuine crgate and fails the vulnerable image."""
+    runner_temp = tmp_path / "runner_temp"
+    env = runner_env(tmp_path, runner_temp, tmp_path / "workspace")
+    planted = runner_temp / "crgate-venv"
+    for name in ("crgate", "python", "python3"):
+        path = planted / "bin" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'#!/bin/sh\necho "{PLANTED_MARK}"\nexit 0\n')
+        path.chmod(0o755)
+    (planted / "crgate-install.key").write_text(f"crgate-venv-v1-Linux-X64-{plan(env)['key']}\n")
+    site = tmp_path / "planted-site" / "crgate"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text(f"print({PLANTED_MARK!r})\nraise SystemExit(0)\n")
+    run = run_action(
+        tmp_path,
+        {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"},
+        extra_env={"PYTHONPATH": str(site.parent), "CRGATE_VENV": str(planted)},
     )
-    plan = parse_output_file(output.read_text())
-    assert plan["ready"] == "false" and plan["key"].startswith("crgate-venv-v1-Linux-X64-")
-    assert plan["venv"] == str(tmp_path / "runner_temp" / "crgate-venv")
+    assert run.code == 1, run.log
+    assert PLANTED_MARK not in run.log
+    assert run.outputs["verdict"] == "fail" and "critical 6 > 0, high 7 > 0" in run.log
+    assert planted.is_dir() and installed_venv(tmp_path) != planted
 
 
-def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
-    def key(action_path: Path, version: str = "", emulator: str = "false") -> str:
-        env = runner_env(tmp_path, tmp_path, tmp_path)
-        env.update({"GITHUB_ACTION_PATH": str(action_path), "CRGATE_VERSION": version, "CRGATE_EMULATOR": emulator})
-        output = tmp_path / "plan"
-        output.write_text("")
-        subprocess.run(
-            ["bash", str(action_path / "action" / "install.sh"), "plan"], env={**env, "GITHUB_OUTPUT": str(output)},
-            check=True,
-        )  # fmt: skip
-        return parse_output_file(output.read_text())["key"]
+def test_a_poisoned_cache_entry_is_refused_and_downloaded_again(tmp_path):
+    """A pull request's own workflow saved an entry under the gate's key in its ref's scope, which the
+    gate's run for that pull request restores first: the wheels carry a planted crgate under a locked
+    name. pip refuses every file whose hash is not in the lock; the action says so, drops the cache,
+    downloads the lock, and the genuine crgate fails the vulnerable image."""
+    store = tmp_path / "actions-cache"
+    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path)
+    entry = seed_cache(env, store)
+    (victim,) = [p for p in entry.iterdir() if p.name.startswith("click-")]
+    planted = planted_wheel(victim, tmp_path / "planted")
+    shutil.copy(planted, victim)
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"})
+    assert run.code == 1, run.log
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in run.log
+    assert (
+        "::warning title=crgate::the cached wheels do not match action/requirements.lock's hashes (pip's message "
+        "above): none of them was used, the lock is downloaded again"
+    ) in run.log
+    assert run.outputs["verdict"] == "fail" and PLANTED_MARK not in run.log
+    # The poisoned entry is never overwritten (cache keys are immutable); the next run refuses it again.
+    assert (entry / victim.name).read_bytes() == planted.read_bytes()
 
+
+def test_the_cache_key_follows_the_lock_and_the_python(tmp_path):
     copy = tmp_path / "action-copy"
     (copy / "action").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "pyproject.toml", copy / "pyproject.toml")
     for name in ("install.sh", "requirements.lock"):
         shutil.copy(REPO_ROOT / "action" / name, copy / "action" / name)
-    original = key(copy)
-    assert "-0.1.0-lock" in original
-    assert key(copy, "crgate==0.1.0") != original
-    # A venv with the emulator is another venv: one without it is never restored for `emulator: true`.
-    assert key(copy, emulator="true") == original.replace("-0.1.0-lock", "-0.1.0-emulator-lock")
-    assert key(copy, emulator="yes") == original
+    env = runner_env(tmp_path, tmp_path, tmp_path)
+    original = plan(env, copy)
+    assert re.fullmatch(r"crgate-wheels-v2-Linux-X64-cpython\d+\.\d+-lock[0-9a-f]{16}", original["key"])
+    assert original["wheels"] == str(tmp_path / "crgate-wheels")
     with open(copy / "action" / "requirements.lock", "a") as handle:
         handle.write("# refreshed\n")
-    assert key(copy) != original
+    assert plan(env, copy)["key"] != original["key"]
 
 
 # -- install ----------------------------------------------------------------------------------------
 
 
-def test_install_from_the_action_checkout_into_an_isolated_venv(tmp_path):
-    """The real install path (the lock, then this checkout, into a fresh venv), saved to the cache and
-    restored by the next job: slow, so CI runs it."""
-    need(REQUIRED or os.environ.get("CRGATE_TEST_INSTALL") == "1", "set CRGATE_TEST_INSTALL=1 to run a real install")
-    # Without `emulator: true`: crgate alone, whose emulator commands say what to install.
-    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
-    (tmp_path / "runner_temp").mkdir()
-    install = subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "install"], env=env, capture_output=True, text=True
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    venv = tmp_path / "runner_temp" / "crgate-venv"
-    alone = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
-    )
-    assert "crgate" in alone.stdout and "crgate-emulator" not in alone.stdout and "crgate_emulator" not in alone.stdout
-    demo = subprocess.run(
-        [str(venv / "bin" / "crgate"), "check", "--emulator", "cr.yandex/crpdemo/app:clean"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
-    )  # fmt: skip
-    assert demo.returncode == 2 and "--emulator needs crgate's emulator, which is not installed" in demo.stderr
-    # With it: a venv of its own (another key), the emulator from this checkout beside crgate.
-    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
-    assert run.code == 0, run.log
-    assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
-    assert "crgate 0.1.0" in run.log and run.outputs["verdict"] == "pass"
-    assert "Save crgate's venv" in run.steps
-    # Exactly the lock's pins (and crgate, pip): no grpcio-tools, nothing resolved past the lock.
+def pip_list(venv: Path) -> dict[str, str]:
     listed = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
     )
-    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
-    pins = locked_pins()
+    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
+
+
+def test_install_from_the_action_checkout_into_its_own_venv(tmp_path):
+    """The install path: the lock, then this checkout (and, for `emulator: true`, the emulator from it),
+    into a venv made by this run; exactly the pins."""
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
+    assert run.code == 0, run.log
+    venv = installed_venv(tmp_path)
+    assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
+    assert run.outputs["verdict"] == "pass"
+    # Exactly the lock's pins (and crgate, its emulator, pip): no grpcio-tools, nothing resolved past the lock.
+    installed = pip_list(venv)
     assert "grpcio-tools" not in installed
     assert installed["crgate"] == installed["crgate-emulator"] == "0.1.0"
     ours = ("crgate", "crgate-emulator", "pip")
-    assert {name: version for name, version in installed.items() if name not in ours} == pins
-    # The next job on a fresh runner restores it from the cache and installs nothing.
-    shutil.rmtree(tmp_path / "runner_temp")
-    again = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
-    assert again.code == 0, again.log
-    assert "crgate 0.1.0 is already installed" in again.log and "Save crgate's venv" in again.skipped
+    assert {name: version for name, version in installed.items() if name not in ours} == locked_pins()
+
+
+def test_without_the_emulator_input_the_venv_holds_crgate_alone(tmp_path):
+    """The emulator is a distribution of its own, installed only for `emulator: true`: a real gate's venv
+    has no emulator in it, and `--emulator` smuggled in through `args` is crgate's exit 2."""
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "args": "--emulator"})
+    assert run.code == 2, run.log
+    assert "--emulator needs crgate's emulator, which is not installed" in run.log
+    installed = pip_list(installed_venv(tmp_path))
+    assert "crgate" in installed and "crgate-emulator" not in installed
 
 
 def locked_pins() -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from junitparser import JUnitXml
 
 from conftest import REPO_ROOT, SHARED
 from integration import gitlab_ci_local, need, venv_tool
+from wheelhouse import PLANTED_MARK, Wheelhouse, planted_wheel, poison_pip_cache, prime_pip_cache
 
 TEMPLATE = REPO_ROOT / "templates" / "crgate.yml"
 EXAMPLE = REPO_ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
@@ -80,10 +82,14 @@ def test_schema_check_catches_a_broken_job(tmp_path):
     assert check_gitlab_schema(jobs).returncode != 0
 
 
+def script_of(job: dict) -> str:
+    return "\n".join(job["script"])
+
+
 def test_template_shape():
     header, jobs = yaml.safe_load_all(TEMPLATE.read_text(encoding="utf-8"))
     inputs = header["spec"]["inputs"]
-    for name in ("images", "policy", "stage", "timeout", "job-name", "iam-token-variable", "sa-key-variable"):
+    for name in ("images", "policy", "policy-sha256", "stage", "timeout", "job-name", "iam-token-variable"):
         assert name in inputs and inputs[name]["description"]
     _, job = gating_job(jobs)
     assert job["artifacts"]["reports"] == {
@@ -96,11 +102,41 @@ def test_template_shape():
     assert "CRGATE_OIDC_TOKEN" in job["id_tokens"]
     from crgate import __version__
 
-    assert inputs["install"]["default"].endswith(f"/v{__version__}.tar.gz"), "bump the template with the version"
-    script = "\n".join(job["script"])
-    assert "$[[" not in script, "inputs must reach the script through variables, never as script text"
+    assert re.fullmatch(rf"crgate=={re.escape(__version__)} --hash=sha256:[0-9a-f]{{64}}", inputs["install"]["default"])
     # Keyless: crgate must read the job's OIDC token from the variable id_tokens fills.
-    assert "--oidc-token-env CRGATE_OIDC_TOKEN" in script
+    assert '"--oidc-token-env", "CRGATE_OIDC_TOKEN"' in script_of(job)
+
+
+def test_inputs_reach_the_script_only_as_quoted_here_documents():
+    """An input is interpolated into the script (a CI/CD variable cannot replace it), and only as the
+    body of a quoted here-document (no shell expands it); no input goes through ``variables:``."""
+    header, jobs = yaml.safe_load_all(TEMPLATE.read_text(encoding="utf-8"))
+    _, job = gating_job(jobs)
+    assert "variables" not in job and job["inherit"] == {"default": False, "variables": False}
+    lines = script_of(job).splitlines()
+    used = set()
+    for number, line in enumerate(lines):
+        for name in re.findall(r"\$\[\[\s*inputs\.([\w-]+)", line):
+            assert line == f"$[[ inputs.{name} ]]", line
+            assert lines[number - 1] == f"cat > \"$crgate_job/inputs/{name}\" <<'CRGATE_INPUT_END'"
+            assert lines[number + 1] == "CRGATE_INPUT_END"
+            used.add(name)
+    helper_inputs = set(
+        re.search(r"INPUTS = \((.*?)\)", script_of(job), re.S).group(1).replace('"', "").replace(",", " ").split()
+    )
+    assert used == helper_inputs
+    assert used | {"needs", "job-name", "stage", "image", "id-token-audience"} == set(header["spec"]["inputs"])
+
+
+def test_the_embedded_lock_and_helper_are_the_actions():
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "action" / "embed.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    _, jobs = yaml.safe_load_all(TEMPLATE.read_text(encoding="utf-8"))
+    script = script_of(gating_job(jobs)[1])
+    lock = (REPO_ROOT / "action" / "requirements.lock").read_text(encoding="utf-8")
+    assert lock in script and "--require-hashes" in script and "--only-binary=:all:" in script
 
 
 def test_component_shape():
@@ -109,23 +145,20 @@ def test_component_shape():
     assert inputs["allow-violations"] == {**inputs["allow-violations"], "type": "boolean", "default": False}
     assert inputs["only-fixed"]["type"] == "boolean" and inputs["needs"]["type"] == "array"
     assert "default" not in inputs["needs"], "a gate that does not wait for the push could judge an older image"
-    for name in ("thresholds", "platform", "args"):
+    for name in ("thresholds", "platform", "args", "policy-sha256"):
         assert inputs[name]["default"] == "" and inputs[name]["description"]
     name, job = gating_job(jobs)
     assert job["needs"] == "$[[ inputs.needs ]]" and job["dependencies"] == []
-    assert job["rules"][0] == {"if": "$CRGATE_DISABLED", "when": "never"}
+    assert "rules" not in job, "a disabled gate must leave a visible job (exit 10), not vanish"
     assert job["cache"]["paths"] == [".crgate-pip-cache/"] and job["cache"]["when"] == "always"
-    assert job["variables"]["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.crgate-pip-cache"
-    # allow-violations: exit 1 alone may fail, never the exit codes of errors.
-    assert jobs[f".{name}-allow-violations-true"] == {"allow_failure": {"exit_codes": [1]}}
-    assert jobs[f".{name}-allow-violations-false"] == {"allow_failure": False}
+    # allow-violations: exit 1 alone may fail, never the exit codes of errors; 10 is the kill switch.
+    assert jobs[f".{name}-allow-violations-true"] == {"allow_failure": {"exit_codes": [1, 10]}}
+    assert jobs[f".{name}-allow-violations-false"] == {"allow_failure": {"exit_codes": [10]}}
     assert job["extends"] == f".{name}-allow-violations-$[[ inputs.allow-violations ]]"
-    # Every failure of the script besides crgate's own verdict exits 2 or 3, never 1.
-    script = "\n".join(job["script"])
-    assert (
-        "set -e" not in script and re.findall(r"\bfail (\d)", script) and "1" not in re.findall(r"\bfail (\d)", script)
-    )
-    assert "exec " in script and "shlex.split" in script
+    # The script's own failures are 2 (USAGE) or 3 (INSTALL), never 1.
+    script = script_of(job)
+    assert "USAGE, INSTALL, DISABLED = 2, 3, 10" in script and "set -e" not in script
+    assert not re.search(r"\bexit 1\b|return 1\b", script)
 
 
 def test_readme_integrity_matches_the_template():
@@ -139,67 +172,107 @@ def test_readme_integrity_matches_the_template():
 # -- gitlab-ci-local --------------------------------------------------------------------------------
 
 
-JOBS: dict[str, dict] = {
-    # name: (how it is included, inputs)
-    "clean": {"component": COMPONENT, "inputs": {"images": CLEAN}},
-    "vulnerable": {"local": "templates/crgate.yml", "inputs": {"images": f"{CLEAN}\n{VULNERABLE}\n"}},
-    "allowed": {"remote": REMOTE, "inputs": {"images": VULNERABLE, "allow-violations": True}},
-    "allowed-error": {
-        "project": "crgate/crgate",
-        "ref": VERSION_TAG,
-        "file": "/templates/crgate.yml",
-        "inputs": {"images": "cr.yandex/crpdemo/app:absent", "allow-violations": True},
-    },
-    "limits": {
-        "local": "templates/crgate.yml",
-        "inputs": {
-            "images": VULNERABLE,
-            "thresholds": "critical=5, high=7",
-            "only-fixed": True,
-            "args": "--today 2026-01-01 --output 'junit=extra junit.xml'",
-        },
-    },
-    "bad-args": {
-        "local": "templates/crgate.yml",
-        "inputs": {"images": VULNERABLE, "args": "--today '2026", "allow-violations": True},
-    },
+ATTACK_VARIABLES = {
+    # What a merge-request author may set as pipeline variables, each of which loosened the gate before.
+    "CRGATE_IMAGES": CLEAN,
+    "CRGATE_ARGS": "--report-only",
+    "CRGATE_THRESHOLDS": "critical=99 high=99",
+    "CRGATE_ALLOW_VIOLATIONS": "true",
+    "CRGATE_VENV": "PLANTED",  # replaced by the planted venv's path
+    "PYTHONPATH": "PLANTED_SITE",  # a planted crgate package in the checkout
+    "PIP_INDEX_URL": "http://127.0.0.1:9/simple/",
+    "CRGATE_REGISTRY_URL": "http://127.0.0.1:9/",
 }
 
 
-def gitlab_ci_local_run(tool: str, project: Path, venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def jobs(wheelhouse: Wheelhouse) -> dict[str, dict]:
+    """name: how it is included and its inputs (every job installs this checkout's wheel by hash)."""
+    return {
+        "clean": {"component": COMPONENT, "inputs": {"images": CLEAN}},
+        "vulnerable": {"local": "templates/crgate.yml", "inputs": {"images": f"{CLEAN}\n{VULNERABLE}\n"}},
+        "allowed": {"remote": REMOTE, "inputs": {"images": VULNERABLE, "allow-violations": True}},
+        "allowed-error": {
+            "project": "crgate/crgate",
+            "ref": VERSION_TAG,
+            "file": "/templates/crgate.yml",
+            "inputs": {"images": "cr.yandex/crpdemo/app:absent", "allow-violations": True},
+        },
+        "limits": {
+            "local": "templates/crgate.yml",
+            "inputs": {
+                "images": "cr.yandex/$DEMO_REGISTRY/app:vulnerable",  # expanded from the job's variables
+                "thresholds": "critical=5, high=7",
+                "only-fixed": True,
+                "args": "--today 2026-01-01 --output 'junit=extra junit.xml'",
+            },
+        },
+        "bad-args": {
+            "local": "templates/crgate.yml",
+            "inputs": {"images": VULNERABLE, "args": "--today '2026", "allow-violations": True},
+        },
+        "pinned": {"local": "templates/crgate.yml", "inputs": {"images": CLEAN, "policy-sha256": "ab" * 32}},
+        "unpinned": {"local": "templates/crgate.yml", "inputs": {"images": CLEAN, "install": UNPINNED_DEFAULT}},
+        "locked": {"local": "templates/crgate.yml", "inputs": {"images": VULNERABLE, "allow-disable": False}},
+    }
+
+
+UNPINNED_DEFAULT = "crgate==0.1.0 --hash=sha256:" + "0" * 64
+
+
+def gitlab_ci_local_run(tool: str, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "CRGATE_", "YC_"))}
     return subprocess.run(
         [
             tool,
             "--shell-executor-no-image",
             "--force-shell-executor",  # the template names an image; run its script on this machine
             "--variable",
-            f"CRGATE_VENV={venv}",
+            "DEMO_REGISTRY=crpdemo",
             *args,
         ],
         cwd=project,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         stdin=subprocess.DEVNULL,
     )
 
 
+def plant(project: Path) -> None:
+    """What a merge request commits to pass the gate: a venv at the path the component used to run, a
+    crgate package for PYTHONPATH, each printing PASS and exiting 0."""
+    fake = f'#!/bin/sh\necho "{PLANTED_MARK}"\nexit 0\n'
+    for name in ("crgate", "python", "python3"):
+        path = project / ".crgate-venv" / "bin" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(fake)
+        path.chmod(0o755)
+    site = project / "planted-site" / "crgate"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text(f"print({PLANTED_MARK!r})\nraise SystemExit(0)\n")
+    (site / "__main__.py").write_text("")
+
+
+def commit(project: Path) -> None:
+    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
+    if not (project / ".git").exists():
+        subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+        subprocess.run([*git, "remote", "add", "origin", "git@gitlab.com:crgate/crgate.git"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A", "-f"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "ci", "--allow-empty"], cwd=project, check=True)
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[str, Path, Path]:
-    """A git project whose .gitlab-ci.yml includes the component once per job of JOBS, and a venv
-    with the test venv's crgate (CRGATE_VENV: the job reuses it instead of pip installing)."""
+def project(tmp_path_factory, wheelhouse) -> tuple[str, Path]:
+    """A git project whose .gitlab-ci.yml includes the component once per job, with a planted venv and
+    crgate package committed (as a merge request could); every job installs from the local wheelhouse."""
     tool = gitlab_ci_local()
     need(tool, "gitlab-ci-local is not installed (npm install --prefix .ci/node gitlab-ci-local@4.60.0)")
     need(shutil.which("rsync"), "rsync is not installed (apt-get install -y rsync); gitlab-ci-local needs it")
     need(shutil.which("git"), "git is not installed")
-    crgate = venv_tool("crgate")
-    assert tool and crgate
-    root = tmp_path_factory.mktemp("gitlab")
-    venv = root / "venv" / "bin"
-    venv.mkdir(parents=True)
-    (venv / "crgate").symlink_to(crgate)
-    (venv / "python").symlink_to(sys.executable)
-    project = root / "project"
+    assert tool
+    project = tmp_path_factory.mktemp("gitlab") / "project"
     (project / "templates").mkdir(parents=True)
     shutil.copy(TEMPLATE, project / "templates" / "crgate.yml")
     # What gitlab-ci-local would have fetched for remote, project and component includes (no network).
@@ -212,8 +285,16 @@ def project(tmp_path_factory) -> tuple[str, Path, Path]:
         seeded.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(TEMPLATE, seeded)
     include = []
-    for name, spec in JOBS.items():
-        inputs = {"emulator": True, "job-name": name, "needs": [], **spec["inputs"]}
+    for name, spec in jobs(wheelhouse).items():
+        inputs = {
+            "emulator": True,
+            "job-name": name,
+            "needs": [],
+            "install": wheelhouse.crgate_requirement,
+            "emulator-install": wheelhouse.emulator_requirement,
+            "index-url": wheelhouse.index_url,
+            **spec["inputs"],
+        }
         include.append({**{k: v for k, v in spec.items() if k != "inputs"}, "inputs": inputs})
     # A later job reads the gate's dotenv report: the pinned references are its variables.
     deploy = {
@@ -221,23 +302,19 @@ def project(tmp_path_factory) -> tuple[str, Path, Path]:
         "needs": ["clean"],
         "script": ['echo "deploying [$CRGATE_PINNED_IMAGES] after verdict [$CRGATE_VERDICT]"'],
     }
-    pipeline_file = {"include": include, "deploy": deploy}
-    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline_file, sort_keys=False))
-    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
-    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
-    subprocess.run([*git, "remote", "add", "origin", "git@gitlab.com:crgate/crgate.git"], cwd=project, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "ci"], cwd=project, check=True)
-    return tool, project, venv.parent
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump({"include": include, "deploy": deploy}, sort_keys=False))
+    plant(project)
+    commit(project)
+    return tool, project
 
 
 @pytest.fixture(scope="module")
-def pipeline(project) -> dict[str, tuple[int, str, Path]]:
-    """Each job of JOBS run by gitlab-ci-local (shell executor): exit code, log, artifacts."""
-    tool, directory, venv = project
+def pipeline(project, wheelhouse) -> dict[str, tuple[int, str, Path]]:
+    """Each job run by gitlab-ci-local (shell executor): exit code, log, artifacts."""
+    tool, directory = project
     results = {}
-    for job in JOBS:
-        done = gitlab_ci_local_run(tool, directory, venv, job)
+    for job in jobs(wheelhouse):
+        done = gitlab_ci_local_run(tool, directory, job)
         results[job] = (done.returncode, done.stdout + done.stderr, directory / ".gitlab-ci-local" / "artifacts" / job)
     return results
 
@@ -247,13 +324,16 @@ def test_clean_image_passes_the_job(pipeline):
     assert code == 0, log
     assert "PASS  clean" in log and "PASS: 1 image within policy built-in default (exit 0)" in log
     assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(REPORTS)
+    assert PLANTED_MARK not in log
+    # The emulator is a loosening the component names at the top of the log.
+    assert "WARNING: crgate: loosening: emulator: true (GitLab component)" in log
 
 
 def test_a_later_job_gets_the_pinned_references_from_the_dotenv_report(pipeline, project):
     code, log, artifacts = pipeline["clean"]
     assert code == 0, log
-    tool, directory, venv = project
-    done = gitlab_ci_local_run(tool, directory, venv, "deploy")
+    tool, directory = project
+    done = gitlab_ci_local_run(tool, directory, "deploy")
     assert done.returncode == 0, done.stdout + done.stderr
     pinned = "cr.yandex/crpdemo/app@sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"
     assert f"deploying [{pinned}] after verdict [pass]" in done.stdout + done.stderr
@@ -262,13 +342,11 @@ def test_a_later_job_gets_the_pinned_references_from_the_dotenv_report(pipeline,
 
 
 def test_vulnerable_image_fails_the_job(pipeline):
-    code, log, artifacts = pipeline["vulnerable"]
-    assert code != 0, log
+    _, log, artifacts = pipeline["vulnerable"]
+    assert status(log, "vulnerable") == "FAIL", log
     assert "FAIL  vulnerable" in log
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
-    assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(
-        REPORTS
-    )  # artifacts: when: always
+    assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(REPORTS)  # when: always
     xml = JUnitXml.fromfile(str(artifacts / "crgate-junit.xml"))
     assert xml.failures == 3 and xml.errors == 0
     assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "fail"
@@ -302,6 +380,7 @@ def test_allow_violations_lets_a_violation_fail_as_a_warning(pipeline):
     assert status(log, "allowed") == "WARN" and re.search(r"allowed finished in .* WARN 1", log), log
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
     assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "fail"
+    assert "WARNING: crgate: loosening: allow-violations: true (GitLab component)" in log
 
 
 def test_allow_violations_still_fails_the_pipeline_on_an_error(pipeline):
@@ -316,12 +395,13 @@ def test_args_that_cannot_be_split_fail_even_with_allow_violations(pipeline):
     assert "input args cannot be split: No closing quotation" in log
 
 
-def test_thresholds_only_fixed_and_args(pipeline):
+def test_thresholds_only_fixed_args_and_an_expanded_image(pipeline):
     code, log, artifacts = pipeline["limits"]
     assert code == 0, log
     report = json.loads((artifacts / "crgate-report.json").read_text())
     assert report["verdict"] == "pass" and report["policy"]["thresholds"] == {"critical": 5, "high": 7}
     assert (artifacts.parent.parent.parent / "extra junit.xml").is_file()  # args reached crgate as one word
+    assert "input images expanded: cr.yandex/$DEMO_REGISTRY/app:vulnerable -> cr.yandex/crpdemo/app:vulnerable" in log
 
 
 def test_code_quality_report_lists_the_counted_findings(pipeline):
@@ -331,10 +411,138 @@ def test_code_quality_report_lists_the_counted_findings(pipeline):
     assert all(entry["location"]["path"] and entry["location"]["lines"]["begin"] >= 1 for entry in report)
 
 
-def test_crgate_disabled_skips_the_job(project):
-    tool, directory, venv = project
-    listed = gitlab_ci_local_run(tool, directory, venv, "--list", "--variable", "CRGATE_DISABLED=1")
-    assert listed.returncode == 0, listed.stdout + listed.stderr
-    enabled = gitlab_ci_local_run(tool, directory, venv, "--list")
-    assert re.search(r"^clean\s", enabled.stdout, re.M), enabled.stdout
-    assert not re.search(r"^clean\s", listed.stdout, re.M), listed.stdout
+def test_policy_sha256_input_stops_a_policy_that_differs(pipeline):
+    _, log, _ = pipeline["pinned"]
+    assert status(log, "pinned") == "FAIL" and re.search(r"pinned finished in .* FAIL 2", log), log
+    assert "ab" * 32 in log
+
+
+def test_an_unpinned_install_input_is_refused(pipeline):
+    _, log, _ = pipeline["unpinned"]
+    assert status(log, "unpinned") == "FAIL" and re.search(r"unpinned finished in .* FAIL 2", log), log
+    assert "input install is not pinned to a released file yet (its hash is all zeros)" in log
+
+
+# -- attacks: what a merge request or a pipeline variable tries -------------------------------------
+
+
+def test_planted_venv_pythonpath_and_variables_do_not_loosen_the_gate(project, wheelhouse):
+    """The merge request committed .crgate-venv/bin/crgate (PASS, exit 0) and a crgate package, and the
+    pipeline's variables swap the image, the limits, the args and the venv: the gate still fails the
+    vulnerable image with the genuine crgate, and the log names every variable it ignored."""
+    tool, directory = project
+    variables = dict(ATTACK_VARIABLES)
+    variables["CRGATE_VENV"] = str(directory / ".crgate-venv")
+    variables["PYTHONPATH"] = str(directory / "planted-site")
+    args = [arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")]
+    done = gitlab_ci_local_run(tool, directory, *args, "vulnerable")
+    log = done.stdout + done.stderr
+    assert status(log, "vulnerable") == "FAIL" and re.search(r"vulnerable finished in .* FAIL 1", log), log
+    assert PLANTED_MARK not in log
+    assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
+    report = json.loads(
+        (directory / ".gitlab-ci-local" / "artifacts" / "vulnerable" / "crgate-report.json").read_text()
+    )
+    assert report["verdict"] == "fail" and len(report["images"]) == 2
+    assert (
+        "WARNING: crgate: the CI/CD variable CRGATE_IMAGES='cr.yandex/crpdemo/app:clean' is ignored: "
+        "the input images decides" in log
+    )
+    assert "the CI/CD variable CRGATE_ARGS='--report-only' is ignored: the input args decides ('')" in log
+    assert "the CI/CD variable CRGATE_THRESHOLDS='critical=99 high=99' is ignored" in log
+    assert (
+        "the CI/CD variable CRGATE_ALLOW_VIOLATIONS='true' is ignored: the input allow-violations decides ('false')"
+        in log
+    )
+    assert "the CI/CD variable CRGATE_VENV=" in log and "(none: the venv is always made by this job)" in log
+    for name in ("PYTHONPATH", "PIP_INDEX_URL", "CRGATE_REGISTRY_URL"):
+        assert f"the CI/CD variable {name} is not passed to pip or crgate" in log or f"CI/CD variable {name}=" in log
+
+
+def test_a_planted_pip_cache_entry_cannot_change_what_is_installed(tmp_path, wheelhouse):
+    """The merge request commits .crgate-pip-cache/ as pip itself would have written it for crgate's
+    wheel, with the planted wheel's bytes in the body. The control: pip without hashes, trusting the
+    host, installs the planted crgate from that cache (the attack is real). The job's genuine crgate
+    still fails the vulnerable image. (Over plain HTTP to loopback the job's pip does not read its HTTP
+    cache at all; the refusal by hash of a planted file is shown by the Action's poisoned-cache test,
+    the same ``pip --require-hashes`` of the same lock.)"""
+    tool = gitlab_ci_local()
+    need(tool, "gitlab-ci-local is not installed (npm install --prefix .ci/node gitlab-ci-local@4.60.0)")
+    assert tool
+    project = tmp_path / "project"
+    (project / "templates").mkdir(parents=True)
+    shutil.copy(TEMPLATE, project / "templates" / "crgate.yml")
+    cache = project / ".crgate-pip-cache"
+    primer = prime_pip_cache(cache, wheelhouse.index_url, wheelhouse.crgate_requirement.split()[0], tmp_path)
+    planted = planted_wheel(wheelhouse.crgate_wheel, tmp_path / "planted")
+    assert poison_pip_cache(cache, wheelhouse.crgate_wheel, planted) >= 1
+    # The control: pip without hashes takes the poisoned cache entry.
+    control = tmp_path / "control-venv"
+    subprocess.run([str(primer), "-m", "venv", str(control)], check=True)
+    subprocess.run(
+        [str(control / "bin" / "python"), "-m", "pip", "--isolated", "install", "--quiet", "--no-deps",
+         "--cache-dir", str(cache), "--index-url", wheelhouse.index_url, "--trusted-host", "127.0.0.1",
+         wheelhouse.crgate_requirement.split()[0]],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    shown = subprocess.run([str(control / "bin" / "crgate")], capture_output=True, text=True, check=False)
+    assert PLANTED_MARK in shown.stdout and shown.returncode == 0
+    inputs = {
+        "images": VULNERABLE,
+        "emulator": True,
+        "needs": [],
+        "install": wheelhouse.crgate_requirement,
+        "emulator-install": wheelhouse.emulator_requirement,
+        "index-url": wheelhouse.index_url,
+    }
+    (project / ".gitlab-ci.yml").write_text(
+        yaml.safe_dump({"include": [{"local": "templates/crgate.yml", "inputs": inputs}]}, sort_keys=False)
+    )
+    commit(project)
+    done = gitlab_ci_local_run(tool, project, "crgate")
+    log = done.stdout + done.stderr
+    assert status(log, "crgate") == "FAIL" and re.search(r"crgate finished in .* FAIL 1", log), log
+    assert PLANTED_MARK not in log
+    assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
+
+
+@pytest.mark.parametrize("value", ["true", "1"])
+def test_the_kill_switch_leaves_a_visible_job_that_says_so(project, value):
+    tool, directory = project
+    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "vulnerable")
+    log = done.stdout + done.stderr
+    assert status(log, "vulnerable") == "WARN" and re.search(r"vulnerable finished in .* WARN 10", log), log
+    assert (
+        f"WARNING: crgate: the gate is DISABLED by the CI/CD variable CRGATE_DISABLED={value}: no image was gated"
+        in log
+    )
+    assert "FAIL  vulnerable" not in log
+
+
+@pytest.mark.parametrize("value", ["false", "0", "no", ""])
+def test_the_kill_switch_is_off_for_anything_but_true_or_1(project, value):
+    tool, directory = project
+    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "vulnerable")
+    log = done.stdout + done.stderr
+    assert status(log, "vulnerable") == "FAIL" and re.search(r"vulnerable finished in .* FAIL 1", log), log
+    assert "the gate is DISABLED" not in log
+    if value:
+        assert f"WARNING: crgate: CRGATE_DISABLED='{value}' is not 'true' or '1': the gate runs" in log
+
+
+def test_allow_disable_false_ignores_the_kill_switch(project):
+    tool, directory = project
+    done = gitlab_ci_local_run(tool, directory, "--variable", "CRGATE_DISABLED=true", "locked")
+    log = done.stdout + done.stderr
+    assert status(log, "locked") == "FAIL" and re.search(r"locked finished in .* FAIL 1", log), log
+    assert "CRGATE_DISABLED=true is ignored: this gate may not be disabled (input allow-disable: false)" in log
+
+
+def test_a_protected_policy_digest_variable_reaches_crgate(project):
+    """CRGATE_POLICY_SHA256 (a protected variable the security team sets) is the one CRGATE_* variable
+    passed on: a policy that differs stops the gate with exit 2."""
+    tool, directory = project
+    done = gitlab_ci_local_run(tool, directory, "--variable", "CRGATE_POLICY_SHA256=" + "cd" * 32, "clean")
+    log = done.stdout + done.stderr
+    assert status(log, "clean") == "FAIL" and re.search(r"clean finished in .* FAIL 2", log), log
+    assert "cd" * 32 in log
