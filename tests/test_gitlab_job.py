@@ -23,7 +23,7 @@ from junitparser import JUnitXml
 
 from conftest import REPO_ROOT, SHARED
 from integration import gitlab_ci_local, need, venv_tool
-from wheelhouse import PLANTED_MARK, Wheelhouse, planted_wheel, poison_pip_cache, prime_pip_cache
+from wheelhouse import PLANTED_MARK, SwappableIndex, Wheelhouse, planted_wheel, prime_pip_cache
 
 TEMPLATE = REPO_ROOT / "templates" / "crgate.yml"
 EXAMPLE = REPO_ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
@@ -459,51 +459,84 @@ def test_planted_venv_pythonpath_and_variables_do_not_loosen_the_gate(project, w
         assert f"the CI/CD variable {name} is not passed to pip or crgate" in log or f"CI/CD variable {name}=" in log
 
 
-def test_a_planted_pip_cache_entry_cannot_change_what_is_installed(tmp_path, wheelhouse):
-    """The merge request commits .crgate-pip-cache/ as pip itself would have written it for crgate's
-    wheel, with the planted wheel's bytes in the body. The control: pip without hashes, trusting the
-    host, installs the planted crgate from that cache (the attack is real). The job's genuine crgate
-    still fails the vulnerable image. (Over plain HTTP to loopback the job's pip does not read its HTTP
-    cache at all; the refusal by hash of a planted file is shown by the Action's poisoned-cache test,
-    the same ``pip --require-hashes`` of the same lock.)"""
+def single_job_project(tmp_path: Path, inputs: dict) -> tuple[str, Path]:
+    """A project whose .gitlab-ci.yml includes the component once, as job ``crgate``."""
     tool = gitlab_ci_local()
     need(tool, "gitlab-ci-local is not installed (npm install --prefix .ci/node gitlab-ci-local@4.60.0)")
     assert tool
     project = tmp_path / "project"
-    (project / "templates").mkdir(parents=True)
+    (project / "templates").mkdir(parents=True, exist_ok=True)
     shutil.copy(TEMPLATE, project / "templates" / "crgate.yml")
-    cache = project / ".crgate-pip-cache"
-    primer = prime_pip_cache(cache, wheelhouse.index_url, wheelhouse.crgate_requirement.split()[0], tmp_path)
+    (project / ".gitlab-ci.yml").write_text(
+        yaml.safe_dump({"include": [{"local": "templates/crgate.yml", "inputs": inputs}]}, sort_keys=False)
+    )
+    return tool, project
+
+
+def test_a_planted_pip_cache_entry_cannot_change_what_is_installed(tmp_path, wheelhouse):
+    """The merge request commits .crgate-pip-cache/ holding, for crgate's wheel URL, an answer with the
+    planted wheel's bytes, written by pip itself (pip downloaded that URL while it served the planted
+    file). The control: the component's old install (an archive URL, no hash) from that cache installs
+    the planted crgate although the server now serves the genuine one: the attack is real. The job,
+    installing from the same server with the same cache, runs the genuine crgate, which fails the
+    vulnerable image. (Over plain HTTP pip reads no HTTP cache of an untrusted host, so here the entry is
+    not even read; a planted file pip does read, from a cache over HTTPS or from a mirror, is refused by
+    its hash: the next test.)"""
+    index = SwappableIndex(wheelhouse, tmp_path / "index")
     planted = planted_wheel(wheelhouse.crgate_wheel, tmp_path / "planted")
-    assert poison_pip_cache(cache, wheelhouse.crgate_wheel, planted) >= 1
-    # The control: pip without hashes takes the poisoned cache entry.
-    control = tmp_path / "control-venv"
-    subprocess.run([str(primer), "-m", "venv", str(control)], check=True)
-    subprocess.run(
-        [str(control / "bin" / "python"), "-m", "pip", "--isolated", "install", "--quiet", "--no-deps",
-         "--cache-dir", str(cache), "--index-url", wheelhouse.index_url, "--trusted-host", "127.0.0.1",
-         wheelhouse.crgate_requirement.split()[0]],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    shown = subprocess.run([str(control / "bin" / "crgate")], capture_output=True, text=True, check=False)
-    assert PLANTED_MARK in shown.stdout and shown.returncode == 0
     inputs = {
         "images": VULNERABLE,
         "emulator": True,
         "needs": [],
         "install": wheelhouse.crgate_requirement,
         "emulator-install": wheelhouse.emulator_requirement,
-        "index-url": wheelhouse.index_url,
+        "index-url": index.index_url,
     }
-    (project / ".gitlab-ci.yml").write_text(
-        yaml.safe_dump({"include": [{"local": "templates/crgate.yml", "inputs": inputs}]}, sort_keys=False)
-    )
+    tool, project = single_job_project(tmp_path, inputs)
+    cache = project / ".crgate-pip-cache"
+    index.serve_crgate(planted)
+    primer = prime_pip_cache(cache, index.wheel_url, tmp_path)
+    index.serve_crgate(wheelhouse.crgate_wheel)
+    # The control: pip as the component ran it before (no hash), with the committed cache.
+    control = tmp_path / "control-venv"
+    subprocess.run([str(primer), "-m", "venv", str(control)], check=True)
+    subprocess.run(
+        [str(control / "bin" / "python"), "-m", "pip", "--isolated", "install", "--quiet", "--no-deps",
+         "--cache-dir", str(cache), "--trusted-host", "127.0.0.1", index.wheel_url],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    shown = subprocess.run([str(control / "bin" / "crgate")], capture_output=True, text=True, check=False)
+    assert PLANTED_MARK in shown.stdout and shown.returncode == 0, shown.stdout + shown.stderr
     commit(project)
     done = gitlab_ci_local_run(tool, project, "crgate")
     log = done.stdout + done.stderr
     assert status(log, "crgate") == "FAIL" and re.search(r"crgate finished in .* FAIL 1", log), log
     assert PLANTED_MARK not in log
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
+
+
+def test_a_planted_file_pip_reads_is_refused_by_its_hash(tmp_path, wheelhouse):
+    """What pip receives for crgate's wheel, from its cache or from the mirror the index-url input names,
+    is the planted wheel (same name, same URL; the index even lists its hash): pip refuses it against the
+    install input's hash, and the job fails with exit 3, naming why; nothing planted runs."""
+    index = SwappableIndex(wheelhouse, tmp_path / "index")
+    index.serve_crgate(planted_wheel(wheelhouse.crgate_wheel, tmp_path / "planted"))
+    inputs = {
+        "images": CLEAN,
+        "emulator": True,
+        "needs": [],
+        "install": wheelhouse.crgate_requirement,
+        "emulator-install": wheelhouse.emulator_requirement,
+        "index-url": index.index_url,
+    }
+    tool, project = single_job_project(tmp_path, inputs)
+    commit(project)
+    done = gitlab_ci_local_run(tool, project, "crgate")
+    log = done.stdout + done.stderr
+    assert status(log, "crgate") == "FAIL" and re.search(r"crgate finished in .* FAIL 3", log), log
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in log
+    assert "could not install crgate from the hashed lock" in log
+    assert PLANTED_MARK not in log and "PASS  clean" not in log
 
 
 @pytest.mark.parametrize("value", ["true", "1"])

@@ -5,7 +5,8 @@ the lock's setuptools; served as a PEP 503 index over loopback HTTP, with the lo
 index sends for its files, so pip keeps them in its HTTP cache (which the planted-cache tests need).
 
 Also: ``planted_wheel`` makes the wheel an attacker would plant (a crgate whose ``crgate`` prints
-PASS and exits 0), and ``prime_pip_cache`` puts a file into a pip cache the way pip itself does.
+PASS and exits 0), ``SwappableIndex`` serves the wheelhouse with crgate's wheel swapped for another
+file, and ``prime_pip_cache`` has pip write an answer into a pip cache.
 """
 
 from __future__ import annotations
@@ -162,30 +163,41 @@ def planted_wheel(like: Path, target: Path) -> Path:
     return path
 
 
-def prime_pip_cache(cache: Path, index_url: str, requirement: str, work: Path) -> Path:
-    """Fill ``cache`` with ``requirement``'s file the way pip does (a download through the index, with the
-    pip of a venv made by the interpreter the jobs use); that venv's python, for the control install.
-    pip caches plain-HTTP answers only from a ``--trusted-host``, so the primer names loopback as one."""
+class SwappableIndex:
+    """A private index for one test: the session's wheelhouse (its lock wheels linked, not copied) served
+    by its own loopback server, whose crgate wheel the test can swap for another file under the same
+    name and URL (``serve_crgate``): a mirror that answers with a planted file, or, while a cache is
+    primed, the answer a pip cache entry would hold."""
+
+    def __init__(self, wheelhouse: Wheelhouse, directory: Path) -> None:
+        self.wheelhouse = wheelhouse
+        self.directory = directory
+        files = directory / "files"
+        files.mkdir(parents=True)
+        for wheel in (wheelhouse.directory / "files").iterdir():
+            (files / wheel.name).symlink_to(wheel)
+        self.index_url = serve(directory)
+        self.wheel_url = self.index_url.replace("/simple/", f"/files/{wheelhouse.crgate_wheel.name}")
+        self.serve_crgate(wheelhouse.crgate_wheel)
+
+    def serve_crgate(self, wheel: Path) -> None:
+        """From now on crgate's wheel URL answers with ``wheel``'s bytes (and the index lists its hash)."""
+        target = self.directory / "files" / self.wheelhouse.crgate_wheel.name
+        target.unlink(missing_ok=True)
+        shutil.copy(wheel, target)
+        shutil.rmtree(self.directory / "simple", ignore_errors=True)
+        _index(self.directory)
+
+
+def prime_pip_cache(cache: Path, url: str, work: Path) -> Path:
+    """Fill ``cache`` with ``url``'s answer the way pip does (pip itself downloads it, with the pip of a
+    venv made by the interpreter the jobs use, so the entry is in that pip's own format); that venv's
+    python. pip caches plain-HTTP answers only from a ``--trusted-host``, so the primer names loopback."""
     venv = work / "primer-venv"
     _run(BASE_PYTHON, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
     _run(
         str(python), "-m", "pip", "--isolated", "--disable-pip-version-check", "--quiet", "download", "--no-deps",
-        "--cache-dir", str(cache), "--index-url", index_url, "--trusted-host", "127.0.0.1",
-        "-d", str(work / "primer-download"), requirement,
+        "--cache-dir", str(cache), "--trusted-host", "127.0.0.1", "-d", str(work / "primer-download"), url,
     )  # fmt: skip
     return python
-
-
-def poison_pip_cache(cache: Path, genuine: Path, planted: Path) -> int:
-    """Replace every cached body that holds ``genuine``'s bytes with ``planted``'s; how many were replaced."""
-    original, poison = genuine.read_bytes(), planted.read_bytes()
-    replaced = 0
-    for path in cache.rglob("*"):
-        if path.is_file() and path.stat().st_size == len(original) and path.read_bytes() == original:
-            path.write_bytes(poison)
-            replaced += 1
-        elif path.is_file() and original in path.read_bytes():  # a body kept inside the entry (older pips)
-            path.write_bytes(path.read_bytes().replace(original, poison))
-            replaced += 1
-    return replaced
