@@ -4,9 +4,16 @@
 step ``if:`` conditions evaluated, and the two third-party steps the action uses (``actions/cache/restore``
 and ``actions/cache/save``, pinned by SHA) played by a local store with the same semantics: an exact key
 restores the saved directory to the same path, a saved key is never overwritten. Against crgate's
-built-in emulator. Every run installs crgate for real into a venv of its own: the lock's wheels come from
-the cache store (seeded from the local wheelhouse, as a previous run would have saved them) or, for a
-download, from the wheelhouse's index (``PIP_INDEX_URL``); the machine's pip configuration is not read."""
+built-in emulator. The lock's wheels come from the cache store (seeded from the local wheelhouse, as a
+previous run would have saved them) or, for a download, from the wheelhouse's index (``PIP_INDEX_URL``);
+the machine's pip configuration is not read.
+
+The install step is the action's one expensive step (a venv, the lock, a build of this checkout). A run
+with ``install="real"`` runs it like every other step: the tests of installing, caching and the attacks
+on them do. The others (``install="shared"``, the default) get the outputs of one real run of the same
+step per session and per value of its ``env:`` (``version``, ``emulator``), made by ``action/install.sh``
+in a directory of the session's own, from a clean runner environment: the gate step and what follows
+it then run as they would after that install (the tests of the gate, its inputs and outputs)."""
 
 from __future__ import annotations
 
@@ -39,11 +46,14 @@ WORKFLOWS = [
 ]
 CACHE_ACTIONS = {"actions/cache/restore", "actions/cache/save"}
 WHEELHOUSE: list[Wheelhouse] = []  # the session's, set by the autouse fixture below
+SHARED: dict[str, Path] = {}  # "root": the directory of the shared installs, set by the same fixture
+SHARED_INSTALLS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # the install step's env: its outputs
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _wheelhouse(wheelhouse: Wheelhouse) -> None:
+def _wheelhouse(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> None:
     WHEELHOUSE[:] = [wheelhouse]
+    SHARED.setdefault("root", tmp_path_factory.mktemp("shared-installs"))
 
 
 def lock_wheels() -> list[Path]:
@@ -62,6 +72,7 @@ class ActionRun:
     summary: str
     steps: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    venv: Path | None = None  # the install step's output
 
     @property
     def annotations(self) -> list[str]:
@@ -180,17 +191,60 @@ def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str
     return {}
 
 
+def run_bash(script: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A ``run:`` script as the runner runs it."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one log, in the order it was written, as the runner shows it
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def shared_install(step_env: dict[str, str]) -> dict[str, str]:
+    """The install step's outputs for this ``env:``, from the one real run of it for that env this session
+    (on a runner of its own whose cache the wheelhouse seeded, as in every other run)."""
+    key = tuple(sorted(step_env.items()))
+    if key not in SHARED_INSTALLS:
+        root = SHARED["root"] / f"install-{len(SHARED_INSTALLS)}"
+        runner_temp = root / "runner_temp"
+        runner_temp.mkdir(parents=True)
+        base = runner_env(root, runner_temp, root / "workspace")
+        shutil.copytree(seed_cache(base, root / "actions-cache"), plan(base)["wheels"])  # the restore step
+        output = root / "output"
+        output.write_text("")
+        script = root / "install-step.sh"
+        (install,) = [step for step in ACTION["runs"]["steps"] if step.get("id") == "install"]
+        script.write_text(install["run"])
+        done = run_bash(script, {**base, **step_env, "GITHUB_OUTPUT": str(output)}, root)
+        assert done.returncode == 0, done.stdout
+        outputs = parse_output_file(output.read_text())
+        assert outputs["downloaded"] == "false" and Path(outputs["venv"]).parent == runner_temp, outputs
+        SHARED_INSTALLS[key] = outputs
+    return SHARED_INSTALLS[key]
+
+
 def run_action(
     tmp_path: Path,
     inputs: dict[str, str],
     *,
+    install: str = "shared",
     seeded: bool = True,
     cache_store: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> ActionRun:
     """One job step using the action. Call it again with the same ``tmp_path`` for a second step (or,
     after removing ``runner_temp``, a second job on a runner with the same paths). ``extra_env``: what
-    earlier steps put into ``$GITHUB_ENV`` (every later step's environment, below each step's ``env:``)."""
+    earlier steps put into ``$GITHUB_ENV`` (every later step's environment, below each step's ``env:``).
+    ``install``: ``real`` runs the install step, ``shared`` takes the session's (module docstring); a run
+    that changes what the install step sees (no seeded cache, another store, ``extra_env``) must be real."""
+    assert install in ("real", "shared"), install
+    if install == "shared":
+        assert seeded and cache_store is None and extra_env is None, "this run changes the install: install='real'"
     given = dict(inputs)
     for name, spec in ACTION["inputs"].items():
         if spec.get("required") and name not in given:
@@ -226,18 +280,12 @@ def run_action(
         output_file.write_text("")
         summary_file.write_text("")
         script.write_text(step["run"])
-        env = {**base_env, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file)}
-        env.update({key: evaluate(str(value), given, steps) for key, value in step.get("env", {}).items()})
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one log, in the order it was written, as the runner shows it
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-        )
+        step_env = {key: evaluate(str(value), given, steps) for key, value in step.get("env", {}).items()}
+        if step.get("id") == "install" and install == "shared":
+            steps["install"] = shared_install(step_env)
+            continue
+        env = {**base_env, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file), **step_env}
+        done = run_bash(script, env, workspace)
         log.append(done.stdout)
         summary.append(summary_file.read_text(encoding="utf-8"))
         if "id" in step:
@@ -246,7 +294,8 @@ def run_action(
         if code != 0:
             break
     outputs = {name: evaluate(spec["value"], given, steps) for name, spec in ACTION["outputs"].items()}
-    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names, skipped)
+    venv = steps.get("install", {}).get("venv")
+    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names, skipped, Path(venv) if venv else None)
 
 
 # -- the action against the emulator ----------------------------------------------------------------
@@ -269,7 +318,6 @@ def loosened(*items: str) -> str:
 def test_passing_image(tmp_path):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
     assert run.code == 0, run.log
-    assert "crgate 0.1.0" in run.log and "no cached wheels" not in run.log
     out = run.outputs
     assert out["verdict"] == "pass" and out["exit-code"] == "0"
     assert [out[s] for s in ("critical", "high", "medium", "low", "negligible", "undefined", "total")] == ["0"] * 7
@@ -512,16 +560,11 @@ def test_default_inputs_add_no_gating_option():
 # -- install and cache ------------------------------------------------------------------------------
 
 
-def installed_venv(tmp_path: Path) -> Path:
-    (venv,) = (tmp_path / "runner_temp").glob("crgate-venv.*")
-    return venv
-
-
 def test_cached_wheels_are_restored_and_installed_into_a_new_venv(tmp_path):
     """A cache miss downloads the lock (from the wheelhouse index) and saves the wheels; the next job on
     a fresh runner restores them, checks them by hash, and installs them into a venv of its own."""
     inputs = {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}
-    first = run_action(tmp_path, inputs, seeded=False)
+    first = run_action(tmp_path, inputs, install="real", seeded=False)
     assert first.code == 0, first.log
     assert "no cached wheels: downloading action/requirements.lock" in first.log
     assert "Restore crgate's wheels" in first.steps and "Save crgate's wheels" in first.steps
@@ -529,7 +572,7 @@ def test_cached_wheels_are_restored_and_installed_into_a_new_venv(tmp_path):
     saved = sorted(p.name for p in cache_entry(tmp_path / "actions-cache", key).iterdir())
     assert saved == [p.name for p in lock_wheels()]
     shutil.rmtree(tmp_path / "runner_temp")
-    second = run_action(tmp_path, inputs, seeded=False)
+    second = run_action(tmp_path, inputs, install="real", seeded=False)
     assert second.code == 0, second.log
     assert "Save crgate's wheels" in second.skipped and "downloading" not in second.log
     assert second.outputs["verdict"] == "pass"
@@ -554,12 +597,14 @@ def test_a_planted_venv_and_stamp_never_give_the_verdict(tmp_path):
     run = run_action(
         tmp_path,
         {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"},
+        install="real",
         extra_env={"PYTHONPATH": str(site.parent), "CRGATE_VENV": str(planted)},
     )
     assert run.code == 1, run.log
     assert PLANTED_MARK not in run.log
     assert run.outputs["verdict"] == "fail" and "critical 6 > 0, high 7 > 0" in run.log
-    assert planted.is_dir() and installed_venv(tmp_path) != planted
+    assert planted.is_dir() and run.venv and run.venv.parent == runner_temp and run.venv != planted
+    assert "crgate 0.1.0" in run.log  # the install step's smoke test ran the venv's crgate
 
 
 def test_a_poisoned_cache_entry_is_refused_and_downloaded_again(tmp_path):
@@ -573,7 +618,7 @@ def test_a_poisoned_cache_entry_is_refused_and_downloaded_again(tmp_path):
     (victim,) = [p for p in entry.iterdir() if p.name.startswith("click-")]
     planted = planted_wheel(victim, tmp_path / "planted")
     shutil.copy(planted, victim)
-    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"})
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"}, install="real")
     assert run.code == 1, run.log
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in run.log
     assert (
@@ -611,10 +656,12 @@ def pip_list(venv: Path) -> dict[str, str]:
 
 def test_install_from_the_action_checkout_into_its_own_venv(tmp_path):
     """The install path: the lock, then this checkout (and, for `emulator: true`, the emulator from it),
-    into a venv made by this run; exactly the pins."""
+    into a venv the step made (a mktemp -d name under RUNNER_TEMP); exactly the pins. (This inspects the
+    session's real run of the install step, the one the other gate tests use.)"""
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
     assert run.code == 0, run.log
-    venv = installed_venv(tmp_path)
+    venv = run.venv
+    assert venv and re.fullmatch(r"crgate-venv\.\w{10}", venv.name) and venv.parent.name == "runner_temp"
     assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
     assert run.outputs["verdict"] == "pass"
     # Exactly the lock's pins (and crgate, its emulator, pip): no grpcio-tools, nothing resolved past the lock.
@@ -631,7 +678,8 @@ def test_without_the_emulator_input_the_venv_holds_crgate_alone(tmp_path):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "args": "--emulator"})
     assert run.code == 2, run.log
     assert "--emulator needs crgate's emulator, which is not installed" in run.log
-    installed = pip_list(installed_venv(tmp_path))
+    assert run.venv
+    installed = pip_list(run.venv)
     assert "crgate" in installed and "crgate-emulator" not in installed
 
 
