@@ -1,18 +1,24 @@
 """Keeps the GitLab component self-contained: writes action/requirements.lock and action/gitlab_job.py
 into templates/crgate.yml, between the here-document lines that carry them, so the job in a user's
-project holds the Action's very lock and the helper without fetching either.
+project holds the Action's very lock and the helper without fetching either; then writes the template's
+``include:integrity`` (``sha256-`` and the base64 of its SHA-256) into README.md and
+examples/gitlab/.gitlab-ci.yml, which show it.
 
-    action/embed.py                      rewrite the template (action/refresh-lock.sh runs this too)
-    action/embed.py --check              exit 1 if the template is not what this would write
+    action/embed.py                      rewrite the template and the integrity values (refresh-lock.sh runs this)
+    action/embed.py --check              exit 1 if any of them is not what this would write
     action/embed.py --pin-release WHEEL  also pin the install input's default to WHEEL's name, version, sha256
 
-A test runs ``--check``. The release wheel is built once, published, and pinned here by its hash, so a
-component at a version installs exactly that version's published file (pip --require-hashes).
+A test runs ``--check``. In the repository the install input's default is ``crgate==VERSION`` with a hash
+of 64 zeros, which the job refuses (exit 2, "not pinned to a released file yet"): nobody can install an
+unreleased crgate by default. The release step: build the wheel once (``pip wheel --no-deps -w dist .``),
+``action/embed.py --pin-release dist/crgate-VERSION-py3-none-any.whl``, commit, tag, publish that very
+wheel; the tagged template (and its integrity in the README) then installs exactly that file.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import re
 import sys
@@ -25,6 +31,8 @@ BLOCKS = (
     ("requirements.lock", "CRGATE_LOCK_END", ROOT / "action" / "requirements.lock"),
     ("gitlab_job.py", "CRGATE_HELPER_END", ROOT / "action" / "gitlab_job.py"),
 )
+SHOWN_INTEGRITY = (ROOT / "README.md", ROOT / "examples" / "gitlab" / ".gitlab-ci.yml")
+INTEGRITY = re.compile(r"(?m)^(\s+integrity: )sha256-[A-Za-z0-9+/=]+$")
 INSTALL_DEFAULT = re.compile(r"(?m)^(    install:\n      description: .*\n      default: ).*$")
 WHEEL_NAME = re.compile(r"(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-[^-]+-[^-]+-[^-]+\.whl")
 
@@ -42,6 +50,16 @@ def embedded(template: str) -> str:
             raise SystemExit(f"{TEMPLATE}: no single here-document for {target}")
         template = pattern.sub(lambda _m: start + body + f"{INDENT}{end}\n", template)  # noqa: B023
     return template
+
+
+def integrity(template: str) -> str:
+    """GitLab's ``include:integrity`` of this template text (SRI: sha256- and the base64 digest)."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(template.encode("utf-8")).digest()).decode()
+
+
+def with_integrity(text: str, template: str) -> str:
+    """``text`` with every ``integrity:`` line naming ``template``'s."""
+    return INTEGRITY.sub(lambda m: m.group(1) + integrity(template), text)
 
 
 def pinned(template: str, wheel: Path) -> str:
@@ -62,14 +80,19 @@ def main() -> int:
     wanted = embedded(current)
     if args.pin_release:
         wanted = pinned(wanted, args.pin_release)
+    changes = [(TEMPLATE, current, wanted)]
+    for path in SHOWN_INTEGRITY:
+        text = path.read_text(encoding="utf-8")
+        changes.append((path, text, with_integrity(text, wanted)))
+    stale = [path for path, old, new in changes if old != new]
     if args.check:
-        if wanted != current:
-            print(f"{TEMPLATE} is out of date: run action/embed.py", file=sys.stderr)
-            return 1
-        return 0
-    if wanted != current:
-        TEMPLATE.write_text(wanted, encoding="utf-8")
-        print(f"wrote {TEMPLATE.relative_to(ROOT)}")
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run action/embed.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, _old, new in changes:
+        if path in stale:
+            path.write_text(new, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -19,7 +19,8 @@ the pip cache inside it. So:
 - crgate runs from a venv this job created in ``PRIVATE`` (never one that already exists), installed
   with ``pip --require-hashes --only-binary=:all: --no-deps`` from the lock plus the ``install`` input's
   pinned, hashed crgate: a planted pip-cache entry or a mirror's answer whose hash is not in the lock is
-  refused, and no setup code runs;
+  refused, and no setup code runs; or from the venv the ``venv`` input names, one the job's image
+  provides (trusted as the image and its Python are; never inside the checkout, never a variable);
 - pip runs with no secret in its environment (``--isolated``, only PATH, HOME, TMPDIR, a locale and
   the proxies), before any credential is exported; crgate runs with an allow-listed environment
   (the job's ``CI_*`` identity less its tokens, the proxies, the credentials the inputs name,
@@ -72,11 +73,10 @@ PIP_CACHE = ".crgate-pip-cache"  # in the checkout, as GitLab's cache: requires;
 INPUTS = (
     "images", "policy", "policy-sha256", "thresholds", "only-fixed", "platform", "allow-violations",
     "allow-disable", "args", "timeout", "install", "emulator-install", "index-url", "iam-token-variable",
-    "sa-key-variable", "federation-sa-id", "emulator", "python",
+    "sa-key-variable", "federation-sa-id", "emulator", "python", "venv",
 )  # fmt: skip
 # The variables that carried inputs before they were interpolated (pipeline variables overrode them).
 SHADOWS = {f"CRGATE_{name.upper().replace('-', '_')}": name for name in INPUTS} | {
-    "CRGATE_VENV": "(none: the venv is always made by this job)",
     "CRGATE_FAIL_BUILD": "allow-violations",
 }
 # Variables crgate reads that a CI/CD variable may legitimately set.
@@ -284,8 +284,6 @@ def crgate_env(env: Mapping[str, str], inputs: Mapping[str, str], private: Path)
 def install(private: Path, inputs: Mapping[str, str], env: Mapping[str, str], emulator: bool) -> Path:
     """A fresh venv in PRIVATE with exactly the lock's files and the pinned crgate; its python."""
     venv = private / "venv"
-    for directory in ("home", "tmp"):
-        (private / directory).mkdir(mode=0o700)
     clean = base_env(env, private)
     requirements = ["-r", str(private / "requirements.lock")]
     requirements += ["-r", str(requirement_file(private, "install", inputs["install"]))]
@@ -313,11 +311,27 @@ def supports_declared_loosenings(crgate: Sequence[str], env: dict[str, str]) -> 
     return done.returncode == 0 and "--declare-loosening" in done.stdout
 
 
+def image_venv(value: str, env: Mapping[str, str]) -> Path:
+    """The ``venv`` input's directory: absolute, and nowhere the checkout (or another job's) lives."""
+    if not value.startswith("/"):
+        raise InputError(f"input venv must be an absolute path in the job's image, not '{printable(value, 100)}'")
+    venv = Path(value).resolve()
+    roots = {Path.cwd(), *(Path(env[name]) for name in ("CI_PROJECT_DIR", "CI_BUILDS_DIR") if env.get(name))}
+    for root in roots:
+        if venv == root.resolve() or root.resolve() in venv.parents:
+            raise InputError(
+                f"input venv names {printable(str(venv), 100)}, inside {printable(str(root), 100)}, where the "
+                "checkout is: a merge request could plant it. Name a venv the job's image provides, or leave "
+                "venv empty to install from the hashed lock"
+            )
+    return venv
+
+
 def run(python: Path, inputs: Mapping[str, str], declared: Sequence[str], env: dict[str, str]) -> int:
     """crgate in the venv, isolated from the checkout (``-I``); its exit code is the job's."""
     crgate = [str(python), "-I", str(python.parent / "crgate")]
-    if subprocess.run([*crgate, "--version"], env=env, check=False).returncode:
-        print("crgate: crgate does not start in the venv this job installed", file=sys.stderr)
+    if not python.is_file() or subprocess.run([*crgate, "--version"], env=env, check=False).returncode:
+        print(f"crgate: crgate does not start in the venv {printable(str(python.parent.parent))}", file=sys.stderr)
         return INSTALL
     if declared and not supports_declared_loosenings(crgate, env):
         print("crgate: this crgate cannot record the loosenings above in its reports (no --declare-loosening)")
@@ -357,7 +371,8 @@ def gate(private: Path) -> int:
             log.flush()
             return DISABLED
         expand(inputs, env, log)
-        if boolean(inputs, "emulator") and not inputs["emulator-install"].strip():
+        venv = image_venv(inputs["venv"], env) if inputs["venv"] else None
+        if boolean(inputs, "emulator") and not venv and not inputs["emulator-install"].strip():
             raise InputError(
                 "input emulator: true needs the emulator installed beside crgate: set emulator-install to "
                 "crgate-emulator==VERSION --hash=sha256:<its wheel's sha256> (it is a distribution of its own)"
@@ -372,6 +387,12 @@ def gate(private: Path) -> int:
         return USAGE
     for name in INPUTS:
         log.detail(f"input {name}: {printable(inputs[name].replace(chr(10), ' '))}")
+    for directory in ("home", "tmp"):
+        (private / directory).mkdir(mode=0o700)
+    if venv:
+        log.detail(f"venv: {venv} (input venv: the image's; nothing installed, install is not used)")
+        log.flush()
+        return run(venv / "bin" / "python", inputs, declared, crgate_env(env, inputs, private))
     log.detail(f"venv: {private / 'venv'} (made by this job; pip cache {PIP_CACHE}/, every file checked by hash)")
     log.flush()
     try:

@@ -23,7 +23,7 @@ from junitparser import JUnitXml
 
 from conftest import REPO_ROOT, SHARED
 from integration import gitlab_ci_local, need, venv_tool
-from wheelhouse import PLANTED_MARK, SwappableIndex, Wheelhouse, planted_wheel, prime_pip_cache
+from wheelhouse import PLANTED_MARK, SwappableIndex, image_venv, planted_wheel, prime_pip_cache
 
 TEMPLATE = REPO_ROOT / "templates" / "crgate.yml"
 EXAMPLE = REPO_ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
@@ -169,6 +169,25 @@ def test_readme_integrity_matches_the_template():
     )
 
 
+def test_the_release_step_pins_the_install_default_and_the_shown_integrity(wheelhouse):
+    """``action/embed.py --pin-release WHEEL``: the install default names the wheel by its sha256 (in the
+    form the job accepts), and the README's integrity follows the pinned template."""
+    sys.path.insert(0, str(REPO_ROOT / "action"))
+    try:
+        import embed
+    finally:
+        sys.path.remove(str(REPO_ROOT / "action"))
+    template = TEMPLATE.read_text(encoding="utf-8")
+    released = embed.pinned(embed.embedded(template), wheelhouse.crgate_wheel)
+    header, _ = yaml.safe_load_all(released)
+    assert header["spec"]["inputs"]["install"]["default"] == wheelhouse.crgate_requirement
+    unreleased = next(yaml.safe_load_all(template))["spec"]["inputs"]["install"]["default"]
+    assert released.replace(wheelhouse.crgate_requirement, "") == template.replace(unreleased, "")  # nothing else
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"integrity: {embed.integrity(released)}" in embed.with_integrity(readme, released)
+    assert embed.integrity(template) == integrity(TEMPLATE)
+
+
 # -- gitlab-ci-local --------------------------------------------------------------------------------
 
 
@@ -185,8 +204,15 @@ ATTACK_VARIABLES = {
 }
 
 
-def jobs(wheelhouse: Wheelhouse) -> dict[str, dict]:
-    """name: how it is included and its inputs (every job installs this checkout's wheel by hash)."""
+# The jobs that install crgate from the hashed lock, as a job in a user's project does (the flagship
+# include, the job the attacks rerun, and the one whose install input is refused); every other job runs
+# crgate from IMAGE_VENV through the venv input, as from a trusted image that carries it.
+INSTALLING = {"clean", "vulnerable", "unpinned"}
+IMAGE_VENV: list[Path] = []  # set by the project fixture
+
+
+def jobs() -> dict[str, dict]:
+    """name: how it is included and its inputs."""
     return {
         "clean": {"component": COMPONENT, "inputs": {"images": CLEAN}},
         "vulnerable": {"local": "templates/crgate.yml", "inputs": {"images": f"{CLEAN}\n{VULNERABLE}\n"}},
@@ -213,6 +239,9 @@ def jobs(wheelhouse: Wheelhouse) -> dict[str, dict]:
         "pinned": {"local": "templates/crgate.yml", "inputs": {"images": CLEAN, "policy-sha256": "ab" * 32}},
         "unpinned": {"local": "templates/crgate.yml", "inputs": {"images": CLEAN, "install": UNPINNED_DEFAULT}},
         "locked": {"local": "templates/crgate.yml", "inputs": {"images": VULNERABLE, "allow-disable": False}},
+        "switch": {"local": "templates/crgate.yml", "inputs": {"images": VULNERABLE}},
+        # The venv input naming the venv the merge request committed (the project fixture fills it in).
+        "checkout-venv": {"local": "templates/crgate.yml", "inputs": {"images": VULNERABLE, "venv": "PLANTED"}},
     }
 
 
@@ -266,7 +295,8 @@ def commit(project: Path) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, wheelhouse) -> tuple[str, Path]:
     """A git project whose .gitlab-ci.yml includes the component once per job, with a planted venv and
-    crgate package committed (as a merge request could); every job installs from the local wheelhouse."""
+    crgate package committed (as a merge request could); the INSTALLING jobs install from the local
+    wheelhouse, the others use a venv built from it once, outside the project (``venv`` input)."""
     tool = gitlab_ci_local()
     need(tool, "gitlab-ci-local is not installed (npm install --prefix .ci/node gitlab-ci-local@4.60.0)")
     need(shutil.which("rsync"), "rsync is not installed (apt-get install -y rsync); gitlab-ci-local needs it")
@@ -284,8 +314,10 @@ def project(tmp_path_factory, wheelhouse) -> tuple[str, Path]:
     ):
         seeded.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(TEMPLATE, seeded)
+    if not IMAGE_VENV:
+        IMAGE_VENV.append(image_venv(wheelhouse, tmp_path_factory.mktemp("image") / "crgate-venv"))
     include = []
-    for name, spec in jobs(wheelhouse).items():
+    for name, spec in jobs().items():
         inputs = {
             "emulator": True,
             "job-name": name,
@@ -293,8 +325,11 @@ def project(tmp_path_factory, wheelhouse) -> tuple[str, Path]:
             "install": wheelhouse.crgate_requirement,
             "emulator-install": wheelhouse.emulator_requirement,
             "index-url": wheelhouse.index_url,
+            **({} if name in INSTALLING else {"venv": str(IMAGE_VENV[0])}),
             **spec["inputs"],
         }
+        if inputs.get("venv") == "PLANTED":
+            inputs["venv"] = str(project / ".crgate-venv")
         include.append({**{k: v for k, v in spec.items() if k != "inputs"}, "inputs": inputs})
     # A later job reads the gate's dotenv report: the pinned references are its variables.
     deploy = {
@@ -309,11 +344,11 @@ def project(tmp_path_factory, wheelhouse) -> tuple[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(project, wheelhouse) -> dict[str, tuple[int, str, Path]]:
+def pipeline(project) -> dict[str, tuple[int, str, Path]]:
     """Each job run by gitlab-ci-local (shell executor): exit code, log, artifacts."""
     tool, directory = project
     results = {}
-    for job in jobs(wheelhouse):
+    for job in jobs():
         done = gitlab_ci_local_run(tool, directory, job)
         results[job] = (done.returncode, done.stdout + done.stderr, directory / ".gitlab-ci-local" / "artifacts" / job)
     return results
@@ -423,6 +458,23 @@ def test_an_unpinned_install_input_is_refused(pipeline):
     assert "input install is not pinned to a released file yet (its hash is all zeros)" in log
 
 
+def test_a_venv_from_the_image_runs_crgate_as_it_is(pipeline):
+    """The venv input: crgate from a venv the job's image carries, nothing installed (the limits job)."""
+    _, log, _ = pipeline["limits"]
+    assert f"venv: {IMAGE_VENV[0]} (input venv: the image's; nothing installed, install is not used)" in log
+    assert "THESE PACKAGES" not in log and PLANTED_MARK not in log
+
+
+def test_a_venv_input_inside_the_checkout_is_refused(pipeline, project):
+    """A venv input that names a directory of the checkout (where a merge request plants one) is exit 2,
+    naming it, before anything there runs."""
+    _, log, _ = pipeline["checkout-venv"]
+    _, directory = project
+    assert status(log, "checkout-venv") == "FAIL" and re.search(r"checkout-venv finished in .* FAIL 2", log), log
+    assert f"input venv names {directory / '.crgate-venv'}, inside {directory}, where the checkout is" in log
+    assert PLANTED_MARK not in log
+
+
 # -- attacks: what a merge request or a pipeline variable tries -------------------------------------
 
 
@@ -454,7 +506,8 @@ def test_planted_venv_pythonpath_and_variables_do_not_loosen_the_gate(project, w
         "the CI/CD variable CRGATE_ALLOW_VIOLATIONS='true' is ignored: the input allow-violations decides ('false')"
         in log
     )
-    assert "the CI/CD variable CRGATE_VENV=" in log and "(none: the venv is always made by this job)" in log
+    planted_venv = directory / ".crgate-venv"
+    assert f"the CI/CD variable CRGATE_VENV='{planted_venv}' is ignored: the input venv decides ('')" in log
     for name in ("PYTHONPATH", "PIP_INDEX_URL", "CRGATE_REGISTRY_URL"):
         assert f"the CI/CD variable {name} is not passed to pip or crgate" in log or f"CI/CD variable {name}=" in log
 
@@ -542,9 +595,9 @@ def test_a_planted_file_pip_reads_is_refused_by_its_hash(tmp_path, wheelhouse):
 @pytest.mark.parametrize("value", ["true", "1"])
 def test_the_kill_switch_leaves_a_visible_job_that_says_so(project, value):
     tool, directory = project
-    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "vulnerable")
+    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "switch")
     log = done.stdout + done.stderr
-    assert status(log, "vulnerable") == "WARN" and re.search(r"vulnerable finished in .* WARN 10", log), log
+    assert status(log, "switch") == "WARN" and re.search(r"switch finished in .* WARN 10", log), log
     assert (
         f"WARNING: crgate: the gate is DISABLED by the CI/CD variable CRGATE_DISABLED={value}: no image was gated"
         in log
@@ -555,9 +608,9 @@ def test_the_kill_switch_leaves_a_visible_job_that_says_so(project, value):
 @pytest.mark.parametrize("value", ["false", "0", "no", ""])
 def test_the_kill_switch_is_off_for_anything_but_true_or_1(project, value):
     tool, directory = project
-    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "vulnerable")
+    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "switch")
     log = done.stdout + done.stderr
-    assert status(log, "vulnerable") == "FAIL" and re.search(r"vulnerable finished in .* FAIL 1", log), log
+    assert status(log, "switch") == "FAIL" and re.search(r"switch finished in .* FAIL 1", log), log
     assert "the gate is DISABLED" not in log
     if value:
         assert f"WARNING: crgate: CRGATE_DISABLED='{value}' is not 'true' or '1': the gate runs" in log
@@ -575,7 +628,7 @@ def test_a_protected_policy_digest_variable_reaches_crgate(project):
     """CRGATE_POLICY_SHA256 (a protected variable the security team sets) is the one CRGATE_* variable
     passed on: a policy that differs stops the gate with exit 2."""
     tool, directory = project
-    done = gitlab_ci_local_run(tool, directory, "--variable", "CRGATE_POLICY_SHA256=" + "cd" * 32, "clean")
+    done = gitlab_ci_local_run(tool, directory, "--variable", "CRGATE_POLICY_SHA256=" + "cd" * 32, "switch")
     log = done.stdout + done.stderr
-    assert status(log, "clean") == "FAIL" and re.search(r"clean finished in .* FAIL 2", log), log
+    assert status(log, "switch") == "FAIL" and re.search(r"switch finished in .* FAIL 2", log), log
     assert "cd" * 32 in log

@@ -201,3 +201,17 @@ def prime_pip_cache(cache: Path, url: str, work: Path) -> Path:
         "--cache-dir", str(cache), "--trusted-host", "127.0.0.1", "-d", str(work / "primer-download"), url,
     )  # fmt: skip
     return python
+
+
+def image_venv(wheelhouse: Wheelhouse, target: Path) -> Path:
+    """A venv with crgate and its emulator, as a trusted image would carry it (built once, from the
+    wheelhouse, by hash: the lock's wheels and this checkout's two), outside every test's checkout."""
+    _run(BASE_PYTHON, "-m", "venv", str(target))
+    pins = target.parent / f"{target.name}-requirements.txt"
+    pins.write_text(f"{wheelhouse.crgate_requirement}\n{wheelhouse.emulator_requirement}\n")
+    _run(
+        str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--no-deps", "--require-hashes", "--only-binary=:all:", "--no-index",
+        "--find-links", str(wheelhouse.directory / "files"), "-r", str(LOCK), "-r", str(pins),
+    )  # fmt: skip
+    return target
