@@ -11,10 +11,11 @@ crgate itself judges the values (``--max hihg=5`` is its exit 2 with a did-you-m
 refuses what it must interpret: a boolean that is neither true nor false, an ``args`` it cannot split.
 Those are exit 2 with an ``::error`` annotation naming the input.
 
-Every loosening the inputs apply (``fail-build: false``, ``emulator: true``, a ``version`` other than the
-action's own checkout) is passed as ``--declare-loosening`` too, so crgate names it in its loosenings
-block (a ``::warning::`` annotation on GitHub) and records it in every report; a crgate without that
-option (an older ``version``) runs without it, and this helper says so. crgate runs as ``python -I``: no
+``fail-build: false`` and ``emulator: true`` become ``--report-only`` and ``--emulator``, which crgate
+itself names in its loosenings block (a ``::warning::`` annotation on GitHub) and records in every
+report. What crgate cannot see is passed as ``--declare-loosening``: a ``version`` input (crgate installed
+from somewhere else than the action's own checkout). A crgate without that option (an older ``version``)
+runs without it, and this helper says so. crgate runs as ``python -I``: no
 ``PYTHONPATH`` or other ``PYTHON*`` variable an earlier step put into ``$GITHUB_ENV`` reaches it.
 """
 
@@ -72,12 +73,9 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
 
 
 def loosenings(env: Mapping[str, str]) -> list[str]:
-    """What the inputs make weaker than the policy file, in words for crgate's loosenings block."""
+    """What the inputs change that crgate cannot see, in words for its loosenings block (``fail-build`` and
+    ``emulator`` reach it as flags it names itself)."""
     found = []
-    if not boolean(env, "CRGATE_FAIL_BUILD", "fail-build", True):
-        found.append("fail-build: false (GitHub Action): a policy violation does not fail the step")
-    if boolean(env, "CRGATE_EMULATOR", "emulator", False):
-        found.append("emulator: true (GitHub Action): checked against crgate's emulator, not Yandex Cloud")
     if env.get("CRGATE_VERSION", "").strip():
         found.append(f"version: {safe(env['CRGATE_VERSION'].strip(), 100)} (GitHub Action): crgate installed from it")
     return found

@@ -30,8 +30,11 @@ the pip cache inside it. So:
 - the kill switch ``CRGATE_DISABLED`` is on for exactly ``true`` or ``1``; then the job says so and
   exits 10 (``allow_failure: exit_codes`` shows it as a warning), unless the ``allow-disable`` input is
   false, which makes the gate run anyway;
-- every loosening the inputs apply (``allow-violations``, ``emulator``) is named at the top of the log
-  and passed to crgate as ``--declare-loosening``, so that every report records it too.
+- what the inputs change that crgate cannot see (``allow-violations``: GitLab lets a violation pass;
+  ``allow-disable: true``: a CI/CD variable could have switched the gate off) is named at the top of the
+  log and passed to crgate as ``--declare-loosening``, so that its loosenings block and every report
+  record it; ``emulator`` reaches crgate as ``--emulator``, which crgate names itself. A disabled gate
+  runs no crgate and writes no report: its warning and exit 10 are the record.
 
 ``$NAME`` and ``${NAME}`` in the ``images`` and ``policy`` inputs are expanded from the job's variables
 (as GitLab expanded them in ``variables:`` before): that is the including file's own choice of variable,
@@ -207,12 +210,15 @@ def extra_args(text: str) -> list[str]:
 
 
 def loosenings(inputs: Mapping[str, str]) -> list[str]:
-    """What the inputs make weaker than the policy file, in words for the log and the reports."""
+    """What the inputs make weaker than the policy file and crgate cannot see, for the log and the reports."""
     found = []
     if boolean(inputs, "allow-violations"):
         found.append("allow-violations: true (GitLab component): a policy violation does not fail the pipeline")
-    if boolean(inputs, "emulator"):
-        found.append("emulator: true (GitLab component): checked against crgate's emulator, not Yandex Cloud")
+    if boolean(inputs, "allow-disable"):
+        found.append(
+            "allow-disable: true (GitLab component): the CI/CD variable CRGATE_DISABLED=true or 1 can switch "
+            "this gate off (it did not in this run)"
+        )
     return found
 
 

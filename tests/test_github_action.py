@@ -552,9 +552,23 @@ def test_default_inputs_add_no_gating_option():
     }
     argv = command_for(defaults)
     for option in ("--report-only", "--max", "--only-fixed", "--from-manifest", "--platform", "--api-endpoint",
-                   "--concurrency", "--oidc-audience", "--emulator", "--policy", "--sarif-category"):  # fmt: skip
+                   "--concurrency", "--oidc-audience", "--emulator", "--policy", "--sarif-category",
+                   "--declare-loosening"):  # fmt: skip
         assert not any(word.startswith(option) for word in argv), option
     assert argv[-1] == "--"
+
+
+def test_what_crgate_cannot_see_is_declared_and_what_it_can_is_not():
+    """A version input (crgate from elsewhere than the action's checkout) is declared; fail-build and
+    emulator become --report-only and --emulator, which crgate names in its block itself (no double)."""
+    argv = command_for(
+        {"CRGATE_IMAGES": "cr.yandex/a/b:1", "CRGATE_VERSION": " crgate==0.1.0 ", "CRGATE_FAIL_BUILD": "false",
+         "CRGATE_EMULATOR": "true"}
+    )  # fmt: skip
+    assert [word for word in argv if word.startswith("--declare-loosening")] == [
+        "--declare-loosening=version: crgate==0.1.0 (GitHub Action): crgate installed from it"
+    ]
+    assert "--report-only" in argv and "--emulator" in argv
 
 
 # -- install and cache ------------------------------------------------------------------------------

@@ -360,8 +360,20 @@ def test_clean_image_passes_the_job(pipeline):
     assert "PASS  clean" in log and "PASS: 1 image within policy built-in default (exit 0)" in log
     assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(REPORTS)
     assert PLANTED_MARK not in log
-    # The emulator is a loosening the component names at the top of the log.
-    assert "WARNING: crgate: loosening: emulator: true (GitLab component)" in log
+    # crgate's loosenings block (a collapsed section with a warning header) comes before any scan: the
+    # emulator, which crgate names itself, and the kill switch a variable may pull, which the component
+    # declares; the JSON report records both.
+    # (gitlab-ci-local sets GITLAB_CI=false, so crgate prints its plain block; GitLab's own collapsed section
+    # is tested in tests/test_provenance.py.)
+    block = [
+        "2 settings make the gate weaker than its policy file",
+        "- emulator (--emulator): results come from crgate's built-in emulator (its demo data), not Yandex Cloud",
+        f"- declared (--declare-loosening): {ALLOW_DISABLE}",
+    ]
+    at = [log.index(line) for line in block]
+    assert at == sorted(at) and at[-1] < log.index("clean: scanning"), log
+    assert "WARNING: crgate: loosening: " + ALLOW_DISABLE in log  # the component's own line, before the install
+    assert declared(artifacts) == [ALLOW_DISABLE]
 
 
 def test_a_later_job_gets_the_pinned_references_from_the_dotenv_report(pipeline, project):
@@ -400,6 +412,19 @@ def test_container_scanning_reports_are_schema_valid(pipeline, job):
     assert len(report["vulnerabilities"]) == (0 if job == "clean" else 27)
 
 
+ALLOW_DISABLE = (
+    "allow-disable: true (GitLab component): the CI/CD variable CRGATE_DISABLED=true or 1 can switch this gate "
+    "off (it did not in this run)"
+)
+ALLOW_VIOLATIONS = "allow-violations: true (GitLab component): a policy violation does not fail the pipeline"
+
+
+def declared(artifacts: Path) -> list[str]:
+    """The loosenings the component declared, as the job's JSON report's provenance records them."""
+    report = json.loads((artifacts / "crgate-report.json").read_text())
+    return [item["detail"] for item in report["provenance"]["loosenings"] if item["kind"] == "declared"]
+
+
 def status(log: str, job: str) -> str:
     """The job's status in gitlab-ci-local's summary: PASS, WARN (failed, allowed to) or FAIL (failed,
     not allowed: GitLab fails the pipeline). It follows allow_failure:exit_codes as GitLab does; its own
@@ -415,7 +440,13 @@ def test_allow_violations_lets_a_violation_fail_as_a_warning(pipeline):
     assert status(log, "allowed") == "WARN" and re.search(r"allowed finished in .* WARN 1", log), log
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
     assert json.loads((artifacts / "crgate-report.json").read_text())["verdict"] == "fail"
-    assert "WARNING: crgate: loosening: allow-violations: true (GitLab component)" in log
+    assert "WARNING: crgate: loosening: " + ALLOW_VIOLATIONS in log
+    assert f"- declared (--declare-loosening): {ALLOW_VIOLATIONS}" in log
+    assert declared(artifacts) == [ALLOW_VIOLATIONS, ALLOW_DISABLE]
+    # ... and in the reports GitLab shows: JUnit properties and the container scanning report's options.
+    junit = (artifacts / "crgate-junit.xml").read_text()
+    scanning = (artifacts / "gl-container-scanning-report.json").read_text()
+    assert all(ALLOW_VIOLATIONS in text for text in (junit, scanning))
 
 
 def test_allow_violations_still_fails_the_pipeline_on_an_error(pipeline):
@@ -622,6 +653,8 @@ def test_allow_disable_false_ignores_the_kill_switch(project):
     log = done.stdout + done.stderr
     assert status(log, "locked") == "FAIL" and re.search(r"locked finished in .* FAIL 1", log), log
     assert "CRGATE_DISABLED=true is ignored: this gate may not be disabled (input allow-disable: false)" in log
+    # A gate no variable can switch off declares nothing of the kind.
+    assert declared(directory / ".gitlab-ci-local" / "artifacts" / "locked") == []
 
 
 def test_a_protected_policy_digest_variable_reaches_crgate(project):
