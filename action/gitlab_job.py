@@ -97,9 +97,11 @@ BLANKS_OR_COMMAS = re.compile(r"[ \t\r\n,]+")
 
 
 def printable(text: str, limit: int = 200) -> str:
-    """A value fit for one log line: printable ASCII (others as ``?``), GitLab's section markers broken."""
+    """A value fit for one log line: printable ASCII (others as ``?``), GitLab's section markers and the
+    ``##[`` / ``##vso[`` commands of other runners broken."""
     text = "".join(c if " " <= c <= "~" else "?" for c in text[: limit + 1])
     text = re.sub(r"(?i)(section)_", r"\1?", text)
+    text = re.sub(r"(?i)#(?=#(\[|vso\[))", "?", text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -195,7 +197,8 @@ def watched_variables(env: Mapping[str, str], inputs: Mapping[str, str], log: Lo
             told = f"input {source} decides ('{printable(inputs[source], 80)}')" if source in inputs else source
             log.warn(f"the CI/CD variable {name}{shown} is ignored: the {told}")
         else:
-            log.warn(f"the CI/CD variable {name} is not passed to pip or crgate (set it through the inputs)")
+            shown_name = printable(name, 80)
+            log.warn(f"the CI/CD variable {shown_name} is not passed to pip or crgate (set it through the inputs)")
 
 
 def words(text: str) -> list[str]:
