@@ -451,12 +451,26 @@ def test_a_threshold_typo_is_crgates_usage_error(tmp_path):
     assert "did you mean" in run.log and "high" in run.log
 
 
-@pytest.mark.parametrize("name", ["fail-build", "only-fixed", "emulator"])
+@pytest.mark.parametrize("name", ["fail-build", "only-fixed"])
 def test_a_boolean_input_must_say_true_or_false(tmp_path, name):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true", name: "yes"})
     assert run.code == 2, run.log
     assert f"::error title=crgate::input {name} must be true or false, not 'yes'" in run.log.splitlines()
     assert run.outputs["verdict"] == "error"
+
+
+def test_the_emulator_input_must_say_true_or_false_too():
+    """The same check for `emulator` (the gate step's helper, as above; a whole run would first install
+    a venv of its own for `emulator: yes`, which install.sh reads as no emulator)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRGATE_")}
+    env.update({"CRGATE_IMAGES": "cr.yandex/crpdemo/app:clean", "CRGATE_EMULATOR": "yes"})
+    done = subprocess.run(
+        [sys.executable, str(COMMAND), "--crgate", "crgate", "--report", "r.json", "--summary", "s.md",
+         "--comment", "c.md", "--print"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == ["::error title=crgate::input emulator must be true or false, not 'yes'"]
 
 
 def test_from_manifest_and_args(tmp_path):
@@ -574,22 +588,20 @@ def test_what_crgate_cannot_see_is_declared_and_what_it_can_is_not():
 # -- install and cache ------------------------------------------------------------------------------
 
 
-def test_cached_wheels_are_restored_and_installed_into_a_new_venv(tmp_path):
-    """A cache miss downloads the lock (from the wheelhouse index) and saves the wheels; the next job on
-    a fresh runner restores them, checks them by hash, and installs them into a venv of its own."""
+def test_a_cache_miss_downloads_the_lock_and_saves_exactly_its_wheels(tmp_path):
+    """A cache miss downloads the lock (from the wheelhouse index), installs it into a venv of its own and
+    saves the wheels: byte for byte the lock's files, i.e. the very entry every other run of this module
+    restores, checks by hash and installs (the shared install included, which asserts it downloaded
+    nothing), so the next job on a fresh runner is that run."""
     inputs = {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}
     first = run_action(tmp_path, inputs, install="real", seeded=False)
     assert first.code == 0, first.log
+    assert first.outputs["verdict"] == "pass"
     assert "no cached wheels: downloading action/requirements.lock" in first.log
     assert "Restore crgate's wheels" in first.steps and "Save crgate's wheels" in first.steps
     key = plan(runner_env(tmp_path, tmp_path / "runner_temp", tmp_path))["key"]
-    saved = sorted(p.name for p in cache_entry(tmp_path / "actions-cache", key).iterdir())
-    assert saved == [p.name for p in lock_wheels()]
-    shutil.rmtree(tmp_path / "runner_temp")
-    second = run_action(tmp_path, inputs, install="real", seeded=False)
-    assert second.code == 0, second.log
-    assert "Save crgate's wheels" in second.skipped and "downloading" not in second.log
-    assert second.outputs["verdict"] == "pass"
+    saved = sorted(cache_entry(tmp_path / "actions-cache", key).iterdir())
+    assert [(p.name, p.read_bytes()) for p in saved] == [(p.name, p.read_bytes()) for p in lock_wheels()]
 
 
 def test_a_planted_venv_and_stamp_never_give_the_verdict(tmp_path):

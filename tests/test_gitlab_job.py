@@ -204,10 +204,10 @@ ATTACK_VARIABLES = {
 }
 
 
-# The jobs that install crgate from the hashed lock, as a job in a user's project does (the flagship
-# include, the job the attacks rerun, and the one whose install input is refused); every other job runs
-# crgate from IMAGE_VENV through the venv input, as from a trusted image that carries it.
-INSTALLING = {"clean", "vulnerable", "unpinned"}
+# The jobs that install crgate from the hashed lock, as a job in a user's project does (the job the
+# attacks rerun, and the one whose install input is refused; the planted-cache tests install too); every
+# other job runs crgate from IMAGE_VENV through the venv input, as from a trusted image that carries it.
+INSTALLING = {"vulnerable", "unpinned"}
 IMAGE_VENV: list[Path] = []  # set by the project fixture
 
 
@@ -392,6 +392,7 @@ def test_vulnerable_image_fails_the_job(pipeline):
     _, log, artifacts = pipeline["vulnerable"]
     assert status(log, "vulnerable") == "FAIL", log
     assert "FAIL  vulnerable" in log
+    assert "(made by this job; pip cache .crgate-pip-cache/, every file checked by hash)" in log  # installed
     assert "cr.yandex/crpdemo/app:vulnerable: critical 6 > 0, high 7 > 0" in log
     assert sorted(p.name for p in artifacts.iterdir() if p.name != DOTENV_DIR) == sorted(REPORTS)  # when: always
     xml = JUnitXml.fromfile(str(artifacts / "crgate-junit.xml"))
@@ -480,7 +481,7 @@ def test_code_quality_report_lists_the_counted_findings(pipeline):
 def test_policy_sha256_input_stops_a_policy_that_differs(pipeline):
     _, log, _ = pipeline["pinned"]
     assert status(log, "pinned") == "FAIL" and re.search(r"pinned finished in .* FAIL 2", log), log
-    assert "ab" * 32 in log
+    assert f"but --policy-sha256 requires {'ab' * 32}: the policy is not the one its owners pinned" in log
 
 
 def test_an_unpinned_install_input_is_refused(pipeline):
@@ -581,15 +582,14 @@ def test_a_planted_pip_cache_entry_cannot_change_what_is_installed(tmp_path, whe
     index.serve_crgate(planted)
     primer = prime_pip_cache(cache, index.wheel_url, tmp_path)
     index.serve_crgate(wheelhouse.crgate_wheel)
-    # The control: pip as the component ran it before (no hash), with the committed cache.
-    control = tmp_path / "control-venv"
-    subprocess.run([str(primer), "-m", "venv", str(control)], check=True)
+    # The control: pip as the component ran it before (no hash), with the committed cache (into the
+    # primer's venv, which holds no crgate: it only downloaded).
     subprocess.run(
-        [str(control / "bin" / "python"), "-m", "pip", "--isolated", "install", "--quiet", "--no-deps",
+        [str(primer), "-m", "pip", "--isolated", "install", "--quiet", "--no-deps",
          "--cache-dir", str(cache), "--trusted-host", "127.0.0.1", index.wheel_url],
         check=True, capture_output=True,
     )  # fmt: skip
-    shown = subprocess.run([str(control / "bin" / "crgate")], capture_output=True, text=True, check=False)
+    shown = subprocess.run([str(primer.parent / "crgate")], capture_output=True, text=True, check=False)
     assert PLANTED_MARK in shown.stdout and shown.returncode == 0, shown.stdout + shown.stderr
     commit(project)
     done = gitlab_ci_local_run(tool, project, "crgate")
@@ -638,10 +638,13 @@ def test_the_kill_switch_leaves_a_visible_job_that_says_so(project, value):
 
 @pytest.mark.parametrize("value", ["false", "0", "no", ""])
 def test_the_kill_switch_is_off_for_anything_but_true_or_1(project, value):
+    """The gate runs: crgate is reached and judges (the pinned job's policy digest differs, crgate's exit 2
+    before any scan: the quickest verdict crgate gives; a disabled gate would exit 10 without it)."""
     tool, directory = project
-    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "switch")
+    done = gitlab_ci_local_run(tool, directory, "--variable", f"CRGATE_DISABLED={value}", "pinned")
     log = done.stdout + done.stderr
-    assert status(log, "switch") == "FAIL" and re.search(r"switch finished in .* FAIL 1", log), log
+    assert status(log, "pinned") == "FAIL" and re.search(r"pinned finished in .* FAIL 2", log), log
+    assert f"but --policy-sha256 requires {'ab' * 32}" in log  # crgate's own message: it ran
     assert "the gate is DISABLED" not in log
     if value:
         assert f"WARNING: crgate: CRGATE_DISABLED='{value}' is not 'true' or '1': the gate runs" in log

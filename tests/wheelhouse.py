@@ -1,8 +1,8 @@
 """A local wheelhouse for the integration tests, built once per test session: the lock's wheels for this
 interpreter (action/requirements.lock, downloaded by pip with --require-hashes: the same files the
-Action and the component install) and crgate's and its emulator's wheels built from this checkout with
-the lock's setuptools; served as a PEP 503 index over loopback HTTP, with the long-lived ``Cache-Control`` a real
-index sends for its files, so pip keeps them in its HTTP cache (which the planted-cache tests need).
+Action and the component install) and crgate's and its emulator's wheels built from this checkout;
+served as a PEP 503 index over loopback HTTP, with the long-lived ``Cache-Control`` a real index sends
+for its files, so pip keeps them in its HTTP cache (which the planted-cache tests need).
 
 Also: ``planted_wheel`` makes the wheel an attacker would plant (a crgate whose ``crgate`` prints
 PASS and exits 0), ``SwappableIndex`` serves the wheelhouse with crgate's wheel swapped for another
@@ -111,22 +111,16 @@ def build(directory: Path) -> tuple[Path, Path, Path]:
     files.mkdir(parents=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     _run(*pip, "download", "--no-deps", "--only-binary=:all:", "--require-hashes", "-r", str(LOCK), "-d", str(files))
-    builder = directory / "build-venv"
-    _run(BASE_PYTHON, "-m", "venv", str(builder))
-    _run(
-        str(builder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--require-hashes", "--no-index", "--find-links", str(files), "-r", str(LOCK),
-    )  # fmt: skip
-    for root, name in ((REPO_ROOT, "source"), (REPO_ROOT / "emulator", "emulator-source")):
-        source = _source_copy(root, directory / name)
-        _run(
-            str(builder / "bin" / "python"), "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--no-build-isolation", "--no-index", "-w", str(files), str(source),
-        )  # fmt: skip
+    # Built by the test venv's own setuptools (the test extra pins one >= 77), both in one pip call.
+    sources = [
+        _source_copy(root, directory / name)
+        for root, name in ((REPO_ROOT, "source"), (REPO_ROOT / "emulator", "emulator-source"))
+    ]
+    _run(*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(files), *map(str, sources))
+    for source in sources:
         shutil.rmtree(source)
     (wheel,) = files.glob("crgate-[0-9]*.whl")
     (emulator,) = files.glob("crgate_emulator-*.whl")
-    shutil.rmtree(builder)
     _index(directory)
     return files, wheel, emulator
 
