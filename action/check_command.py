@@ -10,6 +10,13 @@ goes to crgate as ``--option=value``, so a value that starts with ``-`` can neve
 crgate itself judges the values (``--max hihg=5`` is its exit 2 with a did-you-mean); this helper only
 refuses what it must interpret: a boolean that is neither true nor false, an ``args`` it cannot split.
 Those are exit 2 with an ``::error`` annotation naming the input.
+
+``fail-build: false`` and ``emulator: true`` become ``--report-only`` and ``--emulator``, which crgate
+itself names in its loosenings block (a ``::warning::`` annotation on GitHub) and records in every
+report. What crgate cannot see is passed as ``--declare-loosening``: a ``version`` input (crgate installed
+from somewhere else than the action's own checkout). A crgate without that option (an older ``version``)
+runs without it, and this helper says so. crgate runs as ``python -I``: no
+``PYTHONPATH`` or other ``PYTHON*`` variable an earlier step put into ``$GITHUB_ENV`` reaches it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import os
 import re
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +37,7 @@ from crgate.textsafe import github_data, safe  # noqa: E402
 BLANKS = re.compile(r"[ \t\r\n]+")
 BLANKS_OR_COMMAS = re.compile(r"[ \t\r\n,]+")
 USAGE = 2
+DECLARE = "--declare-loosening="
 
 
 class InputError(Exception):
@@ -63,12 +72,23 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
         raise InputError(f"input args cannot be split: {error} ({hint})") from None
 
 
+def loosenings(env: Mapping[str, str]) -> list[str]:
+    """What the inputs change that crgate cannot see, in words for its loosenings block (``fail-build`` and
+    ``emulator`` reach it as flags it names itself)."""
+    found = []
+    if env.get("CRGATE_VERSION", "").strip():
+        found.append(f"version: {safe(env['CRGATE_VERSION'].strip(), 100)} (GitHub Action): crgate installed from it")
+    return found
+
+
 def command(env: Mapping[str, str], crgate: str, report: str, summary: str, comment: str) -> list[str]:
     """The full argv: crgate check, the inputs' options, the extra ``args``, ``--``, the images."""
     argv = [crgate, "check", "--progress=lines", f"--timeout={env.get('CRGATE_TIMEOUT') or '900'}"]
     argv += [f"--output=json={report}", f"--output=markdown={summary}", f"--output=comment={comment}"]
     if env.get("CRGATE_POLICY"):
         argv.append(f"--policy={env['CRGATE_POLICY']}")
+    if env.get("CRGATE_PIN_POLICY_SHA256", "").strip():
+        argv.append(f"--policy-sha256={env['CRGATE_PIN_POLICY_SHA256'].strip()}")
     if not boolean(env, "CRGATE_FAIL_BUILD", "fail-build", True):
         argv.append("--report-only")
     argv += [f"--max={limit}" for limit in words(env, "CRGATE_THRESHOLDS", BLANKS_OR_COMMAS)]
@@ -90,8 +110,22 @@ def command(env: Mapping[str, str], crgate: str, report: str, summary: str, comm
         argv.append(f"--sarif-location={env.get('CRGATE_SARIF_LOCATION') or 'Dockerfile'}")
         if env.get("CRGATE_SARIF_CATEGORY", "").strip():
             argv.append(f"--sarif-category={env['CRGATE_SARIF_CATEGORY'].strip()}")
+    argv += [f"{DECLARE}{text}" for text in loosenings(env)]
     argv += extra_args(env)
     return [*argv, "--", *words(env, "CRGATE_IMAGES")]
+
+
+def without_unknown_declarations(full: list[str]) -> list[str]:
+    """``full`` as is if its crgate knows ``--declare-loosening``, else without those options (said)."""
+    if not any(word.startswith(DECLARE) for word in full[: full.index("--")]):
+        return full
+    probe = [sys.executable, "-I", full[0], "check", "--help"]
+    done = subprocess.run(probe, capture_output=True, text=True, check=False)
+    if done.returncode == 0 and DECLARE.rstrip("=") in done.stdout:
+        return full
+    print("crgate: this crgate cannot record the action's loosenings in its reports (no --declare-loosening)")
+    end = full.index("--")
+    return [word for word in full[:end] if not word.startswith(DECLARE)] + full[end:]
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -111,8 +145,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.print:
         print("\n".join(full))
         return 0
+    full = without_unknown_declarations(full)
     sys.stdout.flush()
-    os.execv(full[0], full)
+    os.execv(sys.executable, [sys.executable, "-I", *full])  # the venv's python runs the crgate script
     return USAGE  # not reached: execv replaces this process or raises
 
 

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Installs crgate for the GitHub Action into an isolated venv, $RUNNER_TEMP/crgate-venv, once per cache key.
+# Installs crgate for the GitHub Action into a venv this step makes, every time; what is cached is only
+# the lock's wheels, and pip checks every one of them against the lock's hashes.
 #
-#   install.sh plan      writes the step outputs key, venv and ready (true: the venv already holds this key)
-#   install.sh install   installs unless the venv holds this key already; output installed=true if it did
+#   install.sh plan      writes the step outputs key and wheels (the wheel cache's key and directory)
+#   install.sh install   makes a fresh venv, installs into it, writes the outputs venv and downloaded
 #
-# The key names everything the venv's content depends on: crgate's version (or the `version` input's
-# pip requirement), the runner's OS and architecture, the Python implementation, version and executable,
-# and the hash of action/requirements.lock. action.yml restores the venv by this key (actions/cache) before
-# `install` and saves it right after a fresh install, before the gate runs, so a failing gate still
-# leaves the cache for the next run. A venv is only trusted when its stamp file holds the same key and
-# its crgate imports the scanner's stubs; anything else is removed and installed again.
+# Why never a venv that is already there: the Actions cache is not a trusted store (a pull request's own
+# workflow may save an entry under this very key in its ref's scope, which a later run of the gate for
+# that pull request restores first), and a path under $RUNNER_TEMP may have been written by an earlier
+# step. So the venv is a new `mktemp -d` directory (a name nobody could have prepared), and the wheels,
+# restored from the cache or downloaded, are installed with --require-hashes --no-deps from
+# action/requirements.lock (the one lock the GitLab component embeds too): a wheel whose hash is not in
+# the lock is refused (the cache is dropped and the lock downloaded again, with a warning), never run.
+# crgate itself comes from this action's own checkout (or the `version` input's pip requirement).
 #
-# The install itself: the lock (every dependency pinned, every file hashed) with --no-deps
-# --require-hashes, then crgate with --no-deps --no-build-isolation (the lock pins the build backend too),
-# so nothing outside the lock is installed. --no-compile skips byte-compiling ~65 MB of generated stubs
-# crgate never imports; the smoke import below compiles the modules crgate does use, before the save.
+# The cache key names what the wheels depend on: the runner's OS and architecture, the Python
+# implementation and version, and the lock's hash. --no-compile skips byte-compiling ~65 MB of
+# generated stubs crgate never imports; the smoke import compiles the modules crgate does use.
 #
 # CRGATE_VERSION (the action's `version` input): empty = this action's own checkout ($GITHUB_ACTION_PATH);
 # anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL), installed against the same lock.
@@ -24,10 +26,10 @@
 set -euo pipefail
 
 mode="${1:-install}"
-venv="${RUNNER_TEMP:?RUNNER_TEMP is not set}/crgate-venv"
+runner_temp="${RUNNER_TEMP:?RUNNER_TEMP is not set}"
+wheels="$runner_temp/crgate-wheels"
 action_path="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set}"
 lock="$action_path/action/requirements.lock"
-stamp="$venv/crgate-install.key"
 python="${CRGATE_PYTHON:-python3}"
 
 # A value inside a workflow command: no byte outside printable ASCII, no '%' the runner would decode.
@@ -40,58 +42,21 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
   exit 2
 fi
 
-source_spec="${CRGATE_VERSION:-}"
-emulator=false
-if [ "${CRGATE_EMULATOR:-}" = "true" ]; then emulator=true; fi
-if [ -z "$source_spec" ]; then
-  want="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_path/pyproject.toml" | head -n 1)"
-  spec="$action_path"
-else
-  want=""
-  spec="$source_spec"
-fi
-
-# The cache key (actions/cache allows up to 512 characters; this stays near 100).
-key="$("$python" - "$lock" "$want" "$spec" "${RUNNER_OS:-unknown}" "${RUNNER_ARCH:-unknown}" "$emulator" <<'EOF'
-import hashlib, os, platform, sys
-lock, want, spec, runner_os, runner_arch, emulator = sys.argv[1:]
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
-with open(lock, "rb") as handle:
-    locked = digest(handle.read())
-source = want if want else "spec-" + digest(spec.encode())
-interpreter = platform.python_implementation().lower() + platform.python_version()
-executable = digest(os.path.realpath(sys.executable).encode())[:8]
-extra = "-emulator" if emulator == "true" else ""
-print(f"crgate-venv-v1-{runner_os}-{runner_arch}-{interpreter}-{executable}-{source}{extra}-lock{locked}")
-EOF
-)"
-
-# What is installed and what a usable venv imports: crgate with the scanner's stubs, and the emulator
-# when it is asked for (a venv without it has another key, so it is never taken for one with it).
-packages=("$spec")
-usable="import crgate.scanner.client"
-smoke="import crgate.cli, crgate.scanner.client, crgate.doctor"
-if [ "$emulator" = true ]; then
-  packages+=("$action_path/emulator")
-  usable="$usable, crgate_emulator"
-  smoke="$smoke, crgate_emulator.server"
-fi
-
-ready() {
-  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/crgate" ] \
-    && "$venv/bin/python" -c "$usable" 2>/dev/null \
-    && { [ -z "$want" ] || [ "$("$venv/bin/crgate" --version 2>/dev/null || true)" = "crgate $want" ]; }
-}
-
 case "$mode" in
   plan)
-    state=false
-    if ready; then state=true; fi
+    # The cache key (actions/cache allows up to 512 characters; this stays near 80).
+    key="$("$python" -I - "$lock" "${RUNNER_OS:-unknown}" "${RUNNER_ARCH:-unknown}" <<'EOF'
+import hashlib, platform, sys
+lock, runner_os, runner_arch = sys.argv[1:]
+with open(lock, "rb") as handle:
+    locked = hashlib.sha256(handle.read()).hexdigest()[:16]
+interpreter = platform.python_implementation().lower() + ".".join(platform.python_version_tuple()[:2])
+print(f"crgate-wheels-v2-{runner_os}-{runner_arch}-{interpreter}-lock{locked}")
+EOF
+)"
     {
       echo "key=$key"
-      echo "venv=$venv"
-      echo "ready=$state"
+      echo "wheels=$wheels"
     } >> "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set}"
     exit 0
     ;;
@@ -102,19 +67,40 @@ case "$mode" in
     ;;
 esac
 
-if ready; then
-  echo "crgate $("$venv/bin/crgate" --version | sed 's/^crgate //') is already installed in $venv"
-  echo "installed=false" >> "${GITHUB_OUTPUT:-/dev/null}"
-  exit 0
+spec="${CRGATE_VERSION:-$action_path}"
+# What goes into the venv besides the lock: crgate, and the emulator only for an emulated run (a venv
+# without it answers --emulator with exit 2 naming what to install).
+packages=("$spec")
+smoke="import crgate.cli, crgate.scanner.client, crgate.doctor"
+if [ "${CRGATE_EMULATOR:-}" = "true" ]; then
+  packages+=("$action_path/emulator")
+  smoke="$smoke, crgate_emulator.server"
 fi
+venv="$(mktemp -d "$runner_temp/crgate-venv.XXXXXXXXXX")"
+"$python" -I -m venv "$venv"
+pip=("$venv/bin/python" -I -m pip install --quiet --disable-pip-version-check --no-compile --no-deps)
+locked=("${pip[@]}" --require-hashes --no-index --find-links "$wheels" --requirement "$lock")
 
-rm -rf "$venv"
-"$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps)
-"${pip[@]}" --require-hashes --requirement "$lock"
+downloaded=false
+if [ ! -d "$wheels" ]; then
+  echo "no cached wheels: downloading action/requirements.lock"
+  downloaded=true
+elif ! "${locked[@]}"; then
+  echo "::warning title=crgate::the cached wheels do not match action/requirements.lock's hashes (pip's message above): none of them was used, the lock is downloaded again"
+  downloaded=true
+fi
+if [ "$downloaded" = true ]; then
+  rm -rf "$wheels" "$venv"
+  "$python" -I -m venv "$venv"
+  "$venv/bin/python" -I -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+    --requirement "$lock" --dest "$wheels"
+  "${locked[@]}"
+fi
 "${pip[@]}" --no-build-isolation "${packages[@]}"
 # The smoke test: crgate starts and imports the generated stubs (and byte-compiles what it imports).
-"$venv/bin/crgate" --version
-"$venv/bin/python" -c "$smoke"
-printf '%s\n' "$key" > "$stamp"
-echo "installed=true" >> "${GITHUB_OUTPUT:-/dev/null}"
+"$venv/bin/python" -I "$venv/bin/crgate" --version
+"$venv/bin/python" -I -c "$smoke"
+{
+  echo "venv=$venv"
+  echo "downloaded=$downloaded"
+} >> "${GITHUB_OUTPUT:-/dev/null}"

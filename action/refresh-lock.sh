@@ -38,3 +38,5 @@ cd "$root"
   --custom-compile-command "action/refresh-lock.sh" \
   --output-file action/requirements.lock --quiet
 echo "wrote action/requirements.lock ($(grep -c '^[a-z]' action/requirements.lock) pins)"
+# The GitLab component carries the same lock (and its helper) inside templates/crgate.yml.
+python3 "$here/embed.py"

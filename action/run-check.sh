@@ -5,8 +5,9 @@
 # and this script exits with crgate's own exit code.
 set -uo pipefail
 
-venv="${RUNNER_TEMP:?RUNNER_TEMP is not set}/crgate-venv"
-out="$RUNNER_TEMP/crgate"
+# The venv the install step made for this run (its output, never a fixed path an earlier step could fill).
+venv="${CRGATE_ACTION_VENV:?the install step named no venv}"
+out="${RUNNER_TEMP:?RUNNER_TEMP is not set}/crgate"
 mkdir -p "$out"
 report="$out/report.json"
 summary="$out/summary.md"
@@ -20,7 +21,7 @@ done
 
 # The helpers use this checkout's crgate.textsafe (and reference parser), whichever crgate the venv
 # holds; crgate itself runs from the venv (check_command.py execs it with the environment unchanged).
-"$venv/bin/python" "$GITHUB_ACTION_PATH/action/check_command.py" \
+"$venv/bin/python" -I "$GITHUB_ACTION_PATH/action/check_command.py" \
   --crgate "$venv/bin/crgate" --report "$report" --summary "$summary" --comment "$comment"
 code=$?
 

@@ -175,3 +175,12 @@ def check_args(emulator: Emulator, *args: str) -> list[str]:
         "60",
         *args,
     ]
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The lock's wheels and this checkout's crgate wheel, served as a local index (tests/wheelhouse.py):
+    what the GitHub Action and the GitLab component install from in the tests, never a network archive."""
+    from wheelhouse import Wheelhouse
+
+    return Wheelhouse.make(tmp_path_factory.mktemp("wheelhouse"))

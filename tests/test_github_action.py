@@ -4,7 +4,16 @@
 step ``if:`` conditions evaluated, and the two third-party steps the action uses (``actions/cache/restore``
 and ``actions/cache/save``, pinned by SHA) played by a local store with the same semantics: an exact key
 restores the saved directory to the same path, a saved key is never overwritten. Against crgate's
-built-in emulator."""
+built-in emulator. The lock's wheels come from the cache store (seeded from the local wheelhouse, as a
+previous run would have saved them) or, for a download, from the wheelhouse's index (``PIP_INDEX_URL``);
+the machine's pip configuration is not read.
+
+The install step is the action's one expensive step (a venv, the lock, a build of this checkout). A run
+with ``install="real"`` runs it like every other step: the tests of installing, caching and the attacks
+on them do. The others (``install="shared"``, the default) get the outputs of one real run of the same
+step per session and per value of its ``env:`` (``version``, ``emulator``), made by ``action/install.sh``
+in a directory of the session's own, from a clean runner environment: the gate step and what follows
+it then run as they would after that install (the tests of the gate, its inputs and outputs)."""
 
 from __future__ import annotations
 
@@ -21,7 +30,8 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from integration import REQUIRED, need, venv_tool
+from integration import need, venv_tool
+from wheelhouse import PLANTED_MARK, Wheelhouse, planted_wheel
 
 DEMO_CLEAN_DIGEST = "sha256:d2a6f29620b33e4d4249d0c56ae86c99b0df56c3c3dd63ade959b81483528c35"  # as in demo.yaml
 
@@ -35,6 +45,22 @@ WORKFLOWS = [
     REPO_ROOT / "examples" / "github" / "matrix-sarif.yml",
 ]
 CACHE_ACTIONS = {"actions/cache/restore", "actions/cache/save"}
+WHEELHOUSE: list[Wheelhouse] = []  # the session's, set by the autouse fixture below
+SHARED: dict[str, Path] = {}  # "root": the directory of the shared installs, set by the same fixture
+SHARED_INSTALLS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # the install step's env: its outputs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _wheelhouse(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> None:
+    WHEELHOUSE[:] = [wheelhouse]
+    SHARED.setdefault("root", tmp_path_factory.mktemp("shared-installs"))
+
+
+def lock_wheels() -> list[Path]:
+    """The lock's wheels in the wheelhouse (crgate's own and its emulator's come from the action's checkout)."""
+    return sorted(p for p in (WHEELHOUSE[0].directory / "files").iterdir() if not p.name.startswith("crgate"))
+
+
 PINNED_USES = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 
 
@@ -46,6 +72,7 @@ class ActionRun:
     summary: str
     steps: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    venv: Path | None = None  # the install step's output
 
     @property
     def annotations(self) -> list[str]:
@@ -109,32 +136,41 @@ def runner_env(tmp_path: Path, runner_temp: Path, workspace: Path) -> dict[str, 
         "RUNNER_TEMP": str(runner_temp),
         "RUNNER_OS": "Linux",
         "RUNNER_ARCH": "X64",
+        # pip reads no configuration of this machine; a download asks the local wheelhouse.
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": WHEELHOUSE[0].index_url,
+        "PIP_NO_INPUT": "1",
     }
 
 
-def link_test_venv(env: dict[str, str]) -> None:
-    """Pre-create the action's venv from the test venv, stamped with the key the install step will
-    compute: the install step then reuses it (fast)."""
-    crgate = venv_tool("crgate")
-    assert crgate, "crgate must be installed in the test venv"
-    venv = Path(env["RUNNER_TEMP"]) / "crgate-venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "crgate").symlink_to(crgate)
-    # A wrapper, not a symlink: through a symlink outside its venv, Python would not find its site-packages.
-    python = venv / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
+def plan(env: dict[str, str], action_path: Path = REPO_ROOT) -> dict[str, str]:
     output = Path(env["RUNNER_TEMP"]) / "plan-output"
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
-        env={**env, "GITHUB_OUTPUT": str(output)},
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("")
+    subprocess.run(
+        ["bash", str(action_path / "action" / "install.sh"), "plan"],
+        env={**env, "GITHUB_ACTION_PATH": str(action_path), "GITHUB_OUTPUT": str(output)},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert done.returncode == 0
-    (venv / "crgate-install.key").write_text(parse_output_file(output.read_text())["key"] + "\n")
+    planned = parse_output_file(output.read_text())
     output.unlink()
+    return planned
+
+
+def cache_entry(store: Path, key: str) -> Path:
+    return store / re.sub(r"[^\w.-]", "_", key)
+
+
+def seed_cache(env: dict[str, str], store: Path) -> Path:
+    """The cache entry a previous run saved: the lock's wheels under the plan's key."""
+    entry = cache_entry(store, plan(env)["key"])
+    if not entry.exists():
+        entry.mkdir(parents=True)
+        for wheel in lock_wheels():
+            shutil.copy(wheel, entry / wheel.name)
+    return entry
 
 
 def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str, str]:
@@ -155,11 +191,60 @@ def play_cache_action(uses: str, with_: dict[str, str], store: Path) -> dict[str
     return {}
 
 
+def run_bash(script: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A ``run:`` script as the runner runs it."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one log, in the order it was written, as the runner shows it
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def shared_install(step_env: dict[str, str]) -> dict[str, str]:
+    """The install step's outputs for this ``env:``, from the one real run of it for that env this session
+    (on a runner of its own whose cache the wheelhouse seeded, as in every other run)."""
+    key = tuple(sorted(step_env.items()))
+    if key not in SHARED_INSTALLS:
+        root = SHARED["root"] / f"install-{len(SHARED_INSTALLS)}"
+        runner_temp = root / "runner_temp"
+        runner_temp.mkdir(parents=True)
+        base = runner_env(root, runner_temp, root / "workspace")
+        shutil.copytree(seed_cache(base, root / "actions-cache"), plan(base)["wheels"])  # the restore step
+        output = root / "output"
+        output.write_text("")
+        script = root / "install-step.sh"
+        (install,) = [step for step in ACTION["runs"]["steps"] if step.get("id") == "install"]
+        script.write_text(install["run"])
+        done = run_bash(script, {**base, **step_env, "GITHUB_OUTPUT": str(output)}, root)
+        assert done.returncode == 0, done.stdout
+        outputs = parse_output_file(output.read_text())
+        assert outputs["downloaded"] == "false" and Path(outputs["venv"]).parent == runner_temp, outputs
+        SHARED_INSTALLS[key] = outputs
+    return SHARED_INSTALLS[key]
+
+
 def run_action(
-    tmp_path: Path, inputs: dict[str, str], *, reuse_venv: bool = True, cache_store: Path | None = None
+    tmp_path: Path,
+    inputs: dict[str, str],
+    *,
+    install: str = "shared",
+    seeded: bool = True,
+    cache_store: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> ActionRun:
     """One job step using the action. Call it again with the same ``tmp_path`` for a second step (or,
-    after removing the venv, a second job on a runner with the same paths)."""
+    after removing ``runner_temp``, a second job on a runner with the same paths). ``extra_env``: what
+    earlier steps put into ``$GITHUB_ENV`` (every later step's environment, below each step's ``env:``).
+    ``install``: ``real`` runs the install step, ``shared`` takes the session's (module docstring); a run
+    that changes what the install step sees (no seeded cache, another store, ``extra_env``) must be real."""
+    assert install in ("real", "shared"), install
+    if install == "shared":
+        assert seeded and cache_store is None and extra_env is None, "this run changes the install: install='real'"
     given = dict(inputs)
     for name, spec in ACTION["inputs"].items():
         if spec.get("required") and name not in given:
@@ -170,9 +255,9 @@ def run_action(
     store = cache_store or tmp_path / "actions-cache"
     for directory in (runner_temp, workspace, store):
         directory.mkdir(parents=True, exist_ok=True)
-    base_env = runner_env(tmp_path, runner_temp, workspace)
-    if reuse_venv and not (runner_temp / "crgate-venv").exists():
-        link_test_venv({**base_env, "CRGATE_EMULATOR": given["emulator"]})
+    base_env = {**runner_env(tmp_path, runner_temp, workspace), **(extra_env or {})}
+    if seeded:
+        seed_cache(base_env, store)
     steps: dict[str, dict[str, str]] = {}
     log, summary, names, skipped = [], [], [], []
     code = 0
@@ -195,18 +280,12 @@ def run_action(
         output_file.write_text("")
         summary_file.write_text("")
         script.write_text(step["run"])
-        env = {**base_env, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file)}
-        env.update({key: evaluate(str(value), given, steps) for key, value in step.get("env", {}).items()})
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one log, in the order it was written, as the runner shows it
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-        )
+        step_env = {key: evaluate(str(value), given, steps) for key, value in step.get("env", {}).items()}
+        if step.get("id") == "install" and install == "shared":
+            steps["install"] = shared_install(step_env)
+            continue
+        env = {**base_env, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file), **step_env}
+        done = run_bash(script, env, workspace)
         log.append(done.stdout)
         summary.append(summary_file.read_text(encoding="utf-8"))
         if "id" in step:
@@ -215,7 +294,8 @@ def run_action(
         if code != 0:
             break
     outputs = {name: evaluate(spec["value"], given, steps) for name, spec in ACTION["outputs"].items()}
-    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names, skipped)
+    venv = steps.get("install", {}).get("venv")
+    return ActionRun(code, "\n".join(log), outputs, "".join(summary), names, skipped, Path(venv) if venv else None)
 
 
 # -- the action against the emulator ----------------------------------------------------------------
@@ -238,7 +318,6 @@ def loosened(*items: str) -> str:
 def test_passing_image(tmp_path):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
     assert run.code == 0, run.log
-    assert "crgate 0.1.0 is already installed" in run.log
     out = run.outputs
     assert out["verdict"] == "pass" and out["exit-code"] == "0"
     assert [out[s] for s in ("critical", "high", "medium", "low", "negligible", "undefined", "total")] == ["0"] * 7
@@ -372,12 +451,26 @@ def test_a_threshold_typo_is_crgates_usage_error(tmp_path):
     assert "did you mean" in run.log and "high" in run.log
 
 
-@pytest.mark.parametrize("name", ["fail-build", "only-fixed", "emulator"])
+@pytest.mark.parametrize("name", ["fail-build", "only-fixed"])
 def test_a_boolean_input_must_say_true_or_false(tmp_path, name):
     run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true", name: "yes"})
     assert run.code == 2, run.log
     assert f"::error title=crgate::input {name} must be true or false, not 'yes'" in run.log.splitlines()
     assert run.outputs["verdict"] == "error"
+
+
+def test_the_emulator_input_must_say_true_or_false_too():
+    """The same check for `emulator` (the gate step's helper, as above; a whole run would first install
+    a venv of its own for `emulator: yes`, which install.sh reads as no emulator)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRGATE_")}
+    env.update({"CRGATE_IMAGES": "cr.yandex/crpdemo/app:clean", "CRGATE_EMULATOR": "yes"})
+    done = subprocess.run(
+        [sys.executable, str(COMMAND), "--crgate", "crgate", "--report", "r.json", "--summary", "s.md",
+         "--comment", "c.md", "--print"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == ["::error title=crgate::input emulator must be true or false, not 'yes'"]
 
 
 def test_from_manifest_and_args(tmp_path):
@@ -473,120 +566,147 @@ def test_default_inputs_add_no_gating_option():
     }
     argv = command_for(defaults)
     for option in ("--report-only", "--max", "--only-fixed", "--from-manifest", "--platform", "--api-endpoint",
-                   "--concurrency", "--oidc-audience", "--emulator", "--policy", "--sarif-category"):  # fmt: skip
+                   "--concurrency", "--oidc-audience", "--emulator", "--policy", "--sarif-category",
+                   "--declare-loosening"):  # fmt: skip
         assert not any(word.startswith(option) for word in argv), option
     assert argv[-1] == "--"
+
+
+def test_what_crgate_cannot_see_is_declared_and_what_it_can_is_not():
+    """A version input (crgate from elsewhere than the action's checkout) is declared; fail-build and
+    emulator become --report-only and --emulator, which crgate names in its block itself (no double)."""
+    argv = command_for(
+        {"CRGATE_IMAGES": "cr.yandex/a/b:1", "CRGATE_VERSION": " crgate==0.1.0 ", "CRGATE_FAIL_BUILD": "false",
+         "CRGATE_EMULATOR": "true"}
+    )  # fmt: skip
+    assert [word for word in argv if word.startswith("--declare-loosening")] == [
+        "--declare-loosening=version: crgate==0.1.0 (GitHub Action): crgate installed from it"
+    ]
+    assert "--report-only" in argv and "--emulator" in argv
 
 
 # -- install and cache ------------------------------------------------------------------------------
 
 
-def test_a_cached_venv_is_restored_and_not_installed_again(tmp_path):
-    """The cache steps on a local store: a venv saved under the key comes back on a fresh runner."""
+def test_a_cache_miss_downloads_the_lock_and_saves_exactly_its_wheels(tmp_path):
+    """A cache miss downloads the lock (from the wheelhouse index), installs it into a venv of its own and
+    saves the wheels: byte for byte the lock's files, i.e. the very entry every other run of this module
+    restores, checks by hash and installs (the shared install included, which asserts it downloaded
+    nothing), so the next job on a fresh runner is that run."""
     inputs = {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}
-    first = run_action(tmp_path, inputs)
+    first = run_action(tmp_path, inputs, install="real", seeded=False)
     assert first.code == 0, first.log
-    # This venv was there before the job (a second use of the action in one job): no restore, no save.
-    assert "Restore crgate's venv" in first.skipped and "Save crgate's venv" in first.skipped
-    store = tmp_path / "actions-cache"
-    key = (tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key").read_text().strip()
-    shutil.copytree(tmp_path / "runner_temp" / "crgate-venv", store / key, symlinks=True)
-    shutil.rmtree(tmp_path / "runner_temp")
-    second = run_action(tmp_path, inputs, reuse_venv=False)
-    assert second.code == 0, second.log
-    assert "Restore crgate's venv" in second.steps and "Save crgate's venv" in second.skipped
-    assert "crgate 0.1.0 is already installed" in second.log
+    assert first.outputs["verdict"] == "pass"
+    assert "no cached wheels: downloading action/requirements.lock" in first.log
+    assert "Restore crgate's wheels" in first.steps and "Save crgate's wheels" in first.steps
+    key = plan(runner_env(tmp_path, tmp_path / "runner_temp", tmp_path))["key"]
+    saved = sorted(cache_entry(tmp_path / "actions-cache", key).iterdir())
+    assert [(p.name, p.read_bytes()) for p in saved] == [(p.name, p.read_bytes()) for p in lock_wheels()]
 
 
-def test_a_venv_with_another_key_is_not_trusted(tmp_path):
-    run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
-    stamp = tmp_path / "runner_temp" / "crgate-venv" / "crgate-install.key"
-    stamp.write_text("crgate-venv-v1-some-other-lock\n")
-    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
-    output = tmp_path / "plan"
-    subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "plan"],
-        env={**env, "GITHUB_OUTPUT": str(output)},
-        check=True,
+def test_a_planted_venv_and_stamp_never_give_the_verdict(tmp_path):
+    """An earlier step of the job wrote a venv whose crgate prints PASS and exits 0 at the path the
+    action used to trust, with the stamp it used to check, and put PYTHONPATH to a planted crgate
+    package into $GITHUB_ENV: the gate still runs the genuine crgate and fails the vulnerable image."""
+    runner_temp = tmp_path / "runner_temp"
+    env = runner_env(tmp_path, runner_temp, tmp_path / "workspace")
+    planted = runner_temp / "crgate-venv"
+    for name in ("crgate", "python", "python3"):
+        path = planted / "bin" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'#!/bin/sh\necho "{PLANTED_MARK}"\nexit 0\n')
+        path.chmod(0o755)
+    (planted / "crgate-install.key").write_text(f"crgate-venv-v1-Linux-X64-{plan(env)['key']}\n")
+    site = tmp_path / "planted-site" / "crgate"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text(f"print({PLANTED_MARK!r})\nraise SystemExit(0)\n")
+    run = run_action(
+        tmp_path,
+        {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"},
+        install="real",
+        extra_env={"PYTHONPATH": str(site.parent), "CRGATE_VENV": str(planted)},
     )
-    plan = parse_output_file(output.read_text())
-    assert plan["ready"] == "false" and plan["key"].startswith("crgate-venv-v1-Linux-X64-")
-    assert plan["venv"] == str(tmp_path / "runner_temp" / "crgate-venv")
+    assert run.code == 1, run.log
+    assert PLANTED_MARK not in run.log
+    assert run.outputs["verdict"] == "fail" and "critical 6 > 0, high 7 > 0" in run.log
+    assert planted.is_dir() and run.venv and run.venv.parent == runner_temp and run.venv != planted
+    assert "crgate 0.1.0" in run.log  # the install step's smoke test ran the venv's crgate
 
 
-def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
-    def key(action_path: Path, version: str = "", emulator: str = "false") -> str:
-        env = runner_env(tmp_path, tmp_path, tmp_path)
-        env.update({"GITHUB_ACTION_PATH": str(action_path), "CRGATE_VERSION": version, "CRGATE_EMULATOR": emulator})
-        output = tmp_path / "plan"
-        output.write_text("")
-        subprocess.run(
-            ["bash", str(action_path / "action" / "install.sh"), "plan"], env={**env, "GITHUB_OUTPUT": str(output)},
-            check=True,
-        )  # fmt: skip
-        return parse_output_file(output.read_text())["key"]
+def test_a_poisoned_cache_entry_is_refused_and_downloaded_again(tmp_path):
+    """A pull request's own workflow saved an entry under the gate's key in its ref's scope, which the
+    gate's run for that pull request restores first: the wheels carry a planted crgate under a locked
+    name. pip refuses every file whose hash is not in the lock; the action says so, drops the cache,
+    downloads the lock, and the genuine crgate fails the vulnerable image."""
+    store = tmp_path / "actions-cache"
+    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path)
+    entry = seed_cache(env, store)
+    (victim,) = [p for p in entry.iterdir() if p.name.startswith("click-")]
+    planted = planted_wheel(victim, tmp_path / "planted")
+    shutil.copy(planted, victim)
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:vulnerable", "emulator": "true"}, install="real")
+    assert run.code == 1, run.log
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in run.log
+    assert (
+        "::warning title=crgate::the cached wheels do not match action/requirements.lock's hashes (pip's message "
+        "above): none of them was used, the lock is downloaded again"
+    ) in run.log
+    assert run.outputs["verdict"] == "fail" and PLANTED_MARK not in run.log
+    # The poisoned entry is never overwritten (cache keys are immutable); the next run refuses it again.
+    assert (entry / victim.name).read_bytes() == planted.read_bytes()
 
+
+def test_the_cache_key_follows_the_lock_and_the_python(tmp_path):
     copy = tmp_path / "action-copy"
     (copy / "action").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "pyproject.toml", copy / "pyproject.toml")
     for name in ("install.sh", "requirements.lock"):
         shutil.copy(REPO_ROOT / "action" / name, copy / "action" / name)
-    original = key(copy)
-    assert "-0.1.0-lock" in original
-    assert key(copy, "crgate==0.1.0") != original
-    # A venv with the emulator is another venv: one without it is never restored for `emulator: true`.
-    assert key(copy, emulator="true") == original.replace("-0.1.0-lock", "-0.1.0-emulator-lock")
-    assert key(copy, emulator="yes") == original
+    env = runner_env(tmp_path, tmp_path, tmp_path)
+    original = plan(env, copy)
+    assert re.fullmatch(r"crgate-wheels-v2-Linux-X64-cpython\d+\.\d+-lock[0-9a-f]{16}", original["key"])
+    assert original["wheels"] == str(tmp_path / "crgate-wheels")
     with open(copy / "action" / "requirements.lock", "a") as handle:
         handle.write("# refreshed\n")
-    assert key(copy) != original
+    assert plan(env, copy)["key"] != original["key"]
 
 
 # -- install ----------------------------------------------------------------------------------------
 
 
-def test_install_from_the_action_checkout_into_an_isolated_venv(tmp_path):
-    """The real install path (the lock, then this checkout, into a fresh venv), saved to the cache and
-    restored by the next job: slow, so CI runs it."""
-    need(REQUIRED or os.environ.get("CRGATE_TEST_INSTALL") == "1", "set CRGATE_TEST_INSTALL=1 to run a real install")
-    # Without `emulator: true`: crgate alone, whose emulator commands say what to install.
-    env = runner_env(tmp_path, tmp_path / "runner_temp", tmp_path / "workspace")
-    (tmp_path / "runner_temp").mkdir()
-    install = subprocess.run(
-        ["bash", str(REPO_ROOT / "action" / "install.sh"), "install"], env=env, capture_output=True, text=True
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    venv = tmp_path / "runner_temp" / "crgate-venv"
-    alone = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
-    )
-    assert "crgate" in alone.stdout and "crgate-emulator" not in alone.stdout and "crgate_emulator" not in alone.stdout
-    demo = subprocess.run(
-        [str(venv / "bin" / "crgate"), "check", "--emulator", "cr.yandex/crpdemo/app:clean"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
-    )  # fmt: skip
-    assert demo.returncode == 2 and "--emulator needs crgate's emulator, which is not installed" in demo.stderr
-    # With it: a venv of its own (another key), the emulator from this checkout beside crgate.
-    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
-    assert run.code == 0, run.log
-    assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
-    assert "crgate 0.1.0" in run.log and run.outputs["verdict"] == "pass"
-    assert "Save crgate's venv" in run.steps
-    # Exactly the lock's pins (and crgate, pip): no grpcio-tools, nothing resolved past the lock.
+def pip_list(venv: Path) -> dict[str, str]:
     listed = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
     )
-    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
-    pins = locked_pins()
+    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed.stdout)}
+
+
+def test_install_from_the_action_checkout_into_its_own_venv(tmp_path):
+    """The install path: the lock, then this checkout (and, for `emulator: true`, the emulator from it),
+    into a venv the step made (a mktemp -d name under RUNNER_TEMP); exactly the pins. (This inspects the
+    session's real run of the install step, the one the other gate tests use.)"""
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"})
+    assert run.code == 0, run.log
+    venv = run.venv
+    assert venv and re.fullmatch(r"crgate-venv\.\w{10}", venv.name) and venv.parent.name == "runner_temp"
+    assert (venv / "pyvenv.cfg").is_file() and not (venv / "bin" / "crgate").is_symlink()
+    assert run.outputs["verdict"] == "pass"
+    # Exactly the lock's pins (and crgate, its emulator, pip): no grpcio-tools, nothing resolved past the lock.
+    installed = pip_list(venv)
     assert "grpcio-tools" not in installed
     assert installed["crgate"] == installed["crgate-emulator"] == "0.1.0"
     ours = ("crgate", "crgate-emulator", "pip")
-    assert {name: version for name, version in installed.items() if name not in ours} == pins
-    # The next job on a fresh runner restores it from the cache and installs nothing.
-    shutil.rmtree(tmp_path / "runner_temp")
-    again = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "emulator": "true"}, reuse_venv=False)
-    assert again.code == 0, again.log
-    assert "crgate 0.1.0 is already installed" in again.log and "Save crgate's venv" in again.skipped
+    assert {name: version for name, version in installed.items() if name not in ours} == locked_pins()
+
+
+def test_without_the_emulator_input_the_venv_holds_crgate_alone(tmp_path):
+    """The emulator is a distribution of its own, installed only for `emulator: true`: a real gate's venv
+    has no emulator in it, and `--emulator` smuggled in through `args` is crgate's exit 2."""
+    run = run_action(tmp_path, {"images": "cr.yandex/crpdemo/app:clean", "args": "--emulator"})
+    assert run.code == 2, run.log
+    assert "--emulator needs crgate's emulator, which is not installed" in run.log
+    assert run.venv
+    installed = pip_list(run.venv)
+    assert "crgate" in installed and "crgate-emulator" not in installed
 
 
 def locked_pins() -> dict[str, str]:

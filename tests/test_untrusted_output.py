@@ -236,18 +236,38 @@ def test_pre_deploy_hook_prints_hostile_file_names_inertly(tmp_path):
     assert_clean(done.stderr)
 
 
-def test_gitlab_job_does_not_echo_a_hostile_variable_name(tmp_path):
-    _, jobs = yaml.safe_load_all((REPO_ROOT / "templates" / "crgate.yml").read_text(encoding="utf-8"))
+def gitlab_script(**inputs: str) -> str:
+    """The component's script as GitLab renders it: each ``$[[ inputs.NAME ]]`` replaced by the input's
+    value (given here, else its default; booleans as ``true``/``false``)."""
+    header, jobs = yaml.safe_load_all((REPO_ROOT / "templates" / "crgate.yml").read_text(encoding="utf-8"))
     (job,) = [job for name, job in jobs.items() if not name.startswith(".")]  # hidden jobs: allow_failure
-    venv = tmp_path / "venv" / "bin"
-    venv.mkdir(parents=True)
-    (venv / "crgate").write_text("#!/bin/sh\necho crgate 0.0.0\n")
-    (venv / "crgate").chmod(0o755)
-    env = {"PATH": os.environ["PATH"], "CRGATE_VENV": str(tmp_path / "venv"), "CRGATE_IAM_TOKEN_VARIABLE": HOSTILE}
-    env.update(CRGATE_SA_KEY_VARIABLE="YC_KEY", CI_PROJECT_DIR=str(tmp_path))
-    done = subprocess.run(["sh", "-c", job["script"][0]], env=env, capture_output=True, text=True, cwd=tmp_path)
+    values = {name: spec.get("default", "") for name, spec in header["spec"]["inputs"].items()}
+    values.update({name.replace("_", "-"): value for name, value in inputs.items()})
+    shown = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in values.items()}
+    return re.sub(r"\$\[\[ inputs\.([\w-]+) \]\]", lambda m: shown[m.group(1)], job["script"][0])
+
+
+# The component's own markers: its warning colour and its collapsed settings section.
+OWN_MARKERS = re.compile(
+    r"\x1b\[0K(section_(start|end):\d+:crgate_settings(\[collapsed=true\])?)?|\x1b\[0;33m|\x1b\[0m"
+)
+
+
+def test_gitlab_job_does_not_echo_a_hostile_input_or_variable(tmp_path):
+    env = {"PATH": os.environ["PATH"], "CI_PROJECT_DIR": str(tmp_path)}
+    script = gitlab_script(iam_token_variable=HOSTILE)
+    done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "must name CI/CD variables" in done.stderr
-    assert_clean(done.stdout + done.stderr)
+    assert_clean(OWN_MARKERS.sub("", done.stdout + done.stderr))
+    # A variable with a hostile value is named in a warning, inertly (the kill switch ends the job right
+    # after the warnings: exit 10, nothing installed). (A hostile variable name never reaches the helper:
+    # GitLab allows only A-Z, a-z, 0-9 and _, and the job's shell drops other names; the helper would
+    # print one through the same sanitizer.)
+    env.update({"CRGATE_IMAGES": HOSTILE, "CRGATE_DISABLED": "true"})
+    done = subprocess.run(["sh", "-c", gitlab_script()], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 10 and "the gate is DISABLED" in done.stdout, done.stdout + done.stderr
+    assert "the CI/CD variable CRGATE_IMAGES='app?[2J" in done.stdout
+    assert_clean(OWN_MARKERS.sub("", done.stdout + done.stderr))
 
 
 def test_install_script_puts_a_hostile_python_inside_one_annotation(tmp_path):
