@@ -32,7 +32,7 @@ ID_LIMIT = 128
 
 
 class NullProgress:
-    """Shows nothing (``--quiet``)."""
+    """Shows nothing (``--progress none``)."""
 
     def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None:
         pass
