@@ -79,7 +79,7 @@ def test_sarif_has_one_rule_per_cve_meeting_github_rules():
 
 def test_sarif_results_have_message_location_and_stable_fingerprints():
     report = mixed_report()
-    run = sarif(report, sarif_location="docker/app/Dockerfile")["runs"][0]
+    run = sarif(report, location="docker/app/Dockerfile")["runs"][0]
     results = run["results"]
     assert len(results) == 8
     rules = run["tool"]["driver"]["rules"]
@@ -364,7 +364,7 @@ def test_sarif_location_option(start_emulator):
 
 
 def test_sarif_location_is_a_uri_reference():
-    run = sarif(mixed_report(), sarif_location="my app/Dockerfile")["runs"][0]
+    run = sarif(mixed_report(), location="my app/Dockerfile")["runs"][0]
     assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "my%20app/Dockerfile"
 
 

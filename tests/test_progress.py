@@ -2,6 +2,7 @@
 
 import io
 
+from crgate.model import ImageState
 from crgate.progress import LineProgress, LiveProgress
 
 
@@ -50,3 +51,22 @@ def test_live_progress_redraws_one_row_per_image():
     assert "a" in last_rows[0] and "pass" in last_rows[0] and "2.5s" in last_rows[0]
     assert "b" in last_rows[1] and "queued" in last_rows[1]
     assert "\x1b[F\x1b[F" in stream.getvalue()  # moved the cursor up to redraw in place
+
+
+def test_an_expanded_index_row_stops_its_clock():
+    """An index's row gets no update after it expands (its platform images have rows of their own)."""
+    stream, clock = io.StringIO(), Clock()
+    progress = LiveProgress(stream, clock=clock)
+    try:
+        progress.update("app:multi", ImageState.RESOLVING)
+        clock.now = 1.5
+        progress.update("app:multi", ImageState.EXPANDED)
+        progress.update("app:multi (linux/amd64)", ImageState.SCANNING)
+        clock.now = 40.0
+        progress.update("app:multi (linux/amd64)", ImageState.PASS)
+    finally:
+        progress.close()
+    frames = stream.getvalue().split("\x1b[2K")
+    index_row, platform_row = [frame for frame in frames if frame.strip()][-2:]
+    assert "multi-platform" in index_row and "1.5s" in index_row
+    assert "pass" in platform_row and "38.5s" in platform_row

@@ -7,7 +7,7 @@ import enum
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit statuses; ordered so that a larger *severity* wins when images are combined."""
+    """Process exit statuses. Their numbers are not their severity: ``worst`` ranks them (``_RANK``)."""
 
     PASS = 0
     """Every image passed the policy."""

@@ -94,22 +94,6 @@ class ImageState(Word):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
 
-    @property
-    def final(self) -> bool:
-        return self in _FINAL_STATES
-
-
-_FINAL_STATES = frozenset(
-    {
-        ImageState.PASS,
-        ImageState.FAIL,
-        ImageState.ERROR,
-        ImageState.TIMEOUT,
-        ImageState.INTERRUPTED,
-        ImageState.EXPANDED,
-    }
-)
-
 
 @dataclass(frozen=True)
 class SeverityCounts:

@@ -11,16 +11,28 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from crgate.model import ImageState
 from crgate.textsafe import safe
 
 HEARTBEAT_SECONDS = 30.0
-_FINAL = {"pass", "fail", "error", "timeout", "interrupted"}
+_FINAL = frozenset(
+    str(state)
+    for state in (
+        ImageState.PASS,
+        ImageState.FAIL,
+        ImageState.ERROR,
+        ImageState.TIMEOUT,
+        ImageState.INTERRUPTED,
+        ImageState.EXPANDED,  # an index's own row: its platform images carry on in rows of their own
+    )
+)
+"""States after which a row's clock stops: no later update comes for that row."""
 REF_LIMIT = 200  # a reference longer than this is cut in progress lines
 ID_LIMIT = 128
 
 
 class NullProgress:
-    """Shows nothing (``--quiet``)."""
+    """Shows nothing (``--progress none``)."""
 
     def update(self, ref: str, state: str, scan_result_id: str | None = None) -> None:
         pass

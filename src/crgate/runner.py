@@ -43,10 +43,10 @@ from crgate.timing import Deadline
 log = logging.getLogger("crgate.runner")
 
 IDLE_WAKE = 0.05
+"""Seconds an idle worker waits for work that a resolving worker may still add."""
 OVERRUN_GRACE = 10.0
 """Seconds past the deadline after which ``Run.wait`` stops waiting for a worker (a backstop: calls end by
 the deadline, so only a defect could keep a worker that long)."""
-"""Seconds an idle worker waits for work that a resolving worker may still add."""
 
 
 @dataclass(frozen=True)

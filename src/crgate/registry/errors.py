@@ -10,7 +10,6 @@ from __future__ import annotations
 from crgate.errors import ImageNotFoundError, MalformedResponseError, ScanError
 from crgate.model import ErrorKind
 
-READ_ROLES = ("container-registry.images.scanner", "container-registry.images.puller")
 ROLES_HINT = (
     "Reading manifests needs a role that may download images: container-registry.images.scanner (the role "
     "crgate needs anyway; it includes downloading images) or container-registry.images.puller, on the "

@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, TextIO, Union
 
+from crgate.defaults import DEFAULT_SARIF_LOCATION  # import-free, like this module
+
 if TYPE_CHECKING:  # the CLI reads FORMATS at start-up: nothing beyond the standard library at import
     from crgate.model import RunReport
     from crgate.report.common import Context
@@ -30,7 +32,6 @@ _MODULES = {
     "dotenv": "crgate.report.dotenv",
 }
 FORMATS: tuple[str, ...] = tuple(_MODULES)
-DEFAULT_LOCATION = "Dockerfile"
 Destination = Union[TextIO, str, "os.PathLike[str]"]
 """An open text stream (written, not closed) or a file path (created or truncated, UTF-8)."""
 
@@ -40,7 +41,7 @@ def write(
     report: RunReport,
     out: TextIO,
     *,
-    location: str = DEFAULT_LOCATION,
+    location: str = DEFAULT_SARIF_LOCATION,
     invocation: Mapping[str, str] | None = None,
     sarif_category: str = "crgate",
 ) -> None:
@@ -55,7 +56,7 @@ def write_all(
     report: RunReport,
     destinations: Iterable[tuple[str, Destination]],
     *,
-    location: str = DEFAULT_LOCATION,
+    location: str = DEFAULT_SARIF_LOCATION,
     invocation: Mapping[str, str] | None = None,
     sarif_category: str = "crgate",
 ) -> None:
@@ -89,16 +90,15 @@ def write_all(
                 raise ConfigError(f"could not write the {fmt} report to {os.fspath(destination)}: {reason}") from None
 
 
-def render(fmt: str, report: RunReport, *, sarif_location: str | None = None, location: str | None = None) -> str:
+def render(fmt: str, report: RunReport, *, location: str = DEFAULT_SARIF_LOCATION) -> str:
     """The report in format ``fmt`` as one string ending in a newline (tests, small reports).
 
-    ``location`` (or its older name ``sarif_location``) is the repository path SARIF and Code Quality
-    entries point at (default ``Dockerfile``).
+    ``location`` is the repository path SARIF and Code Quality entries point at.
     """
     import io
 
     buffer = io.StringIO()
-    write(fmt, report, buffer, location=location or sarif_location or DEFAULT_LOCATION)
+    write(fmt, report, buffer, location=location)
     return buffer.getvalue()
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import NoReturn
 
+from crgate.defaults import DEFAULT_SARIF_LOCATION
 from crgate.model import (
     SEVERITIES,
     THRESHOLD_KEYS,
@@ -24,7 +25,6 @@ from crgate.model import (
     Policy,
     RunReport,
 )
-from crgate.report import DEFAULT_LOCATION
 
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
 NAMESPACE = uuid.UUID("6f2f0d8e-61a4-5b0c-9d43-0c7c2a6f3e11")
@@ -151,7 +151,7 @@ class Context:
     """
 
     report: RunReport
-    location: str = DEFAULT_LOCATION
+    location: str = DEFAULT_SARIF_LOCATION
     """Repository-relative path that SARIF and Code Quality entries point at (line 1)."""
     invocation: dict[str, str] = field(default_factory=dict)
     """CI run the cosign predicate names (``uri``, ``event_id``, ``builder.id``); empty outside CI."""

@@ -62,7 +62,6 @@ from crgate.textsafe import safe, visible
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/crgate/crgate"
 MAX_RESULTS = 25_000
-MAX_RULES = 25_000  # never reached: at most MAX_RESULTS results, each with one rule
 FINGERPRINT_KEY = "crgateFinding/v2"
 LINE_HASH_KEY = "primaryLocationLineHash"
 # GitHub maps security-severity to its levels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, < 4 low.
@@ -106,7 +105,7 @@ def write(context: Context, out: TextIO) -> None:
 
     # One pass: each result names its rule by index, rules numbered as they first appear (most severe
     # first); the rules follow the results in the file (JSON keys have no order), written from what
-    # the results gathered. At most MAX_RESULTS results, so never more than MAX_RULES rules.
+    # the results gathered. At most MAX_RESULTS results, so never more rules than that.
     rules: dict[str, list[Any]] = {}
     splice = Splice()
     results = splice.array(

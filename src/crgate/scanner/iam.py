@@ -37,7 +37,6 @@ class IamClient:
         self._connection = connection
         self._deadline = deadline
         self._now = wall_clock
-        self.exchanges = 0
 
     def from_jwt(self, jwt: str, what: str) -> Token:
         request = iam_token_service_pb2.CreateIamTokenRequest(jwt=jwt)
@@ -57,7 +56,6 @@ class IamClient:
         except RpcFailure as failure:
             rejected = failure.code.name in ("UNAUTHENTICATED", "INVALID_ARGUMENT", "PERMISSION_DENIED")
             raise failure.to_scan_error(context, hint=hint if rejected else "") from None
-        self.exchanges += 1
         request_ids = [headers[h] for h in ("x-request-id", "x-server-trace-id") if h in headers]
         token = response.iam_token.strip()
         if not token or any(ch.isspace() for ch in token):

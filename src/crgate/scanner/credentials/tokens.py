@@ -97,7 +97,6 @@ class RefreshingTokenSource(TokenSource):
         self._lock = threading.Lock()
         self._value: str | None = None
         self._refresh_at = 0.0
-        self.fetches = 0
 
     def token(self) -> str:
         with self._lock:
@@ -106,7 +105,6 @@ class RefreshingTokenSource(TokenSource):
                 if self._value is not None:
                     log.info("refreshing the token (%s) before it expires", self.description)
                 fresh = self._fetcher.fetch()
-                self.fetches += 1
                 if self._observer is not None:
                     self._observer(fresh.value)
                 self._value = fresh.value
