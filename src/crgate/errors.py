@@ -121,6 +121,13 @@ class ReportError(CrgateError):
     exit_code = ExitCode.SCAN_ERROR
 
 
+class UndeliveredReportError(CrgateError):
+    """A report or pin file could not be written after the scans (a full disk, a closed pipe): the gate's
+    answer did not reach its reader, so the run must not exit 0 or 1 (exit 3)."""
+
+    exit_code = ExitCode.SCAN_ERROR
+
+
 class ScanTimeoutError(CrgateError):
     """The overall deadline passed before the scan finished (exit 4)."""
 

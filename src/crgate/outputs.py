@@ -1,31 +1,73 @@
 """Files crgate writes at the end of a run (``--output FORMAT=PATH``, ``--pin-to OUT``), proven writable
-before the first billed call and written atomically.
+before the first billed call and written atomically when they are files.
 
-Each destination gets a temporary sibling at once (so a missing directory or a read-only one is exit 2
-before any scan, not after minutes of scanning), is filled at the end, flushed to disk and renamed over
+Each file destination gets a temporary sibling at once (so a missing directory or a read-only one is exit
+2 before any scan, not after minutes of scanning), is filled at the end, flushed to disk and renamed over
 the destination: a reader sees the old file or the whole new one, never a part. An existing file's
-permissions are kept. On any failure or interruption the temporary files are removed.
+permissions are kept. On any failure or interruption the temporary files are removed. Devices, FIFOs and
+descriptor names (``/dev/stderr``, ``/dev/fd/N``) are opened at once and written directly, never replaced;
+the names of stdout (``/dev/stdout``, ``/dev/fd/1``) are ``-``. A write that fails after the scans is
+``UndeliveredReportError`` (exit 3), never a pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from crgate.errors import ConfigError
+from crgate.errors import ConfigError, UndeliveredReportError
 
 STDOUT = "-"
 
 
+_STDOUT_NAMES = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+"""Paths that are this process's stdout: ``-`` by another name (one format on stdout, and a duplicate
+of ``-`` is refused)."""
+
+_DESCRIPTOR = re.compile(r"^/(?:dev/fd|proc/(?:self|thread-self|\d+)(?:/task/\d+)?/fd)/\d+$|^/dev/std(?:in|out|err)$")
+"""A path naming an open descriptor (``/dev/stderr``, ``/dev/fd/N``, ``>(...)``): written through, never
+replaced; whatever it leads to may be a terminal, a pipe or the CI log's own file."""
+
+
+def as_stdout(path: str) -> str:
+    """``-`` for any name of stdout, else ``path`` unchanged."""
+    return STDOUT if path in _STDOUT_NAMES else path
+
+
+def _names_descriptor(path: Path) -> bool:
+    """Whether ``path`` is, or links (through at most 8 links) to, a name of an open descriptor."""
+    current = os.path.abspath(path)
+    for _ in range(8):
+        if _DESCRIPTOR.match(current):
+            return True
+        try:
+            target = os.readlink(current)
+        except OSError:  # not a link (or gone): the walk ends here
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), target))
+    return False
+
+
 @dataclass
 class PendingFile:
-    """One destination with its temporary sibling, open for writing."""
+    """One destination, open for writing from the start of the run.
+
+    A regular file (or a path that does not exist yet) gets a temporary sibling that ``commit`` renames
+    over the file it resolves to (a link to a regular file stays a link). Anything else that takes
+    writes - a character device (``/dev/null``, a terminal), a FIFO, a pipe named by ``/dev/fd/N`` - is
+    opened at once and written directly at ``commit``, never renamed over: as root a rename would put a
+    regular file in the place of the device node. Its report is held in memory until then, so a failed
+    run never sends half a report into a pipe.
+    """
 
     path: Path
     option: str
@@ -33,34 +75,81 @@ class PendingFile:
     _handle: IO[bytes] | None = field(default=None, repr=False)
     _temporary: str | None = None
     _mode: int | None = None
+    _target: str | None = None
+    """What the rename replaces: the real path of the destination."""
+    _direct: int | None = None
+    """The open descriptor of a destination written directly."""
 
     def open(self) -> None:
         try:
-            self._mode = self.path.stat().st_mode & 0o7777
+            info: os.stat_result | None = self.path.stat()
         except FileNotFoundError:
-            self._mode = None
+            info = None
         except OSError as error:
             raise self._error(error) from None
-        if self.path.is_dir():
+        if info is None and self.path.is_symlink():
+            raise ConfigError(
+                f"{self.option}: {self.path} is a link to {os.readlink(self.path)}, which does not "
+                "exist; give a file path or make what it links to"
+            )
+        if info is not None and stat.S_ISDIR(info.st_mode):
             raise ConfigError(f"{self.option}: {self.path} is a directory; give a file path")
+        if info is not None and (not stat.S_ISREG(info.st_mode) or _names_descriptor(self.path)):
+            self._open_direct(info)
+            return
+        self._mode = None if info is None else info.st_mode & 0o7777
+        self._target = os.path.realpath(self.path)
+        directory = os.path.dirname(self._target) or "."
         try:
             descriptor, self._temporary = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or "."
+                prefix=f".{os.path.basename(self._target)}.", suffix=".tmp", dir=directory
             )
         except OSError as error:
-            raise self._error(error) from None
+            if info is None:
+                raise self._error(error) from None
+            raise ConfigError(
+                f"{self.option}: cannot write {self.path}: crgate writes a report next to its file and renames it "
+                f"into place, and {directory} takes no new file ({error.strerror or error}); give a path in a "
+                "writable directory"
+            ) from None
         self._handle = os.fdopen(descriptor, "wb")
+
+    def _open_direct(self, info: os.stat_result) -> None:
+        kind = info.st_mode
+        if not (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind) or stat.S_ISREG(kind)):
+            what = "a block device" if stat.S_ISBLK(kind) else "a socket" if stat.S_ISSOCK(kind) else "not a file"
+            raise ConfigError(f"{self.option}: {self.path} is {what}; give a file, a FIFO or a character device")
+        # O_NONBLOCK: a FIFO nobody reads would block the open for ever; it is refused instead. O_APPEND: a
+        # descriptor name may lead to the very file the log goes to, which must not be cut short.
+        flags = os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_APPEND
+        try:
+            self._direct = os.open(self.path, flags)
+        except OSError as error:
+            if error.errno == errno.ENXIO and stat.S_ISFIFO(kind):
+                raise ConfigError(
+                    f"{self.option}: nothing reads the FIFO {self.path}; start its reader before crgate"
+                ) from None
+            raise self._error(error) from None
+        os.set_blocking(self._direct, True)
+        self._handle = io.BytesIO()
 
     @property
     def stream(self) -> IO[bytes]:
-        """The temporary file, to write the whole content into before ``commit``."""
+        """Where the whole content goes before ``commit``: the temporary file, or memory."""
         assert self._handle is not None, "open() first"
         return self._handle
 
     def commit(self) -> None:
-        """Flush to disk and rename over the destination."""
-        assert self._handle is not None and self._temporary is not None
+        """Deliver: rename the flushed temporary file over the destination, or write the content directly.
+
+        A failure here comes after the scans: the report is not delivered (exit 3, ``UndeliveredReportError``).
+        """
+        assert self._handle is not None
         try:
+            if self._direct is not None:
+                self._write_direct()
+                return
+            assert self._temporary is not None and self._target is not None
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
@@ -70,17 +159,33 @@ class PendingFile:
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(self._temporary, 0o666 & ~umask)
-            os.replace(self._temporary, self.path)
+            os.replace(self._temporary, self._target)
             self._temporary = None
         except OSError as error:
-            raise self._error(error) from None
+            raise UndeliveredReportError(
+                f"{self.option}: the report was not delivered: writing {self.path} failed ({error.strerror or error})"
+            ) from None
         finally:
             self.discard()
 
+    def _write_direct(self) -> None:
+        assert self._direct is not None and isinstance(self._handle, io.BytesIO)
+        data = memoryview(self._handle.getvalue())
+        written = 0
+        while written < len(data):  # each write takes at least one byte or raises: bounded by the size
+            count = os.write(self._direct, data[written:])
+            if count <= 0:
+                raise OSError(errno.EIO, f"short write: {written} of {len(data)} bytes")
+            written += count
+
     def discard(self) -> None:
-        """Remove the temporary file (nothing happens to the destination)."""
+        """Close what is open and remove the temporary file (nothing happens to the destination)."""
         if self._handle is not None and not self._handle.closed:
             self._handle.close()
+        if self._direct is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._direct)
+            self._direct = None
         if self._temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._temporary)
@@ -97,7 +202,7 @@ def parse_output(value: str, formats: Sequence[str]) -> tuple[str, str]:
         raise ConfigError(f"'{value}' is not FORMAT=PATH (e.g. json=report.json)")
     if fmt not in formats:
         raise ConfigError(f"unknown format '{fmt}' in '{value}'; choose one of {', '.join(formats)}")
-    if path != STDOUT:
+    if as_stdout(path) != STDOUT:
         target = Path(path)
         parent = target.parent if str(target.parent) else Path(".")
         if not parent.is_dir():
@@ -111,7 +216,7 @@ def check_distinct(destinations: Sequence[tuple[str, str]]) -> None:
     """``(option, path)`` pairs that name one file twice, or stdout twice, are exit 2."""
     seen: dict[str, str] = {}
     for option, path in destinations:
-        key = STDOUT if path == STDOUT else os.path.realpath(path)
+        key = STDOUT if as_stdout(path) == STDOUT else os.path.realpath(path)
         if key in seen:
             where = "stdout" if key == STDOUT else f"the same file ({path})"
             raise ConfigError(f"{seen[key]} and {option} both write to {where}; give each its own destination")
@@ -163,9 +268,10 @@ def plan_reports(
     ``-`` as an output path means stdout, as it means stdin for ``--from-manifest``: it takes the place
     of ``--format`` when that was left at its default; stdout holds one format only.
     """
-    options = [(f"--output {out_fmt}={path}", path) for out_fmt, path in outputs]
+    options = [(f"--output {out_fmt}={path}", path) for out_fmt, path in outputs]  # as the user named them
     if pin_to is not None:
         options.append((f"--pin-to {pin_to}", pin_to))
+    outputs = [(out_fmt, as_stdout(path)) for out_fmt, path in outputs]
     to_stdout = [out_fmt for out_fmt, path in outputs if path == STDOUT]
     stdout_format = fmt
     if to_stdout:

@@ -55,6 +55,7 @@ from crgate.registry.errors import (
 )
 from crgate.registry.index import ACCEPTED_TYPES, Manifest, Platform, Resolved, parse_manifest, select
 from crgate.scanner.credentials.tokens import TokenSource
+from crgate.scanner.httpwatch import Watchdog
 from crgate.scanner.netutil import is_loopback_host
 from crgate.textsafe import safe
 from crgate.timing import Deadline, RetryPolicy
@@ -309,31 +310,37 @@ class RegistryClient:
             url, headers={"User-Agent": USER_AGENT, "x-request-id": request_id, **headers}, method="GET"
         )
         host = urllib.parse.urlsplit(url).hostname or ""
-        handlers: list[Any] = [_KeepRedirects()]
-        if url.startswith("https:"):
-            handlers.append(urllib.request.HTTPSHandler(context=self._tls_context()))
+        timeout = deadline.call_timeout(self._per_request)
+        # The whole exchange, not each byte, is bounded: a socket timeout restarts on every byte received.
+        watchdog = Watchdog(timeout)
+        handlers: list[Any] = [
+            _KeepRedirects(),
+            *watchdog.handlers(self._tls_context() if url.startswith("https:") else None),
+        ]
         handlers.append(urllib.request.ProxyHandler({}) if is_loopback_host(host) else urllib.request.ProxyHandler())
         opener = urllib.request.build_opener(*handlers)
         log.debug("registry GET %s request-id=%s", _without_query(url), request_id)
-        timeout = deadline.call_timeout(self._per_request)
         try:
-            try:
-                response = opener.open(request, timeout=timeout)
-            except urllib.error.HTTPError as error:
-                response = error
-            with response:
-                status = int(response.status or 0)
-                response_headers = response.headers
-                length = response_headers.get("Content-Length") or ""
-                if status == 200 and length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
-                    raise MalformedResponseError(
-                        f"the registry at {_origin(url)} announced a manifest of {int(length)} bytes, over crgate's "
-                        f"limit of {MAX_MANIFEST_BYTES} (OCI's recommended maximum)"
-                    )
-                body = _read_bounded(response, MAX_MANIFEST_BYTES if status == 200 else MAX_ERROR_BODY, deadline)
+            with watchdog:
+                try:
+                    response = opener.open(request, timeout=timeout)
+                except urllib.error.HTTPError as error:
+                    response = error
+                with response:
+                    status = int(response.status or 0)
+                    response_headers = response.headers
+                    length = response_headers.get("Content-Length") or ""
+                    if status == 200 and length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
+                        raise MalformedResponseError(
+                            f"the registry at {_origin(url)} announced a manifest of {int(length)} bytes, over "
+                            f"crgate's limit of {MAX_MANIFEST_BYTES} (OCI's recommended maximum)"
+                        )
+                    body = _read_bounded(response, MAX_MANIFEST_BYTES if status == 200 else MAX_ERROR_BODY, deadline)
+            if watchdog.expired:  # what was read when the sockets were shut down is not the whole answer
+                raise TimeoutError
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
-            if isinstance(reason, TimeoutError) or isinstance(error, TimeoutError):
+            if watchdog.expired or isinstance(reason, TimeoutError) or isinstance(error, TimeoutError):
                 if deadline.expired():
                     raise ScanTimeoutError(
                         f"the --timeout of {deadline.seconds:g}s passed while reading from the registry"

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import urllib.error
     import urllib.request
 
+    from crgate.scanner.httpwatch import Watchdog
+
 log = logging.getLogger("crgate.credentials")
 
 USER_AGENT = f"crgate/{__version__}"
@@ -57,7 +59,11 @@ def check_url(url: str, option: str, *, allow_plain_http: bool = False) -> str:
 class HttpFailure(Exception):
     """An HTTP exchange that failed: unreachable (``status`` None), an error status, or a bad body."""
 
-    def __init__(self, url: str, status: int | None, message: str, request_ids: Sequence[str] = ()):
+    def __init__(
+        self, url: str, status: int | None, message: str, request_ids: Sequence[str] = (), *, timed_out: bool = False
+    ):
+        self.timed_out = timed_out
+        """No whole answer within the exchange's time (``Watchdog``): a timeout when the run's deadline passed."""
         self.url = safe_url(url)
         self.status = status
         self.message = safe(message)
@@ -91,7 +97,7 @@ class HttpClient:
         all_headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
         return self._request(url, body, all_headers, timeout, True)
 
-    def _opener(self, use_proxy: bool) -> urllib.request.OpenerDirector:
+    def _opener(self, use_proxy: bool, watchdog: Watchdog) -> urllib.request.OpenerDirector:
         import ssl
         import urllib.request
 
@@ -99,15 +105,18 @@ class HttpClient:
             context = ssl.create_default_context(cadata=read_ca_file(self.ca_file).decode("ascii", "replace"))
         else:
             context = ssl.create_default_context()
-        handlers: list[Any] = [urllib.request.HTTPSHandler(context=context), _no_redirect()]
+        handlers: list[Any] = [*watchdog.handlers(context), _no_redirect()]
         handlers.append(urllib.request.ProxyHandler() if use_proxy else urllib.request.ProxyHandler({}))
         return urllib.request.build_opener(*handlers)
 
     def _request(
         self, url: str, body: bytes | None, headers: dict[str, str], timeout: float, use_proxy: bool
     ) -> dict[str, Any]:
+        import http.client
         import urllib.error
         import urllib.request
+
+        from crgate.scanner.httpwatch import Watchdog
 
         request_id = str(uuid.uuid4())
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "x-request-id": request_id, **headers}
@@ -115,17 +124,27 @@ class HttpClient:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
         log.debug("http %s %s request-id=%s timeout=%.1fs", request.get_method(), safe_url(url), request_id, timeout)
         ids = [request_id]
+        # The whole exchange, not each byte, is bounded: a socket timeout restarts on every byte received.
+        watchdog = Watchdog(timeout)
+        late = HttpFailure(url, None, f"no complete answer within {timeout:.1f}s", ids, timed_out=True)
         try:
-            opener = self._opener(use_proxy and not is_loopback_host(host))
-            with opener.open(request, timeout=max(timeout, 0.001)) as answer:
-                ids += _ids(answer.headers)
-                raw = answer.read(MAX_BODY + 1)
+            with watchdog:
+                opener = self._opener(use_proxy and not is_loopback_host(host), watchdog)
+                with opener.open(request, timeout=max(timeout, 0.001)) as answer:
+                    ids += _ids(answer.headers)
+                    raw = answer.read(MAX_BODY + 1)
         except urllib.error.HTTPError as error:
+            if watchdog.expired:
+                raise late from None
             ids += _ids(error.headers)
             raise HttpFailure(url, error.code, _error_text(error), ids) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
+            if watchdog.expired or isinstance(reason, TimeoutError):
+                raise late from None
             raise HttpFailure(url, None, f"cannot connect: {reason}", ids) from None
+        if watchdog.expired:  # what was read when the sockets were shut down is not the whole answer
+            raise late
         if len(raw) > MAX_BODY:
             raise HttpFailure(url, 200, "answer is larger than 1 MiB", ids)
         try:

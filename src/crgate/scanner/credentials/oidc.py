@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 
-from crgate.errors import ConfigError
+from crgate.errors import ConfigError, ScanTimeoutError
 from crgate.scanner.credentials.http import HttpClient, HttpFailure, check_url, require_str
 from crgate.scanner.credentials.sources import HTTP_TIMEOUT, SubjectTokenProvider
 from crgate.scanner.credentials.tokens import TokenObserver
@@ -63,6 +63,10 @@ class GitHubSubjectToken:
                 timeout=self._deadline.call_timeout(HTTP_TIMEOUT),
             )
         except HttpFailure as failure:
+            if failure.timed_out and self._deadline.expired():
+                raise ScanTimeoutError(
+                    f"the --timeout of {self._deadline.seconds:g}s passed while GitHub's OIDC endpoint answered"
+                ) from None
             hint = GITHUB_PERMISSION_HINT if failure.status in (401, 403) else ""
             raise failure.to_scan_error(context, hint=hint) from None
         value = require_str(answer, "value", self._url, context)

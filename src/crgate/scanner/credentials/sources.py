@@ -199,6 +199,8 @@ def with_http_retries(
         try:
             return request(deadline.call_timeout(HTTP_TIMEOUT))
         except HttpFailure as failure:
+            if failure.timed_out and deadline.expired():
+                raise ScanTimeoutError(f"the --timeout of {deadline.seconds:g}s passed while {what} answered") from None
             transient = failure.status is None or failure.status == 429 or failure.status >= 500
             if not transient or attempt == attempts or delay >= deadline.remaining():
                 raise
