@@ -13,8 +13,9 @@
 #
 # The install itself: the lock (every dependency pinned, every file hashed) with --no-deps
 # --require-hashes, then crgate with --no-deps --no-build-isolation (the lock pins the build backend too),
-# so nothing outside the lock is installed. --no-compile skips byte-compiling ~65 MB of generated stubs
-# crgate never imports; the smoke import below compiles the modules crgate does use, before the save.
+# so nothing outside the lock is installed. --no-compile skips byte-compiling what crgate never imports
+# (most of cryptography's and protobuf's Python); the smoke import below compiles the modules crgate uses,
+# its own generated stubs included, before the save.
 #
 # CRGATE_VERSION (the action's `version` input): empty = this action's own checkout ($GITHUB_ACTION_PATH);
 # anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL), installed against the same lock.

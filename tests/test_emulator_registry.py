@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
+from crgate._proto.yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
 
 from conftest import check_args, run_cli
 from crgate.errors import ConfigError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "crgate"
-MODULES = sorted(SOURCE.rglob("*.py"))
+MODULES = sorted(p for p in SOURCE.rglob("*.py") if "_proto" not in p.parts)  # not the generated stubs
 ABOVE_THE_CLIENTS = ("crgate.cli", "crgate.connect", "crgate.doctor", "crgate.gate", "crgate.runner", "crgate.obtain")
 
 
@@ -115,3 +115,11 @@ def test_the_cli_exits_in_one_place():
         and (node.func.value.id, node.func.attr) in {("sys", "exit"), ("os", "_exit")}
     ]
     assert len(exits) == 1, [node.lineno for node in exits]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=name_of)
+def test_only_the_clients_doctor_and_emulator_import_the_stubs(path):
+    stubs = {name for name in imported(path) if name.startswith(("crgate._proto", "yandex"))}
+    allowed = "scanner" in path.parts or "emulator" in path.parts or path.name == "doctor.py"
+    assert allowed or not stubs, f"{name_of(path)} imports {sorted(stubs)}: the stubs stay behind the clients"
+    assert not {name for name in stubs if name.startswith("yandex")}, "crgate runs on its own stubs (crgate._proto)"

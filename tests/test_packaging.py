@@ -1,6 +1,7 @@
 """Packaging metadata and the GitHub Action's dependency lock (action/requirements.lock) agree with
 pyproject.toml: every dependency and the build backend pinned within crgate's own ranges, every pin
-hashed, and none of the packages the action leaves out on purpose."""
+hashed, and none of the packages the action leaves out on purpose (crgate carries its own Yandex stubs:
+no yandexcloud at run time)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_every_pin_is_hashed_and_nothing_is_left_unpinned():
     assert "-e " not in LOCK and "git+" not in LOCK and "file:" not in LOCK
 
 
-def test_the_lock_leaves_out_what_only_the_sdk_half_of_yandexcloud_imports():
+def test_the_lock_holds_no_yandex_sdk_nor_what_only_its_sdk_half_imports():
+    assert "yandexcloud" not in pins()
     assert not LEFT_OUT & set(pins())
     assert "action/refresh-lock.sh" in LOCK.splitlines()[1]
 
@@ -195,3 +197,10 @@ def test_without_the_emulator_help_lists_no_emulator_command():
     assert "check" in commands and "emulator" not in commands
     with_it = subprocess.run([sys.executable, "-m", "crgate.cli", "--help"], capture_output=True, text=True, check=True)
     assert "emulator" in with_it.stdout.split("Commands:", 1)[1].split()
+
+
+def test_yandexcloud_is_a_test_dependency_only():
+    runtime = {canonical(Requirement(text).name) for text in PYPROJECT["project"]["dependencies"]}
+    test = {canonical(Requirement(text).name) for text in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    assert "yandexcloud" not in runtime and "yandexcloud" in test
+    assert {"grpcio", "protobuf", "googleapis-common-protos"} <= runtime

@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
-from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
-from yandex.cloud.operation import operation_pb2
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_pb2
 
 from conftest import check_args, image, run_cli
 from crgate.errors import ConfigError

@@ -13,7 +13,6 @@ import difflib
 import json
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from google.protobuf import descriptor_pb2, text_format
 
 import crgate._proto
 from crgate._proto import CLOUDAPI_COMMIT
+from integration import need, sdk_installed
 
 PROTO_ROOT = Path(crgate._proto.__file__).parent
 DUMP = Path(__file__).resolve().parent / "stubdump.py"
@@ -60,10 +60,7 @@ def differences(ours: dict, sdk: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def both() -> tuple[dict, dict]:
-    try:
-        metadata.distribution("yandexcloud")
-    except metadata.PackageNotFoundError:
-        pytest.skip("yandexcloud (test extras) is not installed: nothing to compare crgate's stubs with")
+    need(sdk_installed(), "the official SDK (yandexcloud, test extras) is not installed")
     return dumped("crgate._proto."), dumped("")
 
 
@@ -115,3 +112,16 @@ def test_every_generated_file_names_its_source():
         head = path.read_text(encoding="utf-8").splitlines()[:2]
         assert head[0].startswith(f"# crgate: generated from yandex-cloud/cloudapi@{CLOUDAPI_COMMIT} yandex/"), path
         assert "tools/gen_stubs.py with grpcio-tools 1.63.0" in head[1], path
+
+
+def test_crgate_and_its_emulator_run_on_their_own_stubs():
+    program = (
+        "import json, sys\n"
+        "import crgate.cli, crgate.connect, crgate.doctor, crgate.scanner.client, crgate.scanner.iam\n"
+        "import crgate.scanner.endpoints, crgate.emulator.server, crgate.emulator.services\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert not {name for name in loaded if name == "yandex" or name.startswith(("yandex.", "yandexcloud"))}
+    assert "crgate._proto.yandex.cloud.containerregistry.v1.scanner_service_pb2_grpc" in loaded

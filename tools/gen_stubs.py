@@ -10,7 +10,7 @@ the wire, type URLs included. One process cannot load both crgate's stubs and ``
 
 Run (fetches nothing; the generator is pinned because it decides the protobuf and grpcio floors)::
 
-    python -m venv /tmp/gen && /tmp/gen/bin/pip install grpcio-tools==1.63.0
+    python -m venv /tmp/gen && /tmp/gen/bin/pip install grpcio-tools==1.63.0 mypy-protobuf==3.6.0
     git clone https://github.com/yandex-cloud/cloudapi /tmp/cloudapi && git -C /tmp/cloudapi checkout <COMMIT>
     /tmp/gen/bin/python tools/gen_stubs.py /tmp/cloudapi --commit <COMMIT>
 
@@ -39,6 +39,9 @@ DEFAULT_OUT = ROOT / "src" / "crgate" / "_proto"
 # the floors. pyproject.toml states the floors this choice makes.
 GENERATOR = "grpcio-tools"
 GENERATOR_VERSION = "1.63.0"
+# The type stubs (.pyi) come from mypy-protobuf, as yandexcloud's do (the same text for the same files).
+TYPES = "mypy-protobuf"
+TYPES_VERSION = "3.6.0"
 
 # What crgate, its emulator, tests and benches import (`grep -rn "yandex.cloud" src tests bench`).
 ROOTS = (
@@ -52,6 +55,8 @@ ROOTS = (
     "yandex/cloud/operation/operation.proto",
     "yandex/cloud/operation/operation_service.proto",
 )
+IMPORTS = re.compile(r"^(from|import) yandex\.", re.M)
+MODULE_PATH = re.compile(r"(?<![\w.])yandex\.cloud\.(?:\w+\.)*\w+_pb2(?:_grpc)?\b")
 IMPORT = re.compile(r'^import\s+(?:public\s+|weak\s+)?"([^"]+)";', re.M)
 SERVICE = re.compile(r"^service\s+\w+", re.M)
 
@@ -73,12 +78,13 @@ def closure(cloudapi: Path, roots: tuple[str, ...] = ROOTS) -> list[str]:
 
 
 def check_generator() -> str:
-    try:
-        version = metadata.version(GENERATOR)
-    except metadata.PackageNotFoundError:
-        raise SystemExit(f"{GENERATOR} is not installed; pip install {GENERATOR}=={GENERATOR_VERSION}") from None
-    if version != GENERATOR_VERSION:
-        raise SystemExit(f"{GENERATOR} {version} is installed; the stubs are generated with {GENERATOR_VERSION}")
+    for name, wanted in ((GENERATOR, GENERATOR_VERSION), (TYPES, TYPES_VERSION)):
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise SystemExit(f"{name} is not installed; pip install {name}=={wanted}") from None
+        if version != wanted:
+            raise SystemExit(f"{name} {version} is installed; the stubs are generated with {wanted}")
     done = subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "--version"], check=True, capture_output=True, text=True
     )
@@ -97,16 +103,20 @@ def check_commit(cloudapi: Path, commit: str) -> None:
 
 
 def rewrite(text: str) -> str:
-    """Point the generated imports (and module names) at crgate's package instead of ``yandex``."""
-    text = re.sub(r"^from yandex\.", f"from {PACKAGE}.yandex.", text, flags=re.M)
-    text = re.sub(r"^import yandex\.", f"import {PACKAGE}.yandex.", text, flags=re.M)
-    return re.sub(r"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')yandex\.", rf"\g<1>{PACKAGE}.yandex.", text)
+    """Point the generated imports, module names and type references at crgate's package instead of ``yandex``.
+
+    Only imports and Python module paths (``yandex.cloud....x_pb2``, ``..._pb2_grpc``) change; protobuf names such as
+    ``.yandex.cloud.containerregistry.v1.ScanResult`` inside the serialized descriptors never end in ``_pb2``.
+    """
+    text = IMPORTS.sub(rf"\g<1> {PACKAGE}.yandex.", text)
+    return MODULE_PATH.sub(rf"{PACKAGE}.\g<0>", text)
 
 
 def header(proto: str, commit: str, protoc: str) -> str:
     return (
         f"# crgate: generated from yandex-cloud/cloudapi@{commit} {proto}\n"
-        f"# by tools/gen_stubs.py with {GENERATOR} {GENERATOR_VERSION} ({protoc}). Do not edit; regenerate.\n"
+        f"# by tools/gen_stubs.py with {GENERATOR} {GENERATOR_VERSION} ({protoc}), {TYPES} {TYPES_VERSION}."
+        " Do not edit; regenerate.\n"
     )
 
 
@@ -115,12 +125,16 @@ def generate(cloudapi: Path, commit: str, out: Path) -> list[str]:
     check_commit(cloudapi, commit)
     protos = closure(cloudapi)
     googleapis = cloudapi / "third_party" / "googleapis"
+    plugins = Path(sys.executable).parent  # mypy-protobuf's protoc plugins, installed beside this Python
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch)
         subprocess.run(
             [
                 sys.executable, "-m", "grpc_tools.protoc", f"-I{cloudapi}", f"-I{googleapis}",
-                f"--python_out={raw}", f"--pyi_out={raw}", f"--grpc_python_out={raw}", *protos,
+                f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+                f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
+                f"--python_out={raw}", f"--grpc_python_out={raw}", f"--mypy_out={raw}", f"--mypy_grpc_out={raw}",
+                *protos,
             ],
             check=True,
         )  # fmt: skip
@@ -130,7 +144,7 @@ def generate(cloudapi: Path, commit: str, out: Path) -> list[str]:
         for proto in protos:
             has_service = bool(SERVICE.search((cloudapi / proto).read_text(encoding="utf-8")))
             stem = proto.removesuffix(".proto")
-            suffixes = ["_pb2.py", "_pb2.pyi"] + (["_pb2_grpc.py"] if has_service else [])
+            suffixes = ["_pb2.py", "_pb2.pyi"] + (["_pb2_grpc.py", "_pb2_grpc.pyi"] if has_service else [])
             for suffix in suffixes:
                 generated = raw / (stem + suffix)
                 dest = out / (stem + suffix)
