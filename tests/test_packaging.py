@@ -204,3 +204,13 @@ def test_yandexcloud_is_a_test_dependency_only():
     test = {canonical(Requirement(text).name) for text in PYPROJECT["project"]["optional-dependencies"]["test"]}
     assert "yandexcloud" not in runtime and "yandexcloud" in test
     assert {"grpcio", "protobuf", "googleapis-common-protos"} <= runtime
+
+
+def test_the_emulator_needs_no_sdk_and_takes_crgates_ranges_for_the_stubs():
+    """It serves crgate's generated stubs, so what they need it needs within the same ranges."""
+    ours = {canonical(Requirement(t).name): Requirement(t) for t in PYPROJECT["project"]["dependencies"]}
+    emulator = {canonical(Requirement(t).name): Requirement(t) for t in EMULATOR_PYPROJECT["project"]["dependencies"]}
+    assert "yandexcloud" not in emulator
+    for name in ("grpcio", "protobuf", "googleapis-common-protos"):
+        assert name in emulator, name
+        assert emulator[name].specifier == ours[name].specifier, name
