@@ -1,7 +1,9 @@
 """crgate works on every dependency version its metadata allows: the floors and the newest, each in a fresh venv.
 
 Run: ``python bench/floors.py [--only floor|newest]`` (needs the network to the package index). Prints a
-Markdown table for docs/performance.md; ``tests/test_packaging.py`` runs it with ``CRGATE_TEST_INSTALL=1``.
+Markdown table for docs/performance.md and exits 1 when a venv fails. Each venv gets crgate and its
+emulator (``pip install <checkout> <checkout>/emulator``: the gates below need ``check --emulator``), with
+``PIP_NO_CACHE_DIR=1``, so the seconds are a cold install's.
 
 - ``floor``: every runtime dependency at the lower bound pyproject.toml states (``protobuf>=5.26.1`` ->
   ``protobuf==5.26.1``, and so on), given to pip as constraints, so a floor that does not resolve or does
@@ -69,20 +71,37 @@ def smoke(venv: Path) -> str:
     return version.strip()
 
 
+def site_packages_mb(python: Path) -> float:
+    program = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    where = subprocess.run([str(python), "-c", program], check=True, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(["du", "-sk", where], check=True, capture_output=True, text=True)
+    return int(done.stdout.split()[0]) / 1024
+
+
 def build(kind: str, work: Path) -> dict[str, object]:
     venv = work / kind
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)]
+    command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    command += [str(ROOT), str(ROOT / "emulator")]
     if kind == "floor":
         constraints = work / "floors.txt"
         constraints.write_text("\n".join(floors()) + "\n", encoding="utf-8")
         command += ["--constraint", str(constraints)]
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    done = subprocess.run(command, env={**os.environ, "PIP_NO_CACHE_DIR": "1"}, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    versions = installed(python)
-    return {"kind": kind, "versions": versions, "install_s": seconds, "crgate": smoke(venv)}
+    row: dict[str, object] = {"kind": kind, "install_s": seconds, "versions": {}, "mb": 0.0}
+    if done.returncode != 0:
+        row["failed"] = "install failed: " + done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
+        return row
+    row["versions"] = installed(python)
+    row["mb"] = site_packages_mb(python)
+    try:
+        row["crgate"] = smoke(venv)
+    except SystemExit as failure:
+        row["failed"] = str(failure)
+    return row
 
 
 def main() -> None:
@@ -93,13 +112,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crgate-floors-") as scratch:
         rows = [build(kind, Path(scratch)) for kind in kinds]
     print(f"Python {sys.version.split()[0]}; per row: fresh venv, install, --version, two gates on the emulator\n")
-    print("| venv | " + " | ".join(SHOWN) + " | gates |")
-    print("| --- |" + " --- |" * (len(SHOWN) + 1))
+    print("| venv | " + " | ".join(SHOWN) + " | install | site-packages | gates |")
+    print("| --- |" + " --- |" * (len(SHOWN) + 3))
     for row in rows:
         versions = row["versions"]
         assert isinstance(versions, dict)
         cells = " | ".join(versions.get(name, "-") for name in SHOWN)
-        print(f"| {row['kind']} | {cells} | clean 0, vulnerable 1 |")
+        verdict = "FAILED" if "failed" in row else "pass: clean 0, vulnerable 1"
+        print(f"| {row['kind']} | {cells} | {row['install_s']:.1f} s | {row['mb']:.0f} MB | {verdict} |")
+    failed = [row for row in rows if "failed" in row]
+    for row in failed:
+        print(f"\n{row['kind']}: {row['failed']}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
