@@ -45,7 +45,7 @@ source_spec="${CRGATE_VERSION:-}"
 emulator=false
 if [ "${CRGATE_EMULATOR:-}" = "true" ]; then emulator=true; fi
 if [ -z "$source_spec" ]; then
-  want="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_path/pyproject.toml" | head -n 1)"
+  want="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$action_path/src/crgate/__init__.py" | head -n 1)"
   spec="$action_path"
 else
   want=""

@@ -510,6 +510,8 @@ def test_the_cache_key_follows_the_lock_and_the_version(tmp_path):
     copy = tmp_path / "action-copy"
     (copy / "action").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "pyproject.toml", copy / "pyproject.toml")
+    (copy / "src" / "crgate").mkdir(parents=True)  # the version's one source
+    shutil.copy(REPO_ROOT / "src" / "crgate" / "__init__.py", copy / "src" / "crgate" / "__init__.py")
     for name in ("install.sh", "requirements.lock"):
         shutil.copy(REPO_ROOT / "action" / name, copy / "action" / name)
     original = key(copy)
