@@ -110,6 +110,13 @@ def test_crgates_version_has_one_source():
     assert "src/crgate/__init__.py" in install
 
 
+def test_the_changelog_keeps_a_changelog_and_names_this_version():
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "[Keep a Changelog](https://keepachangelog.com/" in changelog
+    assert "\n## [Unreleased]\n" in changelog and f"\n## [{VERSION}]" in changelog
+    assert f"\n[{VERSION}]: https://github.com/crgate/crgate/releases/tag/v{VERSION}\n" in changelog
+
+
 def test_the_emulator_is_released_with_crgate_and_named_by_its_extras():
     version = VERSION
     assert EMULATOR_PYPROJECT["project"]["name"] == "crgate-emulator"

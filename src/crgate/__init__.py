@@ -1,5 +1,5 @@
 """crgate: a CI gate for Yandex Cloud Container Registry vulnerability scans."""
 
 __version__ = "0.1.0"
-"""The one version source: pyproject.toml reads it, and tests/test_packaging.py checks every place that must
-repeat it (the emulator's version and pins, the Action's and the component's tags, CHANGELOG.md)."""
+"""The one version source: pyproject.toml reads it. What must repeat it is checked against it by tests: the
+emulator's version and pins and CHANGELOG.md (test_packaging.py), the component's tags (test_gitlab_job.py)."""
