@@ -15,8 +15,9 @@
 # crgate itself comes from this action's own checkout (or the `version` input's pip requirement).
 #
 # The cache key names what the wheels depend on: the runner's OS and architecture, the Python
-# implementation and version, and the lock's hash. --no-compile skips byte-compiling ~65 MB of
-# generated stubs crgate never imports; the smoke import compiles the modules crgate does use.
+# implementation and version, and the lock's hash. --no-compile skips byte-compiling what crgate never
+# imports (most of cryptography's and protobuf's Python); the smoke import compiles the modules crgate
+# uses, its own generated stubs included.
 #
 # CRGATE_VERSION (the action's `version` input): empty = this action's own checkout ($GITHUB_ACTION_PATH);
 # anything else = a pip requirement (crgate==X.Y.Z, a path, an archive URL), installed against the same lock.

@@ -8,10 +8,9 @@
 # It resolves crgate's [project] dependencies (pyproject.toml) plus its build backend ([build-system]
 # requires; the action builds the checkout with --no-build-isolation, so setuptools is pinned too) for
 # every platform and Python crgate supports (uv's universal resolution, markers kept), with a pinned uv in
-# a throwaway venv. Left out on purpose: packages only yandexcloud's SDK half imports, never crgate or
-# the generated stubs it uses (see docs/performance.md for the measurement):
-#   grpcio-tools (protoc for code generation; it also drags in setuptools at run time), requests (with
-#   certifi, charset-normalizer, idna, urllib3), six, deprecated (with wrapt).
+# a throwaway venv. crgate carries its own generated Yandex stubs (crgate._proto), so the lock holds no
+# yandexcloud and none of the SDK's own dependencies; the excludes below only keep them out should a
+# dependency ever pull one in again (grpcio-tools, requests, six, deprecated: see docs/performance.md).
 # The action installs the lock with --no-deps --require-hashes, so nothing outside it is installed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -20,9 +20,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
-from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 from crgate.scanner.client import ScannerClient
 from crgate.scanner.transport import Connection, ConnectionSettings
 from crgate.timing import Deadline

@@ -31,7 +31,10 @@ import jsonschema
 import pytest
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import status_pb2
-from yandex.cloud.containerregistry.v1 import (
+
+import crgate.report
+from conftest import run_cli
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
     image_pb2,
     image_service_pb2,
     image_service_pb2_grpc,
@@ -39,10 +42,7 @@ from yandex.cloud.containerregistry.v1 import (
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
-from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
-
-import crgate.report
-from conftest import run_cli
+from crgate._proto.yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
 
 def manifest(name: str) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,13 @@ def gitlab_ci_local() -> str | None:
     """gitlab-ci-local from ``.ci/node`` (where .ci/run installs it), else from PATH."""
     local = REPO_ROOT / ".ci" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
     return str(local) if local.exists() else shutil.which("gitlab-ci-local")
+
+
+def sdk_installed() -> bool:
+    """The official ``yandexcloud`` SDK is installed (looked up, not imported: its stubs and crgate's own
+    cannot share a process)."""
+    try:
+        metadata.distribution("yandexcloud")
+    except metadata.PackageNotFoundError:
+        return False
+    return True

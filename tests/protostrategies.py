@@ -14,14 +14,14 @@ from typing import Any
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import status_pb2
 from hypothesis import strategies as st
-from yandex.cloud.containerregistry.v1 import (
+
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
     image_pb2,
     image_service_pb2,
     scanner_pb2,
     scanner_service_pb2,
 )
-from yandex.cloud.operation import operation_pb2
-
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from hostile import IMAGE_ID, OP_ID, REPO, SCAN_ID
 
 INT64 = (-(2**63), 2**63 - 1)

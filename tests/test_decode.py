@@ -2,9 +2,9 @@
 
 import pytest
 from google.protobuf import any_pb2
-from yandex.cloud.containerregistry.v1 import image_pb2, scanner_pb2, scanner_service_pb2
-from yandex.cloud.operation import operation_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import image_pb2, scanner_pb2, scanner_service_pb2
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanError
 from crgate.exitcodes import ExitCode
 from crgate.scanner.decode import decode_operation, status_code_name

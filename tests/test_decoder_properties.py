@@ -17,9 +17,9 @@ import pytest
 from google.rpc import status_pb2
 from hypothesis import event, given
 from hypothesis import strategies as st
-from yandex.cloud.containerregistry.v1 import scanner_pb2
-from yandex.cloud.operation import operation_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanError, ScanFailedError, ScanTimeoutError
 from crgate.images import ID_PATTERN
 from crgate.model import SEVERITIES, ScanResult

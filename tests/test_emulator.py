@@ -16,7 +16,10 @@ from typing import Any
 import grpc
 import jwt as pyjwt
 import pytest
-from yandex.cloud.containerregistry.v1 import (
+
+import crgate_emulator
+from authkit import SCANNER_ROLE, public_pem, rsa_key
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
     image_pb2,
     image_service_pb2,
     image_service_pb2_grpc,
@@ -24,12 +27,9 @@ from yandex.cloud.containerregistry.v1 import (
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
-from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
-from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
-from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
-
-import crgate_emulator
-from authkit import SCANNER_ROLE, public_pem, rsa_key
+from crgate._proto.yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
+from crgate._proto.yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 from crgate.errors import ConfigError
 from crgate_emulator import Emulator, demo_scenario, scenario_from_dict
 from fakeclock import FakeClock

@@ -9,9 +9,9 @@ from typing import Any
 
 import grpc
 import pytest
-from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
-from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 from crgate.errors import ConfigError, ScanError
 from crgate.scanner.decode import decode_operation, decode_scan_result
 from crgate_emulator import Emulator, scenario_from_dict

@@ -41,6 +41,7 @@ COMMAND = REPO_ROOT / "action" / "check_command.py"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 WORKFLOWS = [
     REPO_ROOT / ".github" / "workflows" / "self-test.yml",
+    REPO_ROOT / ".github" / "workflows" / "release.yml",
     REPO_ROOT / "examples" / "github" / "workflow.yml",
     REPO_ROOT / "examples" / "github" / "matrix-sarif.yml",
 ]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from yandex.cloud.containerregistry.v1 import scanner_service_pb2
-
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_service_pb2
 from hostile import (
     IMAGE_ID,
     REPO,

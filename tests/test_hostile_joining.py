@@ -5,8 +5,8 @@ right image's running scan is joined, and a joined scan that turns hostile fails
 from __future__ import annotations
 
 import pytest
-from yandex.cloud.containerregistry.v1 import scanner_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2
 from hostile import (
     IMAGE_ID,
     READY,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import status_pb2
-from yandex.cloud.containerregistry.v1 import scanner_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2
 from hostile import (
     IMAGE_ID,
     INT64_MAX,

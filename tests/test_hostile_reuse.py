@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from google.protobuf import timestamp_pb2
-from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
 from hostile import (
     IMAGE_ID,
     READY,

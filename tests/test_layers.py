@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "crgate"
-MODULES = sorted(SOURCE.rglob("*.py"))
+MODULES = sorted(p for p in SOURCE.rglob("*.py") if "_proto" not in p.parts)  # not the generated stubs
 ABOVE_THE_CLIENTS = ("crgate.cli", "crgate.connect", "crgate.doctor", "crgate.gate", "crgate.runner", "crgate.obtain")
 
 
@@ -57,6 +57,8 @@ CRGATE_FOR_THE_EMULATOR = frozenset(
 )
 """The crgate modules the emulator may use (its README and docs/architecture.md list them): the strict YAML
 reader and bounded reads its scenarios go through, the error it raises, the counts and regions it serves."""
+STUBS = "crgate._proto.yandex.cloud"
+"""crgate's generated stubs, which the emulator serves (the wire it speaks is crgate's, pinned by version)."""
 
 
 def emulator_imports(path: Path) -> list[str]:
@@ -90,6 +92,7 @@ def test_the_emulator_uses_only_crgates_modules_meant_for_it():
     assert len(EMULATOR_MODULES) > 15 and EMULATOR / "server.py" in EMULATOR_MODULES
     for path in EMULATOR_MODULES:
         used = {name for name in imported(path) if name == "crgate" or name.startswith("crgate.")}
+        used = {name for name in used if not name.startswith(f"{STUBS}.")}
         # `from crgate import inputs` names crgate and crgate.inputs; `from crgate.x import y` crgate.x and crgate.x.y
         modules = {name for name in used if name in CRGATE_FOR_THE_EMULATOR or name == "crgate"}
         names = used - modules
@@ -100,8 +103,14 @@ def test_the_emulator_uses_only_crgates_modules_meant_for_it():
 
 def test_the_modules_the_emulator_uses_are_documented():
     architecture = (SOURCE.parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
-    for name in CRGATE_FOR_THE_EMULATOR:
+    for name in (*CRGATE_FOR_THE_EMULATOR, STUBS):
         assert f"`{name}`" in architecture, name
+
+
+@pytest.mark.parametrize("path", EMULATOR_MODULES, ids=lambda p: p.name)
+def test_the_emulator_serves_crgates_own_stubs_not_the_sdks(path):
+    yandex = {name for name in imported(path) if name == "yandex" or name.startswith("yandex.")}
+    assert not yandex, f"{path.name} imports {sorted(yandex)}: the emulator serves crgate's stubs ({STUBS})"
 
 
 def test_the_cli_exits_in_one_place():
@@ -115,3 +124,11 @@ def test_the_cli_exits_in_one_place():
         and (node.func.value.id, node.func.attr) in {("sys", "exit"), ("os", "_exit")}
     ]
     assert len(exits) == 1, [node.lineno for node in exits]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=name_of)
+def test_only_the_clients_doctor_and_emulator_import_the_stubs(path):
+    stubs = {name for name in imported(path) if name.startswith(("crgate._proto", "yandex"))}
+    allowed = "scanner" in path.parts or path.name == "doctor.py"
+    assert allowed or not stubs, f"{name_of(path)} imports {sorted(stubs)}: the stubs stay behind the clients"
+    assert not {name for name in stubs if name.startswith("yandex")}, "crgate runs on its own stubs (crgate._proto)"

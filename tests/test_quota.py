@@ -10,10 +10,10 @@ from typing import Any
 
 import grpc
 import pytest
-from yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
-from yandex.cloud.operation import operation_pb2
 
 from conftest import check_args, image, run_cli
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_service_pb2, scanner_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.errors import ConfigError
 from crgate_emulator import Emulator, scenario_from_dict
 from crgate_emulator.clouds import DEFAULT_CLOUD_ID, QUOTA_NAME

@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 import pytest
-from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2, scanner_service_pb2_grpc
-from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 
 from conftest import DIGEST_A, DIGEST_B, VULNERABLE_FINDINGS, check_args, image, run_cli, scenario
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2, scanner_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 from crgate_emulator import Emulator, demo_scenario
 
 TIMEOUT = 5.0

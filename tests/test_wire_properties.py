@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from yandex.cloud.containerregistry.v1 import image_service_pb2, scanner_pb2, scanner_service_pb2
-from yandex.cloud.operation import operation_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import image_service_pb2, scanner_pb2, scanner_service_pb2
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.model import SEVERITIES
 from hostile import (
     SEV,

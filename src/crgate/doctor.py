@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
-
+from crgate._proto.yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
 from crgate.connect import ConnectOptions, Session, choose, connect, resolve_endpoints
 from crgate.errors import CrgateError, exit_code_for
 from crgate.exitcodes import ExitCode

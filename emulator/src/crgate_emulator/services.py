@@ -12,17 +12,21 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from yandex.cloud.containerregistry.v1 import (
+
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
     image_service_pb2,
     image_service_pb2_grpc,
     scanner_pb2,
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
-from yandex.cloud.endpoint import api_endpoint_pb2, api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
-from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
-from yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
-
+from crgate._proto.yandex.cloud.endpoint import (
+    api_endpoint_pb2,
+    api_endpoint_service_pb2,
+    api_endpoint_service_pb2_grpc,
+)
+from crgate._proto.yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
+from crgate._proto.yandex.cloud.operation import operation_service_pb2, operation_service_pb2_grpc
 from crgate_emulator import wire
 from crgate_emulator.authority import Authority
 from crgate_emulator.dispatch import Dispatcher, Headers

@@ -7,9 +7,14 @@ import datetime as dt
 import grpc
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import status_pb2
-from yandex.cloud.containerregistry.v1 import image_pb2, image_service_pb2, scanner_pb2, scanner_service_pb2
-from yandex.cloud.operation import operation_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
+    image_pb2,
+    image_service_pb2,
+    scanner_pb2,
+    scanner_service_pb2,
+)
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate_emulator.scenario import Image, OperationError, ScenarioVulnerability
 from crgate_emulator.state import RESULT_ANOMALIES, OperationView, ScanView
 

@@ -17,15 +17,15 @@ from concurrent.futures import Future
 from typing import Any
 
 import grpc
-from yandex.cloud.containerregistry.v1 import (
+
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
     image_service_pb2,
     image_service_pb2_grpc,
     scanner_pb2,
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
-from yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
-
+from crgate._proto.yandex.cloud.operation import operation_pb2, operation_service_pb2, operation_service_pb2_grpc
 from crgate.bulk import without_cycle_collection
 from crgate.errors import (
     InterruptedRunError,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
-from yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
-from yandex.cloud.operation import operation_pb2
 
+from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
+from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanFailedError
 from crgate.images import ID_PATTERN
 from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts

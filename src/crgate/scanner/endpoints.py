@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
-
+from crgate._proto.yandex.cloud.endpoint import api_endpoint_service_pb2, api_endpoint_service_pb2_grpc
 from crgate.errors import ConfigError, MalformedResponseError
 from crgate.regions import DEFAULT_REGION, Region
 from crgate.scanner.calls import call_with_retries

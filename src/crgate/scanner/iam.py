@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
-
+from crgate._proto.yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc
 from crgate.errors import MalformedResponseError
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.credentials.tokens import Token
