@@ -17,6 +17,7 @@ from crgate.model import THRESHOLD_KEYS
 from crgate.policy import (
     BASELINE_KEYS,
     IGNORE_RULE_KEYS,
+    KEV_KEYS,
     LIMIT_KEYS,
     REUSE_KEYS,
     TOP_LEVEL_KEYS,
@@ -80,6 +81,7 @@ def _object_schemas(schema: dict[str, Any]) -> dict[str, tuple[dict[str, Any], t
         "ignore rule": (defs["ignoreRule"], IGNORE_RULE_KEYS),
         "baseline": (schema["properties"]["baseline"], BASELINE_KEYS),
         "reuse": (schema["properties"]["reuse"], REUSE_KEYS),
+        "kev": (schema["properties"]["kev"], KEV_KEYS),
     }
 
 
@@ -106,6 +108,7 @@ def test_schema_required_keys_match_the_loader(schema: dict[str, Any]) -> None:
         "ignore rule": {"id", "reason"},
         "baseline": {"image"},
         "reuse": {"max_age"},
+        "kev": {"catalog"},
     }
 
 

@@ -142,6 +142,13 @@ _POLICY_PIN_OPTION = click.option("--policy-sha256", "policy_sha256", metavar="H
                                   "unless the policy in force has this SHA-256 (env CRGATE_POLICY_SHA256; both "
                                   "must match when both are set). The built-in default is hashed as its "
                                   "documented text.")
+_VEX_OPTIONS = (
+    click.option("--vex", "vex_files", multiple=True, metavar="FILE", help="OpenVEX 0.2.0 document whose "
+                 "not_affected/fixed statements take findings out of the counts (after the policy's 'vex' "
+                 "list). Repeatable."),
+    click.option("--kev-catalog", metavar="FILE", help="CISA KEV catalog (JSON) in place of the policy's "
+                 "kev.catalog; without a 'kev' key in the policy: kev.max 0."),
+)
 _TODAY_OPTION = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
                              help="Judge ignore-rule expiry as of this date (preview what fails after a rule "
                              "expires). Default: today.")
@@ -165,6 +172,7 @@ _CHECK_OPTIONS = (
     click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
                  "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
     click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
+    *_VEX_OPTIONS,
     click.option("--report-only", is_flag=True, help="Judge and report as usual, but exit 0 when the only "
                  "failures are policy violations (errors still fail)."),
     _connection_options,
@@ -245,6 +253,8 @@ def check(
     policy_sha256: str | None,
     limits: tuple[str, ...],
     only_fixed: bool,
+    vex_files: tuple[str, ...],
+    kev_catalog: str | None,
     report_only: bool,
     connect: ConnectOptions,
     timeout: float,
@@ -273,7 +283,7 @@ def check(
     from crgate.connect import on_emulator, with_region
     from crgate.gate import RunOptions
     from crgate.logs import configure_logging
-    from crgate.overrides import apply_overrides
+    from crgate.overrides import apply_inputs, apply_overrides
     from crgate.pinning import write_pinned
     from crgate.policy import discover_policy_pinned
     from crgate.registry import parse_platform
@@ -298,6 +308,7 @@ def check(
     policy = apply_overrides(
         discover_policy_pinned(policy_path, policy_sha256, os.environ), limits, only_fixed=only_fixed
     )
+    policy = apply_inputs(policy, vex_files, kev_catalog)
     options = RunOptions(
         platforms=tuple(parse_platform(value) for value in platforms),
         concurrency=concurrency,
@@ -526,12 +537,15 @@ def doctor(
 @click.argument("report_file", metavar="RESULT.json")
 @click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
 @_POLICY_PIN_OPTION
+@_options(_VEX_OPTIONS)
 @_options(_REPORT_OPTIONS)
 @_TODAY_OPTION
 def evaluate(
     report_file: str,
     policy_path: str | None,
     policy_sha256: str | None,
+    vex_files: tuple[str, ...],
+    kev_catalog: str | None,
     fmt: str,
     outputs: tuple[tuple[str, str], ...],
     today: dt.datetime | None,
@@ -545,10 +559,11 @@ def evaluate(
 
     from crgate import outputs as files
     from crgate.gate import evaluate_saved
+    from crgate.overrides import apply_inputs
     from crgate.policy import discover_policy_pinned
     from crgate.saved_report import load_saved_report
 
-    policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
+    policy = apply_inputs(discover_policy_pinned(policy_path, policy_sha256, os.environ), vex_files, kev_catalog)
     saved = load_saved_report(report_file)
     report = evaluate_saved(saved, policy, today=today.date() if today else dt.date.today())
     plan = files.plan_reports(fmt, _given("fmt"), outputs)

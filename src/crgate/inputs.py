@@ -54,7 +54,22 @@ SERVICE_ACCOUNT_KEY = InputKind(
     "a service account key", 64 * KiB, "give the authorized key JSON written by 'yc iam key create'"
 )
 CA_FILE = InputKind("a CA certificate file", 4 * MiB, "give only the PEM certificates of the CAs to trust")
-KINDS: tuple[InputKind, ...] = (POLICY, MANIFEST, SAVED_REPORT, SCENARIO, SERVICE_ACCOUNT_KEY, CA_FILE)
+# A VEX document is a few statements; a vendor's covering every image it ships runs to a few MiB.
+VEX = InputKind("a VEX document", 16 * MiB, "split the VEX statements into several documents, each its own --vex")
+# CISA's catalog is about 1.5 MiB (1,300 entries) today.
+KEV_CATALOG = InputKind(
+    "a KEV catalog", 32 * MiB, "give CISA's known_exploited_vulnerabilities.json (or a file of the same format)"
+)
+KINDS: tuple[InputKind, ...] = (
+    POLICY,
+    MANIFEST,
+    SAVED_REPORT,
+    SCENARIO,
+    SERVICE_ACCOUNT_KEY,
+    CA_FILE,
+    VEX,
+    KEV_CATALOG,
+)
 
 _CHUNK = 1 * MiB
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from crgate.errors import CrgateError, ImageNotFoundError, InterruptedRunError, ScanTimeoutError, error_info
-from crgate.findings import stale_rules
+from crgate.findings import stale_rules, stale_statements
 from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.judge import decide, judged_outcome
 from crgate.model import (
@@ -230,6 +230,10 @@ class Run:
             return []
         return stale_rules(self.policy, [o.findings for o in outcomes], self.today)
 
+    def stale_vex_statements(self) -> list[str]:
+        """VEX statements in force that applied to no finding of any image; [] when that cannot be told."""
+        return stale_statements(self.policy, self.outcomes())
+
     # -- the work queue -----------------------------------------------------------------------
 
     def _put(self, target_index: int, row_index: int | None) -> None:
@@ -375,7 +379,9 @@ class Run:
                 f"{len(findings)} listed finding{'s' if len(findings) != 1 else ''}"
             )
             log.warning("%s: %s", row.label, warnings[-1])
-        decision = decide(self.policy, row.label, result, findings, today=self.today, baseline=baseline)
+        decision = decide(
+            self.policy, row.label, result, findings, today=self.today, baseline=baseline, source=row.source
+        )
         return judged_outcome(
             row.label,
             result,

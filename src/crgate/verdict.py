@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from crgate import __version__
 from crgate.exitcodes import ExitCode, worst
-from crgate.findings import far_expiry_warnings, rule_warnings
+from crgate.findings import far_expiry_warnings, kev_warnings, rule_warnings
 from crgate.model import BaselineInfo, ImageOutcome, Policy, RunReport
 
 
@@ -24,13 +24,16 @@ def summarize(
     started_at: dt.datetime,
     finished_at: dt.datetime,
     stale_ignores: Sequence[str] = (),
+    stale_vex: Sequence[str] = (),
     baseline: BaselineInfo | None = None,
     interrupted: bool = False,
     unscannable: Sequence[str] = (),
     report_only: bool = False,
 ) -> RunReport:
-    """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``."""
+    """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``;
+    ``stale_vex``: VEX statements that applied to no finding (a warning, never a violation)."""
     warnings = rule_warnings(policy.ignore, today) + far_expiry_warnings(policy, today)
+    warnings.extend(kev_warnings(policy, today))
     if policy.unscannable != "skip":
         for image in unscannable:
             warnings.append(
@@ -40,6 +43,8 @@ def summarize(
     for label in stale_ignores:
         consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
         warnings.append(f"ignore rule {label} matched no finding in this run (stale): {consequence}")
+    for label in stale_vex:
+        warnings.append(f"VEX {label} matched no finding in this run (stale)")
     codes = [outcome.exit_code for outcome in outcomes]
     if stale_ignores and policy.fail_on_stale_ignores:
         codes.append(ExitCode.VIOLATION)
@@ -55,6 +60,7 @@ def summarize(
         finished_at=finished_at,
         warnings=tuple(warnings),
         stale_ignores=tuple(stale_ignores),
+        stale_vex=tuple(stale_vex),
         baseline=baseline,
         unscannable=tuple(unscannable),
         report_only=report_only,

@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import TextIO
 
 from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
-from crgate.report.common import SEVERITY_RANK, Context
+from crgate.report.common import KEV_KEY, KEV_ROW, SEVERITY_RANK, Context, kev_note, vex_note, violation_text
 from crgate.textsafe import safe
 
 MAX_LISTED_FINDINGS = 10
@@ -33,6 +33,8 @@ def describe_limits(policy: Policy) -> str:
         if key in policy.thresholds:
             fixable = " (fixable only)" if policy.counts_fixable_only(key) else ""
             limits.append(f"{key} <= {policy.thresholds[key]}{fixable}")
+    if policy.kev is not None:
+        limits.append(f"{KEV_ROW} <= {policy.kev.max}")
     return ", ".join(limits) or "no limits"
 
 
@@ -87,6 +89,9 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         count = counted[key]
         found = f"    ({outcome.result.counts.get(key)})" if judged else ""
         lines.append(f"  {key:<11}{count:>7}{limit_text:>7}  {status:<6}{found}")
+    if policy.kev is not None:
+        status = "FAIL" if KEV_KEY in exceeded else "ok"
+        lines.append(f"  {'kev':<11}{counted.get(KEV_KEY, 0):>7}{policy.kev.max:>7}  {status:<6}    ({KEV_ROW})")
     if outcome.findings:
         lines.extend(_findings_section(outcome.findings, exceeded))
     return lines
@@ -97,13 +102,19 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
     # One pass, in the scanner's order: the counted findings by severity, the ignored ones, the others' count.
     counted: dict[str, list[JudgedFinding]] = {}
     ignored: list[JudgedFinding] = []
+    by_vex: list[JudgedFinding] = []
+    kev: list[JudgedFinding] = []
     others = dict.fromkeys(_NOT_COUNTED, 0)
     for judged in findings:
         decision = judged.decision
+        if judged.kev is not None and decision not in (FindingDecision.IGNORED, FindingDecision.VEX):
+            kev.append(judged)
         if decision == FindingDecision.COUNTED:
             counted.setdefault(judged.finding.severity, []).append(judged)
         elif decision == FindingDecision.IGNORED:
             ignored.append(judged)
+        elif decision == FindingDecision.VEX:
+            by_vex.append(judged)
         elif decision in others:
             others[decision] += 1
     violating = [group for severity, group in counted.items() if severity in exceeded or "total" in exceeded]
@@ -124,6 +135,23 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
             lines.append(f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)} {fix}")
         if count > MAX_LISTED_FINDINGS:
             lines.append(f"    ... and {count - MAX_LISTED_FINDINGS} more (see --format json)")
+    if kev:
+        lines.append(f"  known exploited (KEV) ({len(kev)}, counted against the KEV limit):")
+        for judged in sorted(kev, key=_CVE_AND_PACKAGE)[:MAX_LISTED_FINDINGS]:
+            f = judged.finding
+            assert judged.kev is not None
+            lines.append(
+                f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)}: {kev_note(judged.kev)}"
+            )
+        if len(kev) > MAX_LISTED_FINDINGS:
+            lines.append(f"    ... and {len(kev) - MAX_LISTED_FINDINGS} more (see --format json)")
+    if by_vex:
+        lines.append(f"  not affected or fixed per VEX ({len(by_vex)}):")
+        for judged in by_vex[:MAX_LISTED_IGNORED]:
+            note = vex_note(judged.vex) if judged.vex is not None else "VEX"
+            lines.append(f"    {_t(judged.finding.cve)} in {_t(judged.finding.package)}: {_t(note)}")
+        if len(by_vex) > MAX_LISTED_IGNORED:
+            lines.append(f"    ... and {len(by_vex) - MAX_LISTED_IGNORED} more")
     if ignored:
         lines.append(f"  ignored ({len(ignored)}):")
         for judged in ignored[:MAX_LISTED_IGNORED]:
@@ -147,9 +175,7 @@ def _verdict_line(report: RunReport) -> str:
         return f"PASS: {n} {plural} within policy {_t(report.policy.source)}{skipped} (exit 0)"
     parts = []
     if failed:
-        detail = "; ".join(
-            f"{_t(o.ref)}: " + ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in o.violations) for o in failed
-        )
+        detail = "; ".join(f"{_t(o.ref)}: " + ", ".join(violation_text(v) for v in o.violations) for o in failed)
         verb = "violates" if len(failed) == 1 else "violate"  # "1 of 2 images violates", "2 of 3 violate"
         parts.append(f"{len(failed)} of {n} {plural} {verb} the policy ({detail})")
     if errors:
