@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from crgate.errors import ConfigError
 
@@ -161,6 +161,21 @@ def check_json_nesting(text: str, limit: int, error: ErrorFor) -> None:
     depth = json_nesting(text)
     if depth > limit:
         raise error(f"the JSON nests {depth} levels deep, more than the {limit} this file can need")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (``args[0]``): ``json.loads`` would silently keep the last."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads`` that raises ``DuplicateKey``: an edited file can hide a
+    value behind a second copy of its key, and which one a reader keeps is not for crgate to guess."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -54,7 +54,9 @@ def parse_kev(text: str, source: str) -> KevCatalog:
 
     inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=inputs.unique_keys)
+    except inputs.DuplicateKey as error:
+        raise bad(f"the key {error.args[0]!r} appears twice in one object") from None
     except (ValueError, RecursionError) as error:
         raise bad(f"not valid JSON: {error}") from None
     inputs.check_json_text(text, data, bad)

@@ -141,8 +141,8 @@ def parse_vex(text: str, source: str) -> VexDocument:
 
     inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as error:
+        data = json.loads(text, object_pairs_hook=inputs.unique_keys)
+    except inputs.DuplicateKey as error:
         raise bad(f"the key {error.args[0]!r} appears twice in one object; keep one") from None
     except (ValueError, RecursionError) as error:
         raise bad(f"not valid JSON: {error}; {_FIX}") from None
@@ -150,19 +150,6 @@ def parse_vex(text: str, source: str) -> VexDocument:
     reader = _Reader(source)
     statements = reader.document(data)
     return VexDocument(source, hashlib.sha256(text.encode()).hexdigest(), statements)
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
 
 
 class _Reader:

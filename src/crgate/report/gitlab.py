@@ -175,7 +175,8 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         elif judged.vex is not None:
             description += f" {visible(vex_note(judged.vex))}."
         if judged.kev is not None:
-            description += f" {visible(kev_note(judged.kev)).capitalize()}."
+            note = visible(kev_note(judged.kev))
+            description += f" {note[:1].upper()}{note[1:]}."  # not str.capitalize: it would write "kev"
         if language or not finding.type:
             system = distribution
         else:
