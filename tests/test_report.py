@@ -54,6 +54,7 @@ def test_json_counts_have_every_severity_as_integers(mixed_report):
     assert mixed_report["policy"] == {
         "vex": [],
         "kev": None,
+        "images": [],
         "source": "built-in default",
         "version": 1,
         "thresholds": {"critical": 0, "high": 0},

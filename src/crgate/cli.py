@@ -584,6 +584,7 @@ def policy_validate(file: str) -> ExitCode:
     import datetime as dt
 
     from crgate.findings import far_expiry_warnings
+    from crgate.image_rules import overlap_warnings
     from crgate.policy import describe_policy, load_policy
     from crgate.textsafe import LINE_LIMIT, safe
 
@@ -591,8 +592,27 @@ def policy_validate(file: str) -> ExitCode:
     summary = f"{file}: valid crgate policy, version {policy.version}, sha256 {policy.sha256}"
     summary += f": {describe_policy(policy)}"
     click.echo(safe(summary, LINE_LIMIT))
-    for warning in far_expiry_warnings(policy, dt.date.today()):
+    for warning in far_expiry_warnings(policy, dt.date.today()) + overlap_warnings(policy.images, file):
         _note(f"warning: {warning}")
+    return ExitCode.PASS
+
+
+@policy_group.command("explain")
+@click.option("--policy", "policy_path", metavar="FILE", help="Policy file (default: ./.crgate.yaml, ./crgate.yaml, "
+              "else the built-in default).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+def policy_explain(policy_path: str | None, fmt: str, refs: tuple[str, ...]) -> ExitCode:
+    """Print, per image reference, the images: rule that judges it and the effective limits (no API call)."""
+    from crgate.images import parse_image_ref
+    from crgate.policy import discover_policy
+    from crgate.policy_explain import explain, render_json, render_text
+
+    policy = discover_policy(policy_path)
+    for ref in refs:
+        parse_image_ref(ref)  # an image id or another registry's image: exit 2, as for check
+    entries = explain(policy, refs)
+    click.echo(render_json(policy, entries) if fmt == "json" else render_text(policy, entries))
     return ExitCode.PASS
 
 

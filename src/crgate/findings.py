@@ -103,7 +103,7 @@ def far_expiry_warnings(policy: Policy, today: dt.date) -> list[str]:
     """Warnings for ignore rules that expire more than ``FAR_EXPIRY_DAYS`` after ``today``, naming the
     policy file, the rule and its line: a rule without review hides the finding from every later run."""
     warnings = []
-    for rule in policy.ignore:
+    for rule in policy.all_ignore:
         if rule.expires is not None and (rule.expires - today).days > FAR_EXPIRY_DAYS:
             warnings.append(
                 f"ignore rule {rule.label} in {policy.source} expires {rule.expires.isoformat()}, more than a year "
@@ -193,21 +193,22 @@ def stale_rules(
 
     Empty when staleness cannot be told: some image has no findings (an error, or not fetched).
     """
-    if not policy.ignore or any(judged is None for judged in judged_per_image):
+    rules = policy.all_ignore  # the image rules' too: each is judged by the images its rule matched
+    if not rules or any(judged is None for judged in judged_per_image):
         return []
     matched = {j.rule for judged in judged_per_image for j in judged or () if j.rule is not None}
-    return [rule.label for rule in policy.ignore if rule.label not in matched and not rule_expired(rule, today)]
+    return [rule.label for rule in rules if rule.label not in matched and not rule_expired(rule, today)]
 
 
 def stale_statements(policy: Policy, outcomes: Sequence[ImageOutcome]) -> list[str]:
     """Labels of the VEX statements in force that applied to no finding of any image; empty when that
     cannot be told (some image has no findings: an error, or not fetched)."""
-    if not policy.vex or any(outcome.findings is None or outcome.error is not None for outcome in outcomes):
+    if not policy.all_vex or any(outcome.findings is None or outcome.error is not None for outcome in outcomes):
         return []
     applied = {key for outcome in outcomes for key in outcome.vex_applied}
     return [
         statement.label
-        for document in policy.vex
+        for document in policy.all_vex
         for statement in document.statements
         if statement_key(statement) not in applied
     ]

@@ -74,6 +74,7 @@ def judged_outcome(
     elapsed: float = 0.0,
     warnings: tuple[str, ...] = (),
     source: ImageSource | None = None,
+    policy_rule: int | None = None,
 ) -> ImageOutcome:
     """The outcome of an image judged on a READY result: the one place such an outcome is built."""
     return ImageOutcome(
@@ -90,6 +91,7 @@ def judged_outcome(
         warnings=warnings,
         source=source,
         vex_applied=decision.vex_applied,
+        policy_rule=policy_rule,
     )
 
 

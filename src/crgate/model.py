@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Callable, Mapping
@@ -322,6 +323,30 @@ class KevPolicy:
 
 
 @dataclass(frozen=True)
+class ImageRule:
+    """One rule of ``images:``: the limits for the images its globs match (``None`` / empty: not set, the
+    top-level key judges). ``thresholds`` replaces the top-level ones as a whole; ``ignore`` and ``vex`` come
+    after the top-level ones."""
+
+    index: int
+    match: tuple[str, ...]
+    """Shell globs on the canonical reference (``cr.yandex/<registry-id>/<repository>:<tag>``)."""
+    line: int | None = None
+    thresholds: Mapping[str, int] | None = None
+    fixable_only: frozenset[str] = frozenset()
+    """With ``thresholds``: the keys that count only fixable findings."""
+    only_fixed: bool | None = None
+    unscannable: str | None = None
+    ignore: tuple[IgnoreRule, ...] = ()
+    vex: tuple[VexDocument, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``images[1] (cr.yandex/*/prod/*)``."""
+        return f"images[{self.index}] ({', '.join(self.match)})"
+
+
+@dataclass(frozen=True)
 class Policy:
     """A loaded policy. ``thresholds`` holds only the limits that are set; absent = no limit."""
 
@@ -347,17 +372,54 @@ class Policy:
     """The VEX documents in force: the policy's ``vex:`` list, then ``--vex`` files (each with its sha256)."""
     kev: KevPolicy | None = None
     """``kev:`` (or ``--kev-catalog``): the catalog and the limit on KEV-listed findings."""
+    images: tuple[ImageRule, ...] = ()
+    """``images:``: rules by image pattern; the first that matches judges the image (``crgate.image_rules``)."""
 
     @property
     def uses_findings(self) -> bool:
-        """True when judging needs the individual findings, not only the scan's counts."""
-        return bool(self.fixable_only or self.only_fixed or self.ignore or self.baseline or self.vex or self.kev)
+        """True when judging needs the individual findings, not only the scan's counts (of any image)."""
+        rules = any(r.fixable_only or r.only_fixed or r.ignore or r.vex for r in self.images)
+        return bool(
+            self.fixable_only or self.only_fixed or self.ignore or self.baseline or self.vex or self.kev or rules
+        )
+
+    def judging(self, rule: int | None) -> Policy:
+        """The policy that judges an image matched by ``images[rule]`` (None: this one, without rules): the
+        rule's keys in place of the top-level ones, its ignore rules and VEX documents after them."""
+        if rule is None:
+            return self if not self.images else dataclasses.replace(self, images=())
+        chosen = self.images[rule]
+        thresholds = self.thresholds if chosen.thresholds is None else chosen.thresholds
+        return dataclasses.replace(
+            self,
+            thresholds=thresholds,
+            fixable_only=self.fixable_only if chosen.thresholds is None else chosen.fixable_only,
+            only_fixed=self.only_fixed if chosen.only_fixed is None else chosen.only_fixed,
+            unscannable=self.unscannable if chosen.unscannable is None else chosen.unscannable,
+            ignore=self.ignore + chosen.ignore,
+            vex=self.vex + tuple(d for d in chosen.vex if d.path not in {v.path for v in self.vex}),
+            images=(),
+        )
+
+    @property
+    def all_ignore(self) -> tuple[IgnoreRule, ...]:
+        """The top-level ignore rules, then every image rule's (for expiry and staleness)."""
+        return self.ignore + tuple(rule for image in self.images for rule in image.ignore)
+
+    @property
+    def all_vex(self) -> tuple[VexDocument, ...]:
+        """Every VEX document in force for some image, each once (top-level first)."""
+        seen: dict[str, VexDocument] = {d.path: d for d in self.vex}
+        for image in self.images:
+            for document in image.vex:
+                seen.setdefault(document.path, document)
+        return tuple(seen.values())
 
     @property
     def source_files(self) -> tuple[tuple[str, str, str], ...]:
         """(kind, path, sha256) of every file the policy brought in besides itself: VEX documents and the KEV
         catalog, for the report's provenance."""
-        files = [("vex", document.path, document.sha256) for document in self.vex]
+        files = [("vex", document.path, document.sha256) for document in self.all_vex]
         if self.kev is not None:
             files.append(("kev", self.kev.catalog.path, self.kev.catalog.sha256))
         return tuple(files)
@@ -462,6 +524,8 @@ class ImageOutcome:
     """Where the image came from in the registry (None for ``--image-id``, or when the read failed)."""
     vex_applied: frozenset[tuple[str, int]] = frozenset()
     """(document, index) of every VEX statement that applied to one of its findings (for staleness)."""
+    policy_rule: int | None = None
+    """The index of the ``images:`` rule that judged it; None: the top-level keys did."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -518,6 +582,10 @@ class RunReport:
     @property
     def verdict(self) -> Verdict:
         return Verdict.of(self.exit_code)
+
+    def policy_of(self, outcome: ImageOutcome) -> Policy:
+        """The limits that judged ``outcome``: its ``images:`` rule's, else the top-level ones."""
+        return self.policy.judging(outcome.policy_rule)
 
     @property
     def process_exit_code(self) -> ExitCode:

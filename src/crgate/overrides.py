@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from crgate.errors import ConfigError
@@ -49,15 +49,28 @@ def apply_overrides(policy: Policy, limits: Sequence[str], *, only_fixed: bool =
         if key in parsed:
             raise ConfigError(f"--max {key} is given twice ({key}={parsed[key]} and {key}={count}); give it once")
         parsed[key] = count
-    thresholds = {**policy.thresholds, **parsed}
-    ordered = {key: thresholds[key] for key in THRESHOLD_KEYS if key in thresholds}
     named = [f"--max {key}={count}" for key, count in parsed.items()] + (["--only-fixed"] if only_fixed else [])
+    # The command line is the last word for every image: it overrides the images: rules' keys too.
+    rules = tuple(
+        dataclasses.replace(
+            rule,
+            thresholds=None if rule.thresholds is None else _merged(rule.thresholds, parsed),
+            only_fixed=True if only_fixed else rule.only_fixed,
+        )
+        for rule in policy.images
+    )
     return dataclasses.replace(
         policy,
-        thresholds=MappingProxyType(ordered),
+        thresholds=_merged(policy.thresholds, parsed),
         only_fixed=policy.only_fixed or only_fixed,
+        images=rules,
         source=f"{policy.source} + {' '.join(named)}",
     )
+
+
+def _merged(thresholds: Mapping[str, int], parsed: Mapping[str, int]) -> Mapping[str, int]:
+    merged = {**thresholds, **parsed}
+    return MappingProxyType({key: merged[key] for key in THRESHOLD_KEYS if key in merged})
 
 
 def apply_inputs(policy: Policy, vex_files: Sequence[str], kev_catalog: str | None) -> Policy:

@@ -30,6 +30,7 @@ from crgate.policy_v1 import (
     BASELINE_KEYS,
     DEFAULT_UNSCANNABLE,
     IGNORE_RULE_KEYS,
+    IMAGE_RULE_KEYS,
     KEV_KEYS,
     LIMIT_KEYS,
     REUSE_KEYS,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "DISCOVERY_FILES",
     "IGNORE_RULE_KEYS",
+    "IMAGE_RULE_KEYS",
     "KEV_KEYS",
     "LIMIT_KEYS",
     "POLICY_SHA256_ENV",
@@ -146,7 +148,7 @@ def check_policy_pins(policy: Policy, pins: Sequence[tuple[str, str]]) -> None:
                 "the policy is not the one its owners pinned; restore it, or have them update the pin"
             )
     if pins:
-        for document in policy.vex:
+        for document in policy.all_vex:
             if document.from_policy and not document.pinned:
                 raise ConfigError(
                     f"the policy in force ({policy.source}) is pinned, but its VEX document {document.path} is not: "
@@ -226,4 +228,7 @@ def describe_policy(policy: Policy) -> str:
         parts.append(
             f"known exploited (KEV) <= {policy.kev.max} ({policy.kev.catalog.path} {policy.kev.catalog.version})"
         )
+    if policy.images:
+        count = len(policy.images)
+        parts.append(f"{count} image rule{'s' if count != 1 else ''} (images:)")
     return "; ".join(parts)

@@ -2,9 +2,9 @@
 
 Adding a key to the format is a table change here: a new entry in ``_TOP_LEVEL_KEYS`` (or one of the
 nested tables: ``_THRESHOLD_KEYS``, ``_LIMIT_KEYS``, ``_IGNORE_RULE_KEYS``, ``_BASELINE_KEYS``,
-``_REUSE_KEYS``, ``_KEV_KEYS``) with a parser, plus the field on ``crgate.model.Policy``. Reading the YAML and the typed
-value helpers the parsers use are ``crgate.yamlstrict`` and ``crgate.yamlwalk``; files, discovery and
-the summary are ``crgate.policy``.
+``_REUSE_KEYS``, ``_KEV_KEYS``, ``_IMAGE_RULE_KEYS``) with a parser, plus the field on
+``crgate.model.Policy``. Reading the YAML and the typed value helpers the parsers use are
+``crgate.yamlstrict`` and ``crgate.yamlwalk``; files, discovery and the summary are ``crgate.policy``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from crgate.durations import UNITS
 from crgate.errors import ImageRefError
 from crgate.images import parse_image_ref
 from crgate.model import THRESHOLD_KEYS, BaselineSpec, IgnoreRule, KevPolicy, Policy, VexDocument
+from crgate.policy_images import RuleSpec, build_rules, parse_images, parse_match
 from crgate.policy_inputs import PolicyFiles, load_files, parse_catalog, parse_kev, parse_vex
 from crgate.yamlstrict import STR_TAG, is_null, kind_of, line_of
 from crgate.yamlwalk import PLAIN_DECIMAL, Key, Parser, Walker, describe
@@ -109,6 +110,12 @@ def build_policy(walker: Walker, root: Node | None, source: str, files: PolicyFi
         if files is None:
             raise walker.error("this policy names VEX or KEV files, which only a policy read from a file can")
         vex, kev = load_files(values, files)
+
+    def rule_error(message: str, line: int | None, key: str | None) -> Exception:
+        return walker.error(message, line=line, key=key)
+
+    specs = cast("tuple[RuleSpec, ...]", values.get("images", ()))
+    images = build_rules(specs, files, rule_error, top_only_fixed=only_fixed)
     return Policy(
         version=cast(int, values["version"]),
         thresholds=thresholds.limits,
@@ -122,6 +129,7 @@ def build_policy(walker: Walker, root: Node | None, source: str, files: PolicyFi
         unscannable=cast(str, values.get("unscannable", DEFAULT_UNSCANNABLE)),
         vex=vex,
         kev=kev,
+        images=images,
     )
 
 
@@ -518,6 +526,7 @@ _TOP_LEVEL_KEYS: dict[str, Key] = {
     "unscannable": Key(_choice("warn", "fail", "skip")),
     "vex": Key(parse_vex),
     "kev": Key(lambda walker, key_path, line, node: parse_kev(walker, key_path, line, node, _KEV_KEYS)),  # noqa: E731
+    "images": Key(lambda walker, key_path, line, node: parse_images(walker, key_path, line, node, _IMAGE_RULE_KEYS)),  # noqa: E731
 }
 _THRESHOLD_KEYS: dict[str, Key] = {key: Key(_parse_limit) for key in THRESHOLD_KEYS}
 # The mapping form of one threshold: ``high: {max: 0, fixable_only: true}``.
@@ -572,6 +581,15 @@ _KEV_KEYS: dict[str, Key] = {
     "max_age": Key(_parse_duration),
 }
 
+# One rule of ``images:`` (crgate.policy_images): the keys it may set, each read like the top-level one.
+_IMAGE_RULE_KEYS: dict[str, Key] = {
+    "match": Key(
+        parse_match, required=True, missing_hint="write the images it judges, e.g. 'match: [\"cr.yandex/*/prod/*\"]'"
+    ),
+    **{key: _TOP_LEVEL_KEYS[key] for key in ("thresholds", "only_fixed", "unscannable", "ignore", "vex")},
+}
+_IMAGE_RULE_KEYS["thresholds"] = Key(_parse_thresholds)  # optional in a rule: the top-level ones apply
+
 # The names the loader accepts, for tests and tools that must stay in sync (e.g. the JSON Schema).
 TOP_LEVEL_KEYS: tuple[str, ...] = tuple(_TOP_LEVEL_KEYS)
 LIMIT_KEYS: tuple[str, ...] = tuple(_LIMIT_KEYS)
@@ -579,3 +597,4 @@ IGNORE_RULE_KEYS: tuple[str, ...] = tuple(_IGNORE_RULE_KEYS)
 BASELINE_KEYS: tuple[str, ...] = tuple(_BASELINE_KEYS)
 REUSE_KEYS: tuple[str, ...] = tuple(_REUSE_KEYS)
 KEV_KEYS: tuple[str, ...] = tuple(_KEV_KEYS)
+IMAGE_RULE_KEYS: tuple[str, ...] = tuple(_IMAGE_RULE_KEYS)

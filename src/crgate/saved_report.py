@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from crgate import inputs
+from crgate import image_rules, inputs
 from crgate.errors import ConfigError
 from crgate.exitcodes import ExitCode
 from crgate.findings import recount, stale_rules, stale_statements
@@ -244,6 +244,7 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                     scan_result_id=image.scan_result_id,
                     error=image.error,
                     source=image.source,
+                    policy_rule=image_rules.judging(policy, image.source)[1],
                 )
             )
             continue
@@ -252,15 +253,19 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                 f"saved report {saved.source}: the findings of {image.ref} do not add up to its counts; "
                 "the report was edited or truncated"
             )
-        if image.findings is None and policy.uses_findings:
+        judging, rule = image_rules.judging(policy, image.source)
+        if image.findings is None and judging.uses_findings:
             raise ConfigError(
                 f"saved report {saved.source} has no findings for {image.ref}, but this policy judges findings; "
                 "save reports with 'crgate check --format json' (it lists findings)"
             )
         decision = decide(
-            policy, image.ref, image.result, image.findings, today=today, baseline=baseline, source=image.source
+            judging, image.ref, image.result, image.findings, today=today, baseline=baseline, source=image.source
         )
-        outcomes.append(judged_outcome(image.ref, image.result, decision, origin=image.origin, source=image.source))
+        outcome = judged_outcome(
+            image.ref, image.result, decision, origin=image.origin, source=image.source, policy_rule=rule
+        )
+        outcomes.append(outcome)
     stale = stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)
     return outcomes, stale, stale_statements(policy, outcomes)
 

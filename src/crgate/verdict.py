@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from crgate import __version__
 from crgate.exitcodes import ExitCode, worst
 from crgate.findings import far_expiry_warnings, kev_warnings, rule_warnings
+from crgate.image_rules import unscannable_mode
 from crgate.model import BaselineInfo, ImageOutcome, Policy, RunReport
 
 
@@ -32,13 +33,13 @@ def summarize(
 ) -> RunReport:
     """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``;
     ``stale_vex``: VEX statements that applied to no finding (a warning, never a violation)."""
-    warnings = rule_warnings(policy.ignore, today) + far_expiry_warnings(policy, today)
+    warnings = rule_warnings(policy.all_ignore, today) + far_expiry_warnings(policy, today)
     warnings.extend(kev_warnings(policy, today))
-    if policy.unscannable != "skip":
-        for image in unscannable:
+    modes = [(image, unscannable_mode(policy, image)) for image in unscannable]
+    for image, mode in modes:
+        if mode != "skip":
             warnings.append(
-                f"{image} is not in Yandex Container Registry and was not scanned (policy unscannable: "
-                f"{policy.unscannable})"
+                f"{image} is not in Yandex Container Registry and was not scanned (policy unscannable: {mode})"
             )
     for label in stale_ignores:
         consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
@@ -48,7 +49,7 @@ def summarize(
     codes = [outcome.exit_code for outcome in outcomes]
     if stale_ignores and policy.fail_on_stale_ignores:
         codes.append(ExitCode.VIOLATION)
-    if unscannable and policy.unscannable not in ("warn", "skip"):  # "fail", and anything unknown
+    if any(mode not in ("warn", "skip") for _, mode in modes):  # "fail", and anything unknown
         codes.append(ExitCode.VIOLATION)
     code = ExitCode.INTERRUPTED if interrupted else worst(codes)
     return RunReport(

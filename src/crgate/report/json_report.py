@@ -14,7 +14,16 @@ import json
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, KevEntry, RunReport, VexStatement
+from crgate.model import (
+    SEVERITIES,
+    THRESHOLD_KEYS,
+    ImageOutcome,
+    ImageRule,
+    JudgedFinding,
+    KevEntry,
+    RunReport,
+    VexStatement,
+)
 from crgate.report.common import Context
 from crgate.report.jsonout import Splice, ascii_string
 
@@ -69,6 +78,7 @@ def image_document(outcome: ImageOutcome, findings_of: FindingsOf = _all_finding
         "counted": dict(outcome.counted) if outcome.counted is not None and result is not None else None,
         "findings": findings_of(outcome),
         "warnings": list(outcome.warnings),
+        "policy_rule": outcome.policy_rule,
     }
 
 
@@ -166,6 +176,7 @@ def document(report: RunReport, findings_of: FindingsOf = _all_findings) -> dict
                 for d in report.policy.vex
             ],
             "kev": _kev_policy(report),
+            "images": [image_rule_document(rule) for rule in report.policy.images],
         },
         "severities": list(SEVERITIES),
         "images": [image_document(outcome, findings_of) for outcome in report.images],
@@ -192,6 +203,24 @@ def references(report: RunReport) -> list[dict[str, Any]]:
                 "pinned": source.pinned,
             }
     return list(seen.values())
+
+
+def image_rule_document(rule: ImageRule) -> dict[str, Any]:
+    """One ``images:`` rule as the JSON report and ``policy explain`` show it (null: the top level applies)."""
+    thresholds = None
+    if rule.thresholds is not None:
+        thresholds = {key: rule.thresholds[key] for key in THRESHOLD_KEYS if key in rule.thresholds}
+    return {
+        "index": rule.index,
+        "match": list(rule.match),
+        "line": rule.line,
+        "thresholds": thresholds,
+        "fixable_only": sorted(rule.fixable_only) if rule.thresholds is not None else None,
+        "only_fixed": rule.only_fixed,
+        "unscannable": rule.unscannable,
+        "ignore": [item.label for item in rule.ignore],
+        "vex": [document.path for document in rule.vex],
+    }
 
 
 def _kev_policy(report: RunReport) -> dict[str, Any] | None:

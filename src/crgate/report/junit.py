@@ -82,15 +82,17 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
         ("scan_result_id", outcome.scan_result_id),
         ("verdict", outcome.verdict),
         ("policy", report.policy.source),
+        ("policy_rule", None if outcome.policy_rule is None else report.policy.images[outcome.policy_rule].label),
     ):
         if value:
             ET.SubElement(properties, "property", name=name, value=_t(value, 1000))
-    rows = {row.key: row for row in limit_rows(report.policy, outcome)}
-    limits = [key for key in THRESHOLD_KEYS if key in report.policy.thresholds]
-    names = [f"{key} <= {report.policy.thresholds[key]}" for key in limits]
-    if report.policy.kev is not None:
+    policy = report.policy_of(outcome)
+    rows = {row.key: row for row in limit_rows(policy, outcome)}
+    limits = [key for key in THRESHOLD_KEYS if key in policy.thresholds]
+    names = [f"{key} <= {policy.thresholds[key]}" for key in limits]
+    if policy.kev is not None:
         limits.append(KEV_KEY)
-        names.append(f"{KEV_ROW} <= {report.policy.kev.max}")
+        names.append(f"{KEV_ROW} <= {policy.kev.max}")
     names = names or ["policy (no limits)"]
     failures = errors = 0
     counted: Mapping[str, list[JudgedFinding]] | None = None

@@ -150,7 +150,10 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
         error = outcome.error
         yield f"**Could not be checked** (exit {error.exit_code}, {error.kind}): {_t(error.message, MAX_MESSAGE)}"
         yield ""
-    rows = limit_rows(context.report.policy, outcome)
+    if outcome.policy_rule is not None:
+        yield f"Judged by policy rule {_t(context.report.policy.images[outcome.policy_rule].label, MAX_MESSAGE)}."
+        yield ""
+    rows = limit_rows(context.report.policy_of(outcome), outcome)
     if rows:
         yield "| limit | count | status |"
         yield "| --- | --- | --- |"

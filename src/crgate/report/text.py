@@ -11,6 +11,7 @@ import heapq
 from operator import attrgetter
 from typing import TextIO
 
+from crgate.image_rules import unscannable_mode
 from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
 from crgate.report.common import KEV_KEY, KEV_ROW, SEVERITY_RANK, Context, kev_note, vex_note, violation_text
 from crgate.textsafe import safe
@@ -45,14 +46,14 @@ def write(context: Context, out: TextIO) -> None:
         "",
     ]
     for outcome in report.images:
-        lines.extend(_image_block(outcome, report.policy))
+        lines.extend(_image_block(outcome, report.policy_of(outcome), report.policy))
         lines.append("")
     lines.extend(f"warning: {_t(warning)}" for warning in report.warnings)
     lines.append(_verdict_line(report))
     out.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
-def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
+def _image_block(outcome: ImageOutcome, policy: Policy, top: Policy) -> list[str]:
     head = f"{_t(outcome.ref)}  {outcome.verdict.upper()}"
     ids = []
     if outcome.image_id:
@@ -70,6 +71,11 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
     lines = [head]
     if ids:
         lines.append("  " + ", ".join(ids))
+    if outcome.policy_rule is not None:
+        rule = top.images[outcome.policy_rule]
+        lines.append(f"  judged by policy rule {_t(rule.label)}: {describe_limits(policy)}")
+    elif top.images:
+        lines.append("  judged by the top-level limits (no images: rule matches)")
     lines.extend(f"  note: {_t(warning)}" for warning in outcome.warnings)
     if outcome.error is not None:
         lines.append(f"  error (exit {outcome.error.exit_code}): {_t(outcome.error.message)}")
@@ -182,8 +188,9 @@ def _verdict_line(report: RunReport) -> str:
         parts.append(f"{len(errors)} of {n} {plural} could not be checked")
     if report.stale_ignores and report.policy.fail_on_stale_ignores:
         parts.append(f"{len(report.stale_ignores)} stale ignore rule(s) (fail_on_stale_ignores)")
-    if report.unscannable and report.policy.unscannable == "fail":
-        parts.append(f"{len(report.unscannable)} image(s) outside Yandex Container Registry (unscannable: fail)")
+    failing = [image for image in report.unscannable if unscannable_mode(report.policy, image) == "fail"]
+    if failing:
+        parts.append(f"{len(failing)} image(s) outside Yandex Container Registry (unscannable: fail)")
     label = "FAIL" if report.exit_code == 1 else "ERROR"
     line = f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"
     if report.report_only and report.exit_code == 1:
