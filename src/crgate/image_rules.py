@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 
 from crgate.errors import ImageRefError
-from crgate.images import parse_image_ref
+from crgate.images import REGISTRY_HOSTS, parse_image_ref
 from crgate.model import ImageRule, ImageSource, Policy
 
 
@@ -147,11 +147,17 @@ _DIGEST = 20
 """States 20..26 of ``_Shape`` read ``sha256:``, 27..90 the hex digits; 91 accepts."""
 
 
+_HOST_PREFIXES: tuple[str, ...] = tuple(sorted({host[:n] for host in REGISTRY_HOSTS for n in range(len(host) + 1)}))
+_HOST_STATE = 100
+"""States 100.. of ``_Shape``: the registry host read so far (``_HOST_PREFIXES``; 100 + 0 is the empty one)."""
+
+
 class _Shape:
     """The shape of a canonical reference, ``host/registry/repo[/repo...]:tag[@sha256:<64 hex>]`` (or with
-    only the digest), so that every example reference is one crgate could be given."""
+    only the digest) on one of Yandex's registry hosts, so that every example reference is one crgate could
+    be given."""
 
-    start = frozenset({0})
+    start = frozenset({_HOST_STATE + _HOST_PREFIXES.index("")})
 
     def accepting(self, state: frozenset[int]) -> bool:
         return bool(state & {9, _DIGEST + 7 + 64})
@@ -162,9 +168,13 @@ class _Shape:
 
 
 def _shape_next(current: int, ch: str) -> int | None:
-    """0-1 host, 2-5 registry id (a letter and at least 2 more), 6-7 repository parts, 8-9 tag, 20.. digest."""
-    if current in (0, 1):
-        return 1 if ch in _LOWER_DIGIT or ch in ".-" else 2 if ch == "/" and current == 1 else None
+    """100.. host, 2-5 registry id (a letter and at least 2 more), 6-7 repository parts, 8-9 tag, 20.. digest."""
+    if current >= _HOST_STATE:
+        read = _HOST_PREFIXES[current - _HOST_STATE]
+        if ch == "/":
+            return 2 if read in REGISTRY_HOSTS else None
+        following = read + ch
+        return _HOST_STATE + _HOST_PREFIXES.index(following) if following in _HOST_PREFIXES else None
     if current == 2:
         return 3 if ch in _LOWER_DIGIT and not ch.isdigit() else None
     if current in (3, 4, 5):
