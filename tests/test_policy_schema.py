@@ -17,6 +17,8 @@ from crgate.model import THRESHOLD_KEYS
 from crgate.policy import (
     BASELINE_KEYS,
     IGNORE_RULE_KEYS,
+    IMAGE_RULE_KEYS,
+    KEV_KEYS,
     LIMIT_KEYS,
     REUSE_KEYS,
     TOP_LEVEL_KEYS,
@@ -80,6 +82,8 @@ def _object_schemas(schema: dict[str, Any]) -> dict[str, tuple[dict[str, Any], t
         "ignore rule": (defs["ignoreRule"], IGNORE_RULE_KEYS),
         "baseline": (schema["properties"]["baseline"], BASELINE_KEYS),
         "reuse": (schema["properties"]["reuse"], REUSE_KEYS),
+        "kev": (schema["properties"]["kev"], KEV_KEYS),
+        "image rule": (defs["imageRule"], IMAGE_RULE_KEYS),
     }
 
 
@@ -106,6 +110,8 @@ def test_schema_required_keys_match_the_loader(schema: dict[str, Any]) -> None:
         "ignore rule": {"id", "reason"},
         "baseline": {"image"},
         "reuse": {"max_age"},
+        "kev": {"catalog"},
+        "image rule": {"match"},
     }
 
 
@@ -141,6 +147,8 @@ def test_example_yaml_shows_every_key() -> None:
     assert {key for rule in data["ignore"] for key in rule} == set(IGNORE_RULE_KEYS)
     assert tuple(data["baseline"]) == BASELINE_KEYS
     assert tuple(data["reuse"]) == REUSE_KEYS
+    assert {key for rule in data["images"] for key in rule} == set(IMAGE_RULE_KEYS)
+    assert policy.images and policy.images[0].thresholds is not None
     assert policy.fixable_only and policy.ignore and policy.baseline and policy.reuse_max_age
     assert policy.ignore[0].expires is not None and policy.ignore[0].images and policy.ignore[0].package
 

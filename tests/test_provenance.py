@@ -284,6 +284,8 @@ def test_every_kind_has_a_test_that_shows_it():
         LooseningKind.METADATA_ADDRESS,
         LooseningKind.CA_FILE,
         LooseningKind.SAVED_REPORT,  # the evaluate tests below
+        LooseningKind.VEX,  # test_vex_documents_and_image_rules_are_loosenings...
+        LooseningKind.IMAGE_RULES,
     }
     assert shown == set(LooseningKind), "a new kind needs a test that shows it in the block and the report"
 
@@ -475,3 +477,29 @@ def test_the_system_store_or_a_ca_file_flag_is_no_trust_loosening():
     assert trust_variables(env, "/ca.pem") == ()
     own = {"SSL_CERT_FILE": system.openssl_cafile, "SSL_CERT_DIR": system.openssl_capath}
     assert trust_variables(own, None) == ()
+
+
+def test_vex_documents_and_image_rules_are_loosenings_and_their_digests_recorded(tmp_path):
+    # A VEX statement takes findings out of the counts and an images: rule judges with its own limits:
+    # both weaken the gate relative to the top-level limits, so both lead the log; every file read is
+    # recorded by its sha256.
+    import hashlib
+
+    from test_vex_e2e import oci_product, statement, vex_document, write
+
+    vex = write(tmp_path, "app.vex.json", vex_document(statement(oci_product("sha256:" + "0" * 64))))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nthresholds: {critical: 0, high: 0}\n"
+        "images:\n  - match: ['cr.yandex/crpdemo/*']\n    thresholds: {critical: 0, high: 0}\n"
+    )
+    report = tmp_path / "report.json"
+    args = ["check", "--emulator", DEMO_CLEAN, "--policy", str(policy), "--vex", vex, "--output", f"json={report}"]
+    result = run_cli(args)
+    assert result.code == 0, result.output
+    assert f"  - vex (--vex): 1 statement(s) of {vex} (sha256 " in result.stderr
+    assert f"  - image-rules ({policy}): 1 images: rule(s) judge the images they match" in result.stderr
+    found = json.loads(report.read_text())["provenance"]
+    digest = hashlib.sha256(Path(vex).read_bytes()).hexdigest()
+    assert found["vex_files"] == [{"path": vex, "sha256": digest}]
+    assert {"vex", "image-rules"} <= {item["kind"] for item in found["loosenings"]}

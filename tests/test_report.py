@@ -52,6 +52,9 @@ def test_json_counts_have_every_severity_as_integers(mixed_report):
     ]
     assert vuln["scanned_at"].endswith("Z") and vuln["status"] == "READY"
     assert mixed_report["policy"] == {
+        "vex": [],
+        "kev": None,
+        "images": [],
         "source": "built-in default",
         "version": 1,
         "thresholds": {"critical": 0, "high": 0},

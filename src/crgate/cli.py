@@ -144,6 +144,13 @@ _POLICY_PIN_OPTION = click.option("--policy-sha256", "policy_sha256", metavar="H
                                   "unless the policy in force has this SHA-256 (env CRGATE_POLICY_SHA256; both "
                                   "must match when both are set). The built-in default is hashed as its "
                                   "documented text.")
+_VEX_OPTIONS = (
+    click.option("--vex", "vex_files", multiple=True, metavar="FILE", help="OpenVEX 0.2.0 document whose "
+                 "not_affected/fixed statements take findings out of the counts (after the policy's 'vex' "
+                 "list). Repeatable."),
+    click.option("--kev-catalog", metavar="FILE", help="CISA KEV catalog (JSON) in place of the policy's "
+                 "kev.catalog; without a 'kev' key in the policy: kev.max 0."),
+)
 _TODAY_OPTION = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
                              help="Judge ignore-rule expiry as of this date (preview what fails after a rule "
                              "expires). Default: today.")
@@ -167,6 +174,7 @@ _CHECK_OPTIONS = (
     click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
                  "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
     click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
+    *_VEX_OPTIONS,
     click.option("--report-only", is_flag=True, help="Judge and report as usual, but exit 0 when the only "
                  "failures are policy violations (errors still fail)."),
     _connection_options,
@@ -250,6 +258,8 @@ def check(
     policy_sha256: str | None,
     limits: tuple[str, ...],
     only_fixed: bool,
+    vex_files: tuple[str, ...],
+    kev_catalog: str | None,
     report_only: bool,
     connect: ConnectOptions,
     timeout: float,
@@ -282,10 +292,18 @@ def check(
     from crgate.connect import on_emulator, planned_settings, used_settings, with_region
     from crgate.gate import RunOptions
     from crgate.logs import configure_logging
-    from crgate.overrides import apply_overrides
+    from crgate.overrides import apply_inputs, apply_overrides
     from crgate.pinning import write_pinned
     from crgate.policy import discover_policy_pinned
-    from crgate.provenance import MAX_DECLARED, Flags, Provenance, policy_origin, run_loosenings, trust_variables
+    from crgate.provenance import (
+        MAX_DECLARED,
+        Flags,
+        Provenance,
+        input_files,
+        policy_origin,
+        run_loosenings,
+        trust_variables,
+    )
     from crgate.registry import parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
     from crgate.report.sarif import check_category
@@ -312,7 +330,7 @@ def check(
     selection = select_targets(image_refs, image_ids, manifests, sys.stdin.buffer)
     _refuse_oversized_dotenv(plan, [target.ref for target in selection.targets if target.ref])
     base_policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
-    policy = apply_overrides(base_policy, limits, only_fixed=only_fixed)
+    policy = apply_inputs(apply_overrides(base_policy, limits, only_fixed=only_fixed), vex_files, kev_catalog)
     options = RunOptions(
         platforms=tuple(parse_platform(value) for value in platforms),
         concurrency=concurrency,
@@ -363,9 +381,12 @@ def check(
         gating = _Gating(selection, policy, options, connect, registry_url, masker, opening, use_emulator)
         result, session = _run_gate(stack, gating, Deadline(timeout), progress)
         used = used_settings(planned, session, emulator_registry)
+        read_vex, read_kev = input_files(policy)
         provenance = Provenance(
             __version__,
             policy_origin(base_policy, explicit=policy_path is not None),
+            vex_files=read_vex,
+            kev_files=read_kev,
             loosenings=loosenings,
             emulated=use_emulator,
             api_endpoint=used.api_endpoint,
@@ -640,12 +661,15 @@ def doctor(
 @click.argument("report_file", metavar="RESULT.json")
 @click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
 @_POLICY_PIN_OPTION
+@_options(_VEX_OPTIONS)
 @_options(_REPORT_OPTIONS)
 @_TODAY_OPTION
 def evaluate(
     report_file: str,
     policy_path: str | None,
     policy_sha256: str | None,
+    vex_files: tuple[str, ...],
+    kev_catalog: str | None,
     fmt: str,
     outputs: tuple[tuple[str, str], ...],
     today: dt.datetime | None,
@@ -659,11 +683,12 @@ def evaluate(
 
     from crgate import outputs as files
     from crgate.gate import evaluate_saved
+    from crgate.overrides import apply_inputs
     from crgate.policy import discover_policy_pinned
     from crgate.provenance import today_loosening
     from crgate.saved_report import load_saved_report
 
-    policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
+    policy = apply_inputs(discover_policy_pinned(policy_path, policy_sha256, os.environ), vex_files, kev_catalog)
     saved = load_saved_report(report_file)
     day = today.date() if today else None
     report = evaluate_saved(
@@ -692,6 +717,7 @@ def policy_validate(file: str) -> ExitCode:
     import datetime as dt
 
     from crgate.findings import far_expiry_warnings
+    from crgate.image_rules import overlap_warnings
     from crgate.policy import describe_policy, load_policy
     from crgate.textsafe import LINE_LIMIT, safe
 
@@ -699,8 +725,27 @@ def policy_validate(file: str) -> ExitCode:
     summary = f"{file}: valid crgate policy, version {policy.version}, sha256 {policy.sha256}"
     summary += f": {describe_policy(policy)}"
     click.echo(safe(summary, LINE_LIMIT))
-    for warning in far_expiry_warnings(policy, dt.date.today()):
+    for warning in far_expiry_warnings(policy, dt.date.today()) + overlap_warnings(policy.images, file):
         _note(f"warning: {warning}")
+    return ExitCode.PASS
+
+
+@policy_group.command("explain")
+@click.option("--policy", "policy_path", metavar="FILE", help="Policy file (default: ./.crgate.yaml, ./crgate.yaml, "
+              "else the built-in default).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+def policy_explain(policy_path: str | None, fmt: str, refs: tuple[str, ...]) -> ExitCode:
+    """Print, per image reference, the images: rule that judges it and the effective limits (no API call)."""
+    from crgate.images import parse_image_ref
+    from crgate.policy import discover_policy
+    from crgate.policy_explain import explain, render_json, render_text
+
+    policy = discover_policy(policy_path)
+    for ref in refs:
+        parse_image_ref(ref)  # an image id or another registry's image: exit 2, as for check
+    entries = explain(policy, refs)
+    click.echo(render_json(policy, entries) if fmt == "json" else render_text(policy, entries))
     return ExitCode.PASS
 
 

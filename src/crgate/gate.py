@@ -119,6 +119,7 @@ def run(
         started_at=started_at,
         finished_at=now(),
         stale_ignores=() if interrupted else gate.stale_ignore_rules(),
+        stale_vex=() if interrupted else gate.stale_vex_statements(),
         baseline=gate.baseline,
         interrupted=interrupted,
         unscannable=unscannable,
@@ -164,7 +165,7 @@ def evaluate_saved(
                 "itself counts none of its findings"
             )
     started_at = now()
-    outcomes, stale = rejudge(policy, saved, today=today)
+    outcomes, stale, stale_vex = rejudge(policy, saved, today=today)
     provenance = evaluation_provenance(
         policy,
         __version__,
@@ -182,6 +183,7 @@ def evaluate_saved(
         started_at=started_at,
         finished_at=now(),
         stale_ignores=stale,
+        stale_vex=stale_vex,
         baseline=saved.baseline if policy.baseline else None,
     )
     return dataclasses.replace(report, provenance=provenance)

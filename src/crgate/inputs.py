@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from crgate.errors import ConfigError
 
@@ -54,7 +54,22 @@ SERVICE_ACCOUNT_KEY = InputKind(
     "a service account key", 64 * KiB, "give the authorized key JSON written by 'yc iam key create'"
 )
 CA_FILE = InputKind("a CA certificate file", 4 * MiB, "give only the PEM certificates of the CAs to trust")
-KINDS: tuple[InputKind, ...] = (POLICY, MANIFEST, SAVED_REPORT, SCENARIO, SERVICE_ACCOUNT_KEY, CA_FILE)
+# A VEX document is a few statements; a vendor's covering every image it ships runs to a few MiB.
+VEX = InputKind("a VEX document", 16 * MiB, "split the VEX statements into several documents, each its own --vex")
+# CISA's catalog is about 1.5 MiB (1,300 entries) today.
+KEV_CATALOG = InputKind(
+    "a KEV catalog", 32 * MiB, "give CISA's known_exploited_vulnerabilities.json (or a file of the same format)"
+)
+KINDS: tuple[InputKind, ...] = (
+    POLICY,
+    MANIFEST,
+    SAVED_REPORT,
+    SCENARIO,
+    SERVICE_ACCOUNT_KEY,
+    CA_FILE,
+    VEX,
+    KEV_CATALOG,
+)
 
 _CHUNK = 1 * MiB
 
@@ -146,6 +161,21 @@ def check_json_nesting(text: str, limit: int, error: ErrorFor) -> None:
     depth = json_nesting(text)
     if depth > limit:
         raise error(f"the JSON nests {depth} levels deep, more than the {limit} this file can need")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (``args[0]``): ``json.loads`` would silently keep the last."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads`` that raises ``DuplicateKey``: an edited file can hide a
+    value behind a second copy of its key, and which one a reader keeps is not for crgate to guess."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

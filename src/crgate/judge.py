@@ -24,6 +24,9 @@ from crgate.model import (
     Violation,
 )
 
+KEV_LIMIT = "kev"
+"""The ``severity`` of the violation of ``kev.max``."""
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -33,6 +36,8 @@ class Decision:
     counted: dict[str, int]
     """The count each threshold key was checked against (all of THRESHOLD_KEYS)."""
     findings: tuple[JudgedFinding, ...] | None
+    vex_applied: frozenset[tuple[str, int]] = frozenset()
+    """(document, index) of every VEX statement that applied to a finding (winning or not)."""
 
 
 def decide(
@@ -43,15 +48,20 @@ def decide(
     *,
     today: dt.date,
     baseline: BaselineKeys | None = None,
+    source: ImageSource | None = None,
 ) -> Decision:
-    """Judge one result: by its counts alone, or finding by finding when findings are given."""
+    """Judge one result: by its counts alone, or finding by finding when findings are given. ``source`` (the
+    image's digests and reference) is what VEX statements name."""
     if findings is None:
         if policy.uses_findings:  # callers must fetch findings for such a policy; never judge without
             raise ValueError("this policy needs the findings of every image")
         counts = threshold_counts(result.counts)
         return Decision(evaluate(policy, counts), counts, None)
-    judged, counts = judge(policy, image_ref, findings, today=today, baseline=baseline)
-    return Decision(evaluate(policy, counts), counts, judged)
+    applied: set[tuple[str, int]] = set()
+    judged, counts = judge(
+        policy, image_ref, findings, today=today, baseline=baseline, source=source, vex_applied=applied
+    )
+    return Decision(evaluate(policy, counts), counts, judged, frozenset(applied))
 
 
 def judged_outcome(
@@ -64,6 +74,7 @@ def judged_outcome(
     elapsed: float = 0.0,
     warnings: tuple[str, ...] = (),
     source: ImageSource | None = None,
+    policy_rule: int | None = None,
 ) -> ImageOutcome:
     """The outcome of an image judged on a READY result: the one place such an outcome is built."""
     return ImageOutcome(
@@ -79,6 +90,8 @@ def judged_outcome(
         origin=origin,
         warnings=warnings,
         source=source,
+        vex_applied=decision.vex_applied,
+        policy_rule=policy_rule,
     )
 
 
@@ -88,7 +101,8 @@ def threshold_counts(counts: SeverityCounts) -> dict[str, int]:
 
 
 def evaluate(policy: Policy, counts: SeverityCounts | Mapping[str, int]) -> tuple[Violation, ...]:
-    """Every limit of ``policy`` that ``counts`` exceed (count > limit), in THRESHOLD_KEYS order."""
+    """Every limit of ``policy`` that ``counts`` exceed (count > limit), in THRESHOLD_KEYS order, then the KEV
+    limit (``kev.max``, checked against ``counts["kev"]``) when the policy has one."""
     unknown = set(policy.thresholds) - set(THRESHOLD_KEYS)
     if unknown:  # the loader rejects these; refuse rather than silently ignore a limit
         raise ValueError(f"policy has limits crgate does not know: {sorted(unknown)}")
@@ -101,4 +115,8 @@ def evaluate(policy: Policy, counts: SeverityCounts | Mapping[str, int]) -> tupl
         count = values[key]  # a missing key is a bug: KeyError, never "no findings"
         if count > limit:
             violations.append(Violation(severity=key, count=count, limit=limit))
+    if policy.kev is not None:
+        count = values["kev"]  # judged without findings (counts only) is refused above: never "no KEV finding"
+        if count > policy.kev.max:
+            violations.append(Violation(severity=KEV_LIMIT, count=count, limit=policy.kev.max))
     return tuple(violations)

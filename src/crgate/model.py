@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Callable, Mapping
@@ -31,10 +32,12 @@ class Word(str, enum.Enum):
 
 
 class FindingDecision(Word):
-    """What the policy made of one finding (precedence: ignored, in_baseline, not_fixable, counted)."""
+    """What the policy made of one finding (precedence: ignored, vex, in_baseline, not_fixable, counted)."""
 
     COUNTED = "counted"
     IGNORED = "ignored"
+    VEX = "vex"
+    """A VEX statement says the image is ``not_affected`` by it, or that it is ``fixed``."""
     IN_BASELINE = "in_baseline"
     NOT_FIXABLE = "not_fixable"
 
@@ -195,6 +198,142 @@ class BaselineSpec:
     """``fail`` (exit 3 when the baseline cannot be obtained) or ``pass`` (set explicitly)."""
 
 
+class VexStatus(Word):
+    """The four statuses of an OpenVEX statement; ``not_affected`` and ``fixed`` take a finding out."""
+
+    NOT_AFFECTED = "not_affected"
+    AFFECTED = "affected"
+    FIXED = "fixed"
+    UNDER_INVESTIGATION = "under_investigation"
+
+    @property
+    def excludes(self) -> bool:
+        return self in (VexStatus.NOT_AFFECTED, VexStatus.FIXED)
+
+
+@dataclass(frozen=True)
+class VexProduct:
+    """One product of a VEX statement, as far as crgate can tie it to an image: by digest (a ``pkg:oci`` purl
+    or a ``sha-256`` hash, optionally within a repository), by repository, or by reference (repository and
+    tag). ``packages`` are its subcomponents as (name, version or None); empty = every package of the image.
+    ``image`` is False for a product crgate cannot tie to an image (it matches nothing)."""
+
+    label: str
+    image: bool = True
+    digest: str | None = None
+    """``sha256:<hex>``: the image's own digest or its index's."""
+    repository: str | None = None
+    """``cr.yandex/<registry-id>/<repository>``."""
+    tag: str | None = None
+    packages: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class VexStatement:
+    """One statement of a VEX document, checked (``not_affected`` has its justification or impact)."""
+
+    document: str
+    """The document's path as given (``--vex`` or the policy's ``vex:`` list)."""
+    index: int
+    """The statement's place in the document's ``statements`` (0-based)."""
+    vulnerabilities: frozenset[str]
+    """The vulnerability's name and aliases, uppercased."""
+    name: str
+    products: tuple[VexProduct, ...]
+    status: VexStatus
+    timestamp: dt.datetime
+    """The statement's own ``timestamp``, else its document's."""
+    justification: str | None = None
+    impact_statement: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``vex/app.json statement 2 (CVE-2023-4863 not_affected)``."""
+        return f"{self.document} statement {self.index} ({self.name} {self.status})"
+
+    @property
+    def reason(self) -> str:
+        """The justification (or impact statement) that reports quote."""
+        return self.justification or self.impact_statement or str(self.status)
+
+
+@dataclass(frozen=True)
+class VexDocument:
+    """A VEX document as read: its path, the SHA-256 of its bytes, its statements."""
+
+    path: str
+    sha256: str
+    statements: tuple[VexStatement, ...]
+    format: str = "openvex"
+    from_policy: bool = False
+    """Named by the policy's ``vex:`` list (else by ``--vex``)."""
+    pinned: bool = False
+    """The policy pins its SHA-256 (``{path: ..., sha256: ...}``), and it matched."""
+
+
+@dataclass(frozen=True)
+class KevEntry:
+    """One vulnerability of a catalog of known exploited vulnerabilities (CISA KEV)."""
+
+    cve: str
+    date_added: dt.date
+    due_date: dt.date
+    known_ransomware: str
+    """``Known`` or ``Unknown``, as the catalog says."""
+
+    @property
+    def label(self) -> str:
+        ransomware = "known ransomware use" if self.known_ransomware == "Known" else "no known ransomware use"
+        return (
+            f"known exploited (KEV, added {self.date_added.isoformat()}, due {self.due_date.isoformat()}, {ransomware})"
+        )
+
+
+@dataclass(frozen=True)
+class KevCatalog:
+    """A KEV catalog as read: its path, the SHA-256 of its bytes, its release and entries by CVE id (upper)."""
+
+    path: str
+    sha256: str
+    version: str
+    released: dt.datetime
+    entries: Mapping[str, KevEntry]
+
+
+@dataclass(frozen=True)
+class KevPolicy:
+    """``kev:``: more than ``max`` counted KEV-listed findings fail an image, whatever the thresholds say."""
+
+    catalog: KevCatalog
+    max: int = 0
+    max_age: dt.timedelta | None = dt.timedelta(days=30)
+    """Warn when the catalog's release is older than this; None: never."""
+
+
+@dataclass(frozen=True)
+class ImageRule:
+    """One rule of ``images:``: the limits for the images its globs match (``None`` / empty: not set, the
+    top-level key judges). ``thresholds`` replaces the top-level ones as a whole; ``ignore`` and ``vex`` come
+    after the top-level ones."""
+
+    index: int
+    match: tuple[str, ...]
+    """Shell globs on the canonical reference (``cr.yandex/<registry-id>/<repository>:<tag>``)."""
+    line: int | None = None
+    thresholds: Mapping[str, int] | None = None
+    fixable_only: frozenset[str] = frozenset()
+    """With ``thresholds``: the keys that count only fixable findings."""
+    only_fixed: bool | None = None
+    unscannable: str | None = None
+    ignore: tuple[IgnoreRule, ...] = ()
+    vex: tuple[VexDocument, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``images[1] (cr.yandex/*/prod/*)``."""
+        return f"images[{self.index}] ({', '.join(self.match)})"
+
+
 @dataclass(frozen=True)
 class Policy:
     """A loaded policy. ``thresholds`` holds only the limits that are set; absent = no limit."""
@@ -217,11 +356,61 @@ class Policy:
     sha256: str | None = None
     """The SHA-256 (lowercase hex) of the policy's bytes as read (the built-in default: of its documented
     text); None for a policy built in code. What ``--policy-sha256`` pins and provenance records."""
+    vex: tuple[VexDocument, ...] = ()
+    """The VEX documents in force: the policy's ``vex:`` list, then ``--vex`` files (each with its sha256)."""
+    kev: KevPolicy | None = None
+    """``kev:`` (or ``--kev-catalog``): the catalog and the limit on KEV-listed findings."""
+    images: tuple[ImageRule, ...] = ()
+    """``images:``: rules by image pattern; the first that matches judges the image (``crgate.image_rules``)."""
 
     @property
     def uses_findings(self) -> bool:
-        """True when judging needs the individual findings, not only the scan's counts."""
-        return bool(self.fixable_only or self.only_fixed or self.ignore or self.baseline)
+        """True when judging needs the individual findings, not only the scan's counts (of any image)."""
+        rules = any(r.fixable_only or r.only_fixed or r.ignore or r.vex for r in self.images)
+        return bool(
+            self.fixable_only or self.only_fixed or self.ignore or self.baseline or self.vex or self.kev or rules
+        )
+
+    def judging(self, rule: int | None) -> Policy:
+        """The policy that judges an image matched by ``images[rule]`` (None: this one, without rules): the
+        rule's keys in place of the top-level ones, its ignore rules and VEX documents after them."""
+        if rule is None:
+            return self if not self.images else dataclasses.replace(self, images=())
+        chosen = self.images[rule]
+        thresholds = self.thresholds if chosen.thresholds is None else chosen.thresholds
+        return dataclasses.replace(
+            self,
+            thresholds=thresholds,
+            fixable_only=self.fixable_only if chosen.thresholds is None else chosen.fixable_only,
+            only_fixed=self.only_fixed if chosen.only_fixed is None else chosen.only_fixed,
+            unscannable=self.unscannable if chosen.unscannable is None else chosen.unscannable,
+            ignore=self.ignore + chosen.ignore,
+            vex=self.vex + tuple(d for d in chosen.vex if d.path not in {v.path for v in self.vex}),
+            images=(),
+        )
+
+    @property
+    def all_ignore(self) -> tuple[IgnoreRule, ...]:
+        """The top-level ignore rules, then every image rule's (for expiry and staleness)."""
+        return self.ignore + tuple(rule for image in self.images for rule in image.ignore)
+
+    @property
+    def all_vex(self) -> tuple[VexDocument, ...]:
+        """Every VEX document in force for some image, each once (top-level first)."""
+        seen: dict[str, VexDocument] = {d.path: d for d in self.vex}
+        for image in self.images:
+            for document in image.vex:
+                seen.setdefault(document.path, document)
+        return tuple(seen.values())
+
+    @property
+    def source_files(self) -> tuple[tuple[str, str, str], ...]:
+        """(kind, path, sha256) of every file the policy brought in besides itself: VEX documents and the KEV
+        catalog, for the report's provenance."""
+        files = [("vex", document.path, document.sha256) for document in self.all_vex]
+        if self.kev is not None:
+            files.append(("kev", self.kev.catalog.path, self.kev.catalog.sha256))
+        return tuple(files)
 
     def counts_fixable_only(self, key: str) -> bool:
         return self.only_fixed or key in self.fixable_only
@@ -229,7 +418,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Violation:
-    """One exceeded limit: ``count > limit``."""
+    """One exceeded limit: ``count > limit``. ``severity`` is a threshold key, or ``kev`` for the limit on
+    known exploited vulnerabilities (``kev.max``)."""
 
     severity: str
     count: int
@@ -258,11 +448,14 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class JudgedFinding:
-    """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored)."""
+    """A finding and the policy's decision about it (``rule`` names the ignore rule when ignored; ``vex`` the
+    VEX statement that applied, whatever its status; ``kev`` the finding's KEV entry, when listed)."""
 
     finding: Finding
     decision: FindingDecision
     rule: str | None = None
+    vex: VexStatement | None = None
+    kev: KevEntry | None = None
 
 
 ProgressCallback = Callable[[ImageState, "str | None"], None]
@@ -317,6 +510,10 @@ class ImageOutcome:
     warnings: tuple[str, ...] = ()
     source: ImageSource | None = None
     """Where the image came from in the registry (None for ``--image-id``, or when the read failed)."""
+    vex_applied: frozenset[tuple[str, int]] = frozenset()
+    """(document, index) of every VEX statement that applied to one of its findings (for staleness)."""
+    policy_rule: int | None = None
+    """The index of the ``images:`` rule that judged it; None: the top-level keys did."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -362,6 +559,8 @@ class RunReport:
     """Run-wide warnings: expiring/expired/stale ignore rules, a baseline judged without, ..."""
     stale_ignores: tuple[str, ...] = ()
     """Ignore rules that matched no finding of any image (a violation with fail_on_stale_ignores)."""
+    stale_vex: tuple[str, ...] = ()
+    """VEX statements in force that applied to no finding of any image (reported, never a violation)."""
     baseline: BaselineInfo | None = None
     unscannable: tuple[str, ...] = ()
     """Images named by manifests that lie outside Yandex Container Registry (``image (where)``)."""
@@ -374,6 +573,10 @@ class RunReport:
     @property
     def verdict(self) -> Verdict:
         return Verdict.of(self.exit_code)
+
+    def policy_of(self, outcome: ImageOutcome) -> Policy:
+        """The limits that judged ``outcome``: its ``images:`` rule's, else the top-level ones."""
+        return self.policy.judging(outcome.policy_rule)
 
     @property
     def process_exit_code(self) -> ExitCode:

@@ -1,4 +1,5 @@
-"""Limits from the command line (``--max SEVERITY=N``, ``--only-fixed``) laid over the policy in force.
+"""Limits from the command line (``--max SEVERITY=N``, ``--only-fixed``) laid over the policy in force,
+and the VEX documents (``--vex FILE``) and KEV catalog (``--kev-catalog FILE``) added to it.
 
 They override the same keys of the policy file (or of the built-in default, so ``--max high=5`` alone
 still keeps ``critical: 0``), with the file's strictness: an unknown key gets a "did you mean", a
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from crgate.errors import ConfigError
-from crgate.model import THRESHOLD_KEYS, Policy
+from crgate.model import THRESHOLD_KEYS, KevPolicy, Policy
 from crgate.policy_v1 import ALIASES
 from crgate.yamlwalk import closest
 
@@ -48,12 +49,50 @@ def apply_overrides(policy: Policy, limits: Sequence[str], *, only_fixed: bool =
         if key in parsed:
             raise ConfigError(f"--max {key} is given twice ({key}={parsed[key]} and {key}={count}); give it once")
         parsed[key] = count
-    thresholds = {**policy.thresholds, **parsed}
-    ordered = {key: thresholds[key] for key in THRESHOLD_KEYS if key in thresholds}
     named = [f"--max {key}={count}" for key, count in parsed.items()] + (["--only-fixed"] if only_fixed else [])
+    # The command line is the last word for every image: it overrides the images: rules' keys too.
+    rules = tuple(
+        dataclasses.replace(
+            rule,
+            thresholds=None if rule.thresholds is None else _merged(rule.thresholds, parsed),
+            only_fixed=True if only_fixed else rule.only_fixed,
+        )
+        for rule in policy.images
+    )
     return dataclasses.replace(
         policy,
-        thresholds=MappingProxyType(ordered),
+        thresholds=_merged(policy.thresholds, parsed),
         only_fixed=policy.only_fixed or only_fixed,
+        images=rules,
         source=f"{policy.source} + {' '.join(named)}",
     )
+
+
+def _merged(thresholds: Mapping[str, int], parsed: Mapping[str, int]) -> Mapping[str, int]:
+    merged = {**thresholds, **parsed}
+    return MappingProxyType({key: merged[key] for key in THRESHOLD_KEYS if key in merged})
+
+
+def apply_inputs(policy: Policy, vex_files: Sequence[str], kev_catalog: str | None) -> Policy:
+    """``policy`` with the ``--vex`` documents after its own ``vex:`` list and the ``--kev-catalog`` in place
+    of its ``kev.catalog`` (with ``kev.max`` 0 and the default ``max_age`` when the policy has no ``kev``).
+    Paths are as given (relative to the working directory); a bad file is a ConfigError (exit 2) naming it."""
+    from crgate.kev import load_kev
+    from crgate.policy_inputs import DEFAULT_KEV_MAX_AGE
+    from crgate.vex import load_vex
+
+    if not vex_files and kev_catalog is None:
+        return policy
+    known = {document.path for document in policy.vex}
+    documents = list(policy.vex)
+    for path in vex_files:
+        if path in known:
+            raise ConfigError(f"--vex {path}: the document is already in force (given twice, or in the policy's vex)")
+        known.add(path)
+        documents.append(load_vex(path))
+    kev = policy.kev
+    if kev_catalog is not None:
+        catalog = load_kev(kev_catalog)
+        kev = KevPolicy(catalog, 0, DEFAULT_KEV_MAX_AGE) if kev is None else dataclasses.replace(kev, catalog=catalog)
+    named = [f"--vex {path}" for path in vex_files] + ([f"--kev-catalog {kev_catalog}"] if kev_catalog else [])
+    return dataclasses.replace(policy, vex=tuple(documents), kev=kev, source=f"{policy.source} + {' '.join(named)}")

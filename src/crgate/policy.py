@@ -1,7 +1,8 @@
 """The policy file: reading it, finding it, and summing it up in a line.
 
-Pure: no I/O beyond reading the policy file itself. Every problem becomes a ``PolicyError`` that
-names the file, the 1-based line and the dotted key path, and says what to write instead.
+Pure: no I/O beyond reading the policy file itself and the VEX documents and KEV catalog it names.
+Every problem becomes a ``PolicyError`` that names the file, the 1-based line and the dotted key
+path, and says what to write instead.
 
 Three layers, each its own module: ``crgate.yamlstrict`` composes the YAML into nodes (with line
 numbers, duplicate keys and structure bombs refused), ``crgate.policy_v1`` holds format version 1's
@@ -21,18 +22,23 @@ from types import MappingProxyType
 from crgate import inputs
 from crgate.durations import format_duration
 from crgate.errors import ConfigError, PolicyError
+from crgate.kev import load_kev
 from crgate.model import THRESHOLD_KEYS, Policy
+from crgate.policy_inputs import FilesBeside, PolicyFiles
 from crgate.policy_v1 import (
     ALIASES,
     BASELINE_KEYS,
     DEFAULT_UNSCANNABLE,
     IGNORE_RULE_KEYS,
+    IMAGE_RULE_KEYS,
+    KEV_KEYS,
     LIMIT_KEYS,
     REUSE_KEYS,
     SUPPORTED_VERSIONS,
     TOP_LEVEL_KEYS,
     build_policy,
 )
+from crgate.vex import load_vex
 from crgate.yamlstrict import Rules, read_document
 from crgate.yamlwalk import Walker
 
@@ -43,6 +49,8 @@ __all__ = [
     "DEFAULT_POLICY",
     "DISCOVERY_FILES",
     "IGNORE_RULE_KEYS",
+    "IMAGE_RULE_KEYS",
+    "KEV_KEYS",
     "LIMIT_KEYS",
     "POLICY_SHA256_ENV",
     "POLICY_RULES",
@@ -76,8 +84,9 @@ DISCOVERY_FILES: tuple[str, ...] = (".crgate.yaml", "crgate.yaml")
 POLICY_RULES = Rules(name="policy", max_depth=32, max_nodes=50_000, max_expanded=200_000)
 
 
-def parse_policy(text: str, source: str) -> Policy:
-    """Parse policy text; ``source`` names the file in error messages."""
+def parse_policy(text: str, source: str, files: PolicyFiles | None = None) -> Policy:
+    """Parse policy text; ``source`` names the file in error messages. ``files`` reads the VEX documents and
+    KEV catalog the policy names (default: paths relative to ``source``'s directory)."""
 
     def error(
         message: str, *, line: int | None = None, document: int | None = None, key: str | None = None
@@ -85,7 +94,9 @@ def parse_policy(text: str, source: str) -> Policy:
         return PolicyError(message, source=source, line=line, key=key)
 
     root = read_document(text, POLICY_RULES, error)
-    return build_policy(Walker(error, ALIASES), root, source)
+    if files is None:
+        files = FilesBeside(Path(source).parent, source, load_vex, load_kev)
+    return build_policy(Walker(error, ALIASES), root, source, files)
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
@@ -126,7 +137,9 @@ def policy_pins(flag: str | None, env: Mapping[str, str]) -> list[tuple[str, str
 
 
 def check_policy_pins(policy: Policy, pins: Sequence[tuple[str, str]]) -> None:
-    """ConfigError (exit 2, before any call) unless the policy in force has every pinned digest."""
+    """ConfigError (exit 2, before any call) unless the policy in force has every pinned digest, and every VEX
+    document a pinned policy names is pinned by it too (else editing the document would loosen the policy
+    without changing its digest)."""
     for origin, expected in pins:
         if policy.sha256 != expected:
             actual = policy.sha256 or "none (a policy built in code)"
@@ -134,6 +147,14 @@ def check_policy_pins(policy: Policy, pins: Sequence[tuple[str, str]]) -> None:
                 f"the policy in force ({policy.source}) has SHA-256 {actual}, but {origin} requires {expected}: "
                 "the policy is not the one its owners pinned; restore it, or have them update the pin"
             )
+    if pins:
+        for document in policy.all_vex:
+            if document.from_policy and not document.pinned:
+                raise ConfigError(
+                    f"the policy in force ({policy.source}) is pinned, but its VEX document {document.path} is not: "
+                    "a pinned policy pins its VEX documents too; write it as "
+                    f"'- {{path: {document.path}, sha256: {document.sha256}}}' once you have reviewed it"
+                )
 
 
 def discover_policy(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Policy:
@@ -197,4 +218,17 @@ def describe_policy(policy: Policy) -> str:
         parts.append(f"reuse scans up to {format_duration(policy.reuse_max_age)} old")
     if policy.unscannable != DEFAULT_UNSCANNABLE:
         parts.append(f"unscannable images: {policy.unscannable}")
+    if policy.vex:
+        statements = sum(len(document.statements) for document in policy.vex)
+        count = len(policy.vex)
+        parts.append(
+            f"{count} VEX document{'s' if count != 1 else ''} ({statements} statement{'s' if statements != 1 else ''})"
+        )
+    if policy.kev is not None:
+        parts.append(
+            f"known exploited (KEV) <= {policy.kev.max} ({policy.kev.catalog.path} {policy.kev.catalog.version})"
+        )
+    if policy.images:
+        count = len(policy.images)
+        parts.append(f"{count} image rule{'s' if count != 1 else ''} (images:)")
     return "; ".join(parts)

@@ -2,9 +2,9 @@
 
 Adding a key to the format is a table change here: a new entry in ``_TOP_LEVEL_KEYS`` (or one of the
 nested tables: ``_THRESHOLD_KEYS``, ``_LIMIT_KEYS``, ``_IGNORE_RULE_KEYS``, ``_BASELINE_KEYS``,
-``_REUSE_KEYS``) with a parser, plus the field on ``crgate.model.Policy``. Reading the YAML and the typed
-value helpers the parsers use are ``crgate.yamlstrict`` and ``crgate.yamlwalk``; files, discovery and
-the summary are ``crgate.policy``.
+``_REUSE_KEYS``, ``_KEV_KEYS``, ``_IMAGE_RULE_KEYS``) with a parser, plus the field on
+``crgate.model.Policy``. Reading the YAML and the typed value helpers the parsers use are
+``crgate.yamlstrict`` and ``crgate.yamlwalk``; files, discovery and the summary are ``crgate.policy``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from crgate.durations import UNITS
 from crgate.errors import ImageRefError
 from crgate.images import parse_image_ref
-from crgate.model import THRESHOLD_KEYS, BaselineSpec, IgnoreRule, Policy
+from crgate.model import THRESHOLD_KEYS, BaselineSpec, IgnoreRule, KevPolicy, Policy, VexDocument
+from crgate.policy_images import RuleSpec, build_rules, parse_images, parse_match
+from crgate.policy_inputs import PolicyFiles, load_files, parse_catalog, parse_kev, parse_vex
 from crgate.yamlstrict import STR_TAG, is_null, kind_of, line_of
 from crgate.yamlwalk import PLAIN_DECIMAL, Key, Parser, Walker, describe
 
@@ -69,12 +71,17 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         "suppressions": "ignore",
         "ttl": "max_age",
         "on_missing": "missing",
+        "openvex": "vex",
+        "vex_files": "vex",
+        "known_exploited": "kev",
+        "cisa_kev": "kev",
     }
 )
 
 
-def build_policy(walker: Walker, root: Node | None, source: str) -> Policy:
-    """Validate a composed (and checked) policy document and build the ``Policy``."""
+def build_policy(walker: Walker, root: Node | None, source: str, files: PolicyFiles | None = None) -> Policy:
+    """Validate a composed (and checked) policy document and build the ``Policy``; ``files`` reads the VEX
+    documents and KEV catalog it names (a policy that names some needs it)."""
     if root is None or is_null(root):
         raise walker.error(
             f"the policy file is empty (or only comments); write at least 'version: 1' and {_THRESHOLDS_EXAMPLE}"
@@ -97,6 +104,18 @@ def build_policy(walker: Walker, root: Node | None, source: str) -> Policy:
             line=line,
             key=key_path,
         )
+    vex: tuple[VexDocument, ...] = ()
+    kev: KevPolicy | None = None
+    if "vex" in values or "kev" in values:
+        if files is None:
+            raise walker.error("this policy names VEX or KEV files, which only a policy read from a file can")
+        vex, kev = load_files(values, files)
+
+    def rule_error(message: str, line: int | None, key: str | None) -> Exception:
+        return walker.error(message, line=line, key=key)
+
+    specs = cast("tuple[RuleSpec, ...]", values.get("images", ()))
+    images = build_rules(specs, files, rule_error, top_only_fixed=only_fixed)
     return Policy(
         version=cast(int, values["version"]),
         thresholds=thresholds.limits,
@@ -108,6 +127,9 @@ def build_policy(walker: Walker, root: Node | None, source: str) -> Policy:
         reuse_max_age=cast("dt.timedelta | None", values.get("reuse")),
         fail_on_stale_ignores=cast(bool, values.get("fail_on_stale_ignores", False)),
         unscannable=cast(str, values.get("unscannable", DEFAULT_UNSCANNABLE)),
+        vex=vex,
+        kev=kev,
+        images=images,
     )
 
 
@@ -502,6 +524,9 @@ _TOP_LEVEL_KEYS: dict[str, Key] = {
         _flag("true fails the run when an ignore rule in force matched no finding of any image")
     ),
     "unscannable": Key(_choice("warn", "fail", "skip")),
+    "vex": Key(parse_vex),
+    "kev": Key(lambda walker, key_path, line, node: parse_kev(walker, key_path, line, node, _KEV_KEYS)),  # noqa: E731
+    "images": Key(lambda walker, key_path, line, node: parse_images(walker, key_path, line, node, _IMAGE_RULE_KEYS)),  # noqa: E731
 }
 _THRESHOLD_KEYS: dict[str, Key] = {key: Key(_parse_limit) for key in THRESHOLD_KEYS}
 # The mapping form of one threshold: ``high: {max: 0, fixable_only: true}``.
@@ -545,9 +570,31 @@ _REUSE_KEYS: dict[str, Key] = {
     ),
 }
 
+_KEV_KEYS: dict[str, Key] = {
+    "catalog": Key(
+        parse_catalog,
+        required=True,
+        missing_hint="name the catalog in CISA's KEV JSON format, e.g. "
+        "'catalog: kev/known_exploited_vulnerabilities.json'",
+    ),
+    "max": Key(_parse_count),
+    "max_age": Key(_parse_duration),
+}
+
+# One rule of ``images:`` (crgate.policy_images): the keys it may set, each read like the top-level one.
+_IMAGE_RULE_KEYS: dict[str, Key] = {
+    "match": Key(
+        parse_match, required=True, missing_hint="write the images it judges, e.g. 'match: [\"cr.yandex/*/prod/*\"]'"
+    ),
+    **{key: _TOP_LEVEL_KEYS[key] for key in ("thresholds", "only_fixed", "unscannable", "ignore", "vex")},
+}
+_IMAGE_RULE_KEYS["thresholds"] = Key(_parse_thresholds)  # optional in a rule: the top-level ones apply
+
 # The names the loader accepts, for tests and tools that must stay in sync (e.g. the JSON Schema).
 TOP_LEVEL_KEYS: tuple[str, ...] = tuple(_TOP_LEVEL_KEYS)
 LIMIT_KEYS: tuple[str, ...] = tuple(_LIMIT_KEYS)
 IGNORE_RULE_KEYS: tuple[str, ...] = tuple(_IGNORE_RULE_KEYS)
 BASELINE_KEYS: tuple[str, ...] = tuple(_BASELINE_KEYS)
 REUSE_KEYS: tuple[str, ...] = tuple(_REUSE_KEYS)
+KEV_KEYS: tuple[str, ...] = tuple(_KEV_KEYS)
+IMAGE_RULE_KEYS: tuple[str, ...] = tuple(_IMAGE_RULE_KEYS)

@@ -50,6 +50,8 @@ class LooseningKind(Word):
     CA_FILE = "ca-file"
     DECLARED = "declared"
     SAVED_REPORT = "saved-report"
+    VEX = "vex"
+    IMAGE_RULES = "image-rules"
 
 
 class SettingSource(Word):
@@ -184,6 +186,33 @@ def policy_loosenings(policy: Policy) -> list[Loosening]:
     return found
 
 
+def input_loosenings(policy: Policy, policy_file: str) -> list[Loosening]:
+    """VEX documents in force (their statements take findings out of the counts) and ``images:`` rules
+    (they judge the images they match with limits of their own), from the policy or ``--vex``;
+    ``policy_file``: the policy's own source (before ``--vex`` named itself in ``policy.source``)."""
+    found = []
+    for document in policy.all_vex:
+        source, name = (
+            (SettingSource.POLICY, safe(policy_file, 300)) if document.from_policy else (SettingSource.FLAG, "--vex")
+        )
+        detail = (
+            f"{len(document.statements)} statement(s) of {safe(document.path, 300)} (sha256 {document.sha256[:12]}) "
+            "may take findings out of the counts"
+        )
+        found.append(Loosening(LooseningKind.VEX, source, name, detail))
+    if policy.images:
+        detail = f"{len(policy.images)} images: rule(s) judge the images they match with limits of their own"
+        found.append(Loosening(LooseningKind.IMAGE_RULES, SettingSource.POLICY, safe(policy_file, 300), detail))
+    return found
+
+
+def input_files(policy: Policy) -> tuple[tuple[FileDigest, ...], tuple[FileDigest, ...]]:
+    """(VEX documents, KEV catalogs) the policy in force read, by path and sha256, for the provenance."""
+    vex = tuple(FileDigest(path, digest) for kind, path, digest in policy.source_files if kind == "vex")
+    kev = tuple(FileDigest(path, digest) for kind, path, digest in policy.source_files if kind == "kev")
+    return vex, kev
+
+
 def override_loosenings(base: Policy, effective: Policy) -> list[Loosening]:
     """``--max`` above the policy's limit and ``--only-fixed`` (``crgate.overrides`` over ``base``)."""
     found = []
@@ -250,6 +279,7 @@ def run_loosenings(base: Policy, effective: Policy, flags: Flags) -> tuple[Loose
         found.append(Loosening(LooseningKind.REPORT_ONLY, SettingSource.FLAG, "--report-only", detail))
     found += override_loosenings(base, effective)
     found += policy_loosenings(base)
+    found += input_loosenings(effective, base.source)
     if flags.platforms:
         detail = f"only {', '.join(safe(p, 50) for p in flags.platforms)} of a multi-platform image are gated"
         found.append(Loosening(LooseningKind.PLATFORM, SettingSource.FLAG, "--platform", detail))
@@ -365,15 +395,19 @@ def evaluation_provenance(
         for text in saved_loosenings
     ]
     found += policy_loosenings(policy)
+    found += input_loosenings(policy, policy.source)
     found += extra
     emulated = saved_emulated or not saved_recorded
     if emulated and saved_recorded:
         detail = "the saved run's results came from crgate's built-in emulator, not Yandex Cloud"
         found.insert(0, Loosening(LooseningKind.EMULATOR, SettingSource.SAVED_REPORT, name, detail))
     unknown = Setting((), SettingSource.SAVED_REPORT, name)
+    vex_files, kev_files = input_files(policy)
     return Provenance(
         version,
         policy_origin(policy, explicit=explicit_policy),
+        vex_files=vex_files,
+        kev_files=kev_files,
         loosenings=tuple(found),
         emulated=emulated,
         api_endpoint=unknown,

@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from crgate import image_rules
 from crgate.errors import CrgateError, ImageNotFoundError, InterruptedRunError, ScanTimeoutError, error_info
-from crgate.findings import stale_rules
+from crgate.findings import stale_rules, stale_statements
 from crgate.interface import ProgressSink, Registry, Scanner
 from crgate.judge import decide, judged_outcome
 from crgate.model import (
@@ -230,6 +231,10 @@ class Run:
             return []
         return stale_rules(self.policy, [o.findings for o in outcomes], self.today)
 
+    def stale_vex_statements(self) -> list[str]:
+        """VEX statements in force that applied to no finding of any image; [] when that cannot be told."""
+        return stale_statements(self.policy, self.outcomes())
+
     # -- the work queue -----------------------------------------------------------------------
 
     def _put(self, target_index: int, row_index: int | None) -> None:
@@ -358,6 +363,7 @@ class Run:
             origin=Origin.JOINED if handle is not None and handle.operation_id is None else Origin.SCANNED,
             source=row.source,
             warnings=row.notes,
+            policy_rule=image_rules.judging(self.policy, row.source)[1],
         )
 
     def _judge(self, row: Row, obtained: Obtained, started: float) -> ImageOutcome:
@@ -375,7 +381,8 @@ class Run:
                 f"{len(findings)} listed finding{'s' if len(findings) != 1 else ''}"
             )
             log.warning("%s: %s", row.label, warnings[-1])
-        decision = decide(self.policy, row.label, result, findings, today=self.today, baseline=baseline)
+        policy, rule = image_rules.judging(self.policy, row.source)
+        decision = decide(policy, row.label, result, findings, today=self.today, baseline=baseline, source=row.source)
         return judged_outcome(
             row.label,
             result,
@@ -385,6 +392,7 @@ class Run:
             elapsed=time.monotonic() - started,
             warnings=tuple(warnings),
             source=row.source,
+            policy_rule=rule,
         )
 
 

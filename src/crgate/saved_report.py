@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from crgate import inputs
+from crgate import image_rules, inputs
 from crgate.errors import ConfigError
 from crgate.exitcodes import ExitCode
-from crgate.findings import recount, stale_rules
+from crgate.findings import recount, stale_rules, stale_statements
 from crgate.judge import decide, judged_outcome
 from crgate.model import (
     SEVERITIES,
@@ -263,10 +263,11 @@ def _finding(reader: _Reader, item: Any, path: str) -> Finding:
     )
 
 
-def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list[ImageOutcome], list[str]]:
+def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list[ImageOutcome], list[str], list[str]]:
     """Judge a saved report's results again under ``policy``, with no API call.
 
-    Returns the outcomes and the stale ignore rules. Errors of the original run stay errors.
+    Returns the outcomes, the stale ignore rules and the stale VEX statements. Errors of the original run
+    stay errors.
     """
     baseline = None
     if policy.baseline is not None:
@@ -287,6 +288,7 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                     scan_result_id=image.scan_result_id,
                     error=image.error,
                     source=image.source,
+                    policy_rule=image_rules.judging(policy, image.source)[1],
                 )
             )
             continue
@@ -295,14 +297,21 @@ def rejudge(policy: Policy, saved: SavedReport, *, today: dt.date) -> tuple[list
                 f"saved report {saved.source}: the findings of {image.ref} do not add up to its counts; "
                 "the report was edited or truncated"
             )
-        if image.findings is None and policy.uses_findings:
+        judging, rule = image_rules.judging(policy, image.source)
+        if image.findings is None and judging.uses_findings:
             raise ConfigError(
                 f"saved report {saved.source} has no findings for {image.ref}, but this policy judges findings; "
                 "save reports with 'crgate check --format json' (it lists findings)"
             )
-        decision = decide(policy, image.ref, image.result, image.findings, today=today, baseline=baseline)
-        outcomes.append(judged_outcome(image.ref, image.result, decision, origin=image.origin, source=image.source))
-    return outcomes, stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)
+        decision = decide(
+            judging, image.ref, image.result, image.findings, today=today, baseline=baseline, source=image.source
+        )
+        outcome = judged_outcome(
+            image.ref, image.result, decision, origin=image.origin, source=image.source, policy_rule=rule
+        )
+        outcomes.append(outcome)
+    stale = stale_rules(policy, [o.findings if o.error is None else None for o in outcomes], today)
+    return outcomes, stale, stale_statements(policy, outcomes)
 
 
 _ORIGINS = {origin.value: origin for origin in Origin}

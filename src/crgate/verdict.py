@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from crgate import __version__
 from crgate.exitcodes import ExitCode, worst
-from crgate.findings import far_expiry_warnings, rule_warnings
+from crgate.findings import far_expiry_warnings, kev_warnings, rule_warnings
+from crgate.image_rules import unscannable_mode
 from crgate.model import BaselineInfo, ImageOutcome, Policy, RunReport
 
 
@@ -24,26 +25,31 @@ def summarize(
     started_at: dt.datetime,
     finished_at: dt.datetime,
     stale_ignores: Sequence[str] = (),
+    stale_vex: Sequence[str] = (),
     baseline: BaselineInfo | None = None,
     interrupted: bool = False,
     unscannable: Sequence[str] = (),
     report_only: bool = False,
 ) -> RunReport:
-    """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``."""
-    warnings = rule_warnings(policy.ignore, today) + far_expiry_warnings(policy, today)
-    if policy.unscannable != "skip":
-        for image in unscannable:
+    """``unscannable``: images (from manifests) outside Yandex Container Registry, as ``image (where)``;
+    ``stale_vex``: VEX statements that applied to no finding (a warning, never a violation)."""
+    warnings = rule_warnings(policy.all_ignore, today) + far_expiry_warnings(policy, today)
+    warnings.extend(kev_warnings(policy, today))
+    modes = [(image, unscannable_mode(policy, image)) for image in unscannable]
+    for image, mode in modes:
+        if mode != "skip":
             warnings.append(
-                f"{image} is not in Yandex Container Registry and was not scanned (policy unscannable: "
-                f"{policy.unscannable})"
+                f"{image} is not in Yandex Container Registry and was not scanned (policy unscannable: {mode})"
             )
     for label in stale_ignores:
         consequence = "a violation (fail_on_stale_ignores)" if policy.fail_on_stale_ignores else "remove it"
         warnings.append(f"ignore rule {label} matched no finding in this run (stale): {consequence}")
+    for label in stale_vex:
+        warnings.append(f"VEX {label} matched no finding in this run (stale)")
     codes = [outcome.exit_code for outcome in outcomes]
     if stale_ignores and policy.fail_on_stale_ignores:
         codes.append(ExitCode.VIOLATION)
-    if unscannable and policy.unscannable not in ("warn", "skip"):  # "fail", and anything unknown
+    if any(mode not in ("warn", "skip") for _, mode in modes):  # "fail", and anything unknown
         codes.append(ExitCode.VIOLATION)
     code = ExitCode.INTERRUPTED if interrupted else worst(codes)
     return RunReport(
@@ -55,6 +61,7 @@ def summarize(
         finished_at=finished_at,
         warnings=tuple(warnings),
         stale_ignores=tuple(stale_ignores),
+        stale_vex=tuple(stale_vex),
         baseline=baseline,
         unscannable=tuple(unscannable),
         report_only=report_only,

@@ -6,7 +6,9 @@ GitLab reads a subset of the CodeClimate issue format: a JSON array of objects w
 (Ultimate only), the widget shows these on every tier. Schema: ``schemas/codequality.schema.json``.
 
 - One entry per finding that counts against the policy (decision ``counted``), most severe first per
-  image; findings the policy sets aside (ignored, in the baseline, not fixable) are left out.
+  image; findings the policy sets aside (ignored, taken out by VEX, in the baseline, not fixable) are
+  left out, except a finding in the KEV catalog that still counts against ``kev.max`` (in the baseline
+  or not fixable): it is listed, as ``critical``, with its KEV entry.
 - One ``blocker`` entry per image that could not be checked, so a run that failed to scan never looks
   clean in the widget.
 - Severity, from Yandex's: critical -> ``critical``, high -> ``major``, medium -> ``minor``,
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from itertools import chain
 from typing import TextIO
 
-from crgate.model import FindingDecision
-from crgate.report.common import Context, clip, describe_finding, image_identity
+from crgate.model import FindingDecision, JudgedFinding
+from crgate.report.common import Context, clip, describe_finding, image_identity, kev_findings, kev_note
 from crgate.report.jsonout import Splice, string
 from crgate.textsafe import visible
 
@@ -61,13 +64,25 @@ def _entries(context: Context) -> Iterator[str]:
             description = visible(f"crgate could not check image {ref}: {outcome.error.message}", lines=True)
             key = _unique(seen, repository, IMAGE_ERROR_CHECK, "")
             yield _entry(description, IMAGE_ERROR_CHECK, key, "blocker", location)
-        for judged in context.grouped(outcome).by_decision[FindingDecision.COUNTED]:
+        groups = context.grouped(outcome).by_decision
+        # The counted findings, and the KEV-listed ones that count against kev.max though another decision
+        # (baseline, not fixable) left them out of the severity counts; VEX and ignored findings are left out.
+        kev_only: list[JudgedFinding] = []
+        if context.report.policy.kev is not None:
+            kev_only = [
+                j for j in kev_findings(context.sorted_findings(outcome)) if j.decision != FindingDecision.COUNTED
+            ]
+        for judged in chain(groups[FindingDecision.COUNTED], kev_only):
             finding = judged.finding
             cve = visible(finding.cve if 0 < len(finding.cve) <= 200 else clip(finding.cve, 200) or "UNKNOWN")
             key = _unique(seen, repository, finding.cve, finding.package)
             # Every text a person reads is visible: no control or bidi character reaches the widget.
-            description = visible(f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}")
-            yield _entry(description, cve, key, SEVERITY.get(finding.severity, "minor"), location)
+            description = f"{cve} ({finding.severity}) in {describe_finding(finding)} of image {ref}"
+            severity = SEVERITY.get(finding.severity, "minor")
+            if judged.kev is not None:
+                description += f"; {kev_note(judged.kev)}"
+                severity = "critical"
+            yield _entry(visible(description), cve, key, severity, location)
 
 
 def _entry(description: str, check: str, fingerprint: str, severity: str, location: str) -> str:

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from crgate.model import FindingDecision, ImageOutcome, JudgedFinding
 from crgate.report import markdown
-from crgate.report.common import Context, finding_order
+from crgate.report.common import Context, finding_order, violation_text
 from crgate.textsafe import safe
 
 MAX_BYTES = 60_000
@@ -29,6 +29,7 @@ MAX_WARNINGS = 10
 _RESERVE = 400  # bytes kept free for the closing "... and N more" line
 _NOT_COUNTED = (  # every decision but "counted", in the order the closing line names them (a test checks)
     (FindingDecision.IGNORED, "ignored by the policy"),
+    (FindingDecision.VEX, "not affected or fixed per VEX"),
     (FindingDecision.IN_BASELINE, "in the baseline"),
     (FindingDecision.NOT_FIXABLE, "not fixable"),
 )
@@ -88,7 +89,7 @@ def _reasons(outcome: ImageOutcome) -> Iterator[str]:
             f"{_t(error.message, markdown.MAX_MESSAGE)}"
         )
     elif outcome.violations:
-        exceeded = ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in outcome.violations)
+        exceeded = ", ".join(violation_text(v) for v in outcome.violations)
         yield f"- {_t(outcome.ref, markdown.MAX_REF)} violates the policy: {exceeded}"
 
 

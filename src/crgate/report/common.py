@@ -22,8 +22,11 @@ from crgate.model import (
     FindingDecision,
     ImageOutcome,
     JudgedFinding,
+    KevEntry,
     Policy,
     RunReport,
+    VexStatement,
+    Violation,
 )
 
 # Fixed namespace for crgate's name-based UUIDs: the same image, CVE and package always give the same id.
@@ -229,8 +232,44 @@ class LimitRow:
     violated: bool
 
 
+KEV_KEY = "kev"
+"""The key of the KEV limit (``kev.max``) among the limits, counts and violations."""
+KEV_ROW = "known exploited (KEV)"
+"""How the human formats name the KEV limit."""
+_OUT_OF_COUNTS = (FindingDecision.IGNORED, FindingDecision.VEX)
+
+
+def vex_note(statement: VexStatement) -> str:
+    """``VEX not_affected (vulnerable_code_not_present): vex/app.json statement 2``."""
+    reason = statement.justification or statement.impact_statement
+    detail = f" ({reason})" if reason else ""
+    return f"VEX {statement.status}{detail}: {statement.document} statement {statement.index}"
+
+
+def kev_note(entry: KevEntry) -> str:
+    """``known exploited (KEV, added 2024-01-02, due 2024-01-23, known ransomware use)``."""
+    return entry.label
+
+
+def limit_name(key: str) -> str:
+    """How the human formats name a limit: its key, or ``known exploited (KEV)`` for ``kev``."""
+    return KEV_ROW if key == KEV_KEY else key
+
+
+def violation_text(violation: Violation) -> str:
+    """``high 3 > 0``, ``known exploited (KEV) 1 > 0``."""
+    return f"{limit_name(violation.severity)} {violation.count} > {violation.limit}"
+
+
+def kev_findings(findings: Iterable[JudgedFinding]) -> list[JudgedFinding]:
+    """The findings that count against ``kev.max`` (KEV-listed, and neither ignored nor taken out by VEX:
+    the baseline and fixable-only limits do not take them out), in the order given."""
+    return [judged for judged in findings if judged.kev is not None and judged.decision not in _OUT_OF_COUNTS]
+
+
 def limit_rows(policy: Policy, outcome: ImageOutcome) -> list[LimitRow]:
-    """Every limit of the policy with the count it was checked against (empty when there is no result)."""
+    """Every limit of the policy with the count it was checked against (empty when there is no result);
+    the KEV limit (key ``kev``) last when the policy has one."""
     if outcome.result is None:
         return []
     violated = {violation.severity: violation.count for violation in outcome.violations}
@@ -241,10 +280,14 @@ def limit_rows(policy: Policy, outcome: ImageOutcome) -> list[LimitRow]:
         checked = outcome.counted[key] if outcome.counted is not None else outcome.result.counts.get(key)
         count = violated.get(key, checked)
         rows.append(LimitRow(key, count, policy.thresholds[key], key in violated))
+    if policy.kev is not None:
+        checked = outcome.counted.get(KEV_KEY, 0) if outcome.counted is not None else 0
+        rows.append(LimitRow(KEV_KEY, violated.get(KEV_KEY, checked), policy.kev.max, KEV_KEY in violated))
     return rows
 
 
 def violated_severities(outcome: ImageOutcome) -> set[str]:
-    """Severities whose findings made this image fail (``total`` makes every severity count)."""
-    keys = {violation.severity for violation in outcome.violations}
+    """Severities whose findings made this image fail (``total`` makes every severity count; the KEV limit
+    names no severity)."""
+    keys = {violation.severity for violation in outcome.violations} - {KEV_KEY}
     return set(SEVERITIES) if "total" in keys else keys

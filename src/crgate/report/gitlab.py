@@ -39,7 +39,16 @@ from operator import attrgetter
 from typing import Any, TextIO
 
 from crgate.model import FindingDecision, ImageOutcome, JudgedFinding, RunReport
-from crgate.report.common import Context, clip, describe_finding, finding_uuid, image_identity, is_web_link
+from crgate.report.common import (
+    Context,
+    clip,
+    describe_finding,
+    finding_uuid,
+    image_identity,
+    is_web_link,
+    kev_note,
+    vex_note,
+)
 from crgate.report.jsonout import Splice, string
 from crgate.report.provenance import EMULATED_NOTE, is_emulated, provenance_of
 from crgate.report.provenance import properties as provenance_properties
@@ -80,6 +89,7 @@ _DECISION_NOTE = {  # every decision (a test checks); added to the description o
     FindingDecision.IGNORED: "Ignored by the crgate policy rule {rule}.",
     FindingDecision.NOT_FIXABLE: "Not counted by crgate: the policy limits only fixable findings.",
     FindingDecision.IN_BASELINE: "Not counted by crgate: already in the baseline image.",
+    FindingDecision.VEX: "Not counted by crgate: {vex}.",
 }
 _ORIGIN_AND_TYPE = attrgetter("finding.origin", "finding.type")
 _IDENTIFIER_TYPES = frozenset(("cve", "ghsa", "dsa", "dla", "usn", "rhsa", "alas", "osv", "go", "pysec"))
@@ -180,7 +190,13 @@ def _vulnerabilities(outcome: ImageOutcome, findings: list[JudgedFinding]) -> It
         description = f"{cve} ({visible(finding.severity)}) in {visible(described)} of image {ref}."
         note = _DECISION_NOTE[judged.decision]
         if note:
-            description += " " + note.format(rule=visible(str(judged.rule)))
+            vex = visible(vex_note(judged.vex)) if judged.vex else "VEX"
+            description += " " + note.format(rule=visible(str(judged.rule)), vex=vex)
+        elif judged.vex is not None:
+            description += f" {visible(vex_note(judged.vex))}."
+        if judged.kev is not None:
+            note = visible(kev_note(judged.kev))
+            description += f" {note[:1].upper()}{note[1:]}."  # not str.capitalize: it would write "kev"
         if language or not finding.type:
             system = distribution
         else:

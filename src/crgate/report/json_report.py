@@ -10,10 +10,20 @@ Written as a stream: the document is indented by two spaces, and each finding is
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from crgate.model import SEVERITIES, THRESHOLD_KEYS, ImageOutcome, JudgedFinding, RunReport
+from crgate.model import (
+    SEVERITIES,
+    THRESHOLD_KEYS,
+    ImageOutcome,
+    ImageRule,
+    JudgedFinding,
+    KevEntry,
+    RunReport,
+    VexStatement,
+)
 from crgate.report.common import Context
 from crgate.report.jsonout import Splice, ascii_string
 from crgate.report.provenance import document as provenance_document
@@ -69,6 +79,7 @@ def image_document(outcome: ImageOutcome, findings_of: FindingsOf = _all_finding
         "counted": dict(outcome.counted) if outcome.counted is not None and result is not None else None,
         "findings": findings_of(outcome),
         "warnings": list(outcome.warnings),
+        "policy_rule": outcome.policy_rule,
     }
 
 
@@ -86,6 +97,33 @@ def finding_document(judged: JudgedFinding) -> dict[str, Any]:
         "type": finding.type or None,
         "decision": judged.decision,
         "rule": judged.rule,
+        "vex": vex_document(judged.vex),
+        "kev": kev_document(judged.kev),
+    }
+
+
+def vex_document(statement: VexStatement | None) -> dict[str, Any] | None:
+    """The VEX statement that applied to a finding: its document, its place there, what it says."""
+    if statement is None:
+        return None
+    return {
+        "document": statement.document,
+        "statement": statement.index,
+        "vulnerability": statement.name,
+        "status": statement.status,
+        "justification": statement.justification,
+        "impact_statement": statement.impact_statement,
+        "timestamp": _time(statement.timestamp),
+    }
+
+
+def kev_document(entry: KevEntry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    return {
+        "date_added": entry.date_added.isoformat(),
+        "due_date": entry.due_date.isoformat(),
+        "known_ransomware": entry.known_ransomware,
     }
 
 
@@ -98,8 +136,15 @@ def finding_line(judged: JudgedFinding) -> str:
         f'"fixed_by": {e(f.fixed_by) if f.fixed_by else "null"}, "link": {e(f.link) if f.link else "null"}, '
         f'"source": {e(f.source) if f.source else "null"}, "origin": {e(f.origin) if f.origin else "null"}, '
         f'"type": {e(f.type) if f.type else "null"}, "decision": {e(judged.decision)}, '
-        f'"rule": {e(judged.rule) if judged.rule else "null"}}}'
+        f'"rule": {e(judged.rule) if judged.rule else "null"}, '
+        f'"vex": {_inline(vex_document(judged.vex)) if judged.vex else "null"}, '
+        f'"kev": {_inline(kev_document(judged.kev)) if judged.kev else "null"}}}'
     )
+
+
+def _inline(value: dict[str, Any] | None) -> str:
+    """A small object on the finding's one line (ASCII, as the whole report)."""
+    return json.dumps(value, ensure_ascii=True)
 
 
 def streamed(splice: Splice, context: Context) -> FindingsOf:
@@ -127,11 +172,18 @@ def document(report: RunReport, findings_of: FindingsOf = _all_findings) -> dict
             "thresholds": {
                 key: report.policy.thresholds[key] for key in THRESHOLD_KEYS if key in report.policy.thresholds
             },
+            "vex": [
+                {"path": d.path, "sha256": d.sha256, "format": d.format, "statements": len(d.statements)}
+                for d in report.policy.vex
+            ],
+            "kev": _kev_policy(report),
+            "images": [image_rule_document(rule) for rule in report.policy.images],
         },
         "severities": list(SEVERITIES),
         "images": [image_document(outcome, findings_of) for outcome in report.images],
         "warnings": list(report.warnings),
         "stale_ignores": list(report.stale_ignores),
+        "stale_vex": list(report.stale_vex),
         "baseline": _baseline(report),
         "unscannable": list(report.unscannable),
         "report_only": report.report_only,
@@ -153,6 +205,39 @@ def references(report: RunReport) -> list[dict[str, Any]]:
                 "pinned": source.pinned,
             }
     return list(seen.values())
+
+
+def image_rule_document(rule: ImageRule) -> dict[str, Any]:
+    """One ``images:`` rule as the JSON report and ``policy explain`` show it (null: the top level applies)."""
+    thresholds = None
+    if rule.thresholds is not None:
+        thresholds = {key: rule.thresholds[key] for key in THRESHOLD_KEYS if key in rule.thresholds}
+    return {
+        "index": rule.index,
+        "match": list(rule.match),
+        "line": rule.line,
+        "thresholds": thresholds,
+        "fixable_only": sorted(rule.fixable_only) if rule.thresholds is not None else None,
+        "only_fixed": rule.only_fixed,
+        "unscannable": rule.unscannable,
+        "ignore": [item.label for item in rule.ignore],
+        "vex": [document.path for document in rule.vex],
+    }
+
+
+def _kev_policy(report: RunReport) -> dict[str, Any] | None:
+    kev = report.policy.kev
+    if kev is None:
+        return None
+    return {
+        "catalog": kev.catalog.path,
+        "sha256": kev.catalog.sha256,
+        "version": kev.catalog.version,
+        "released": _time(kev.catalog.released),
+        "max": kev.max,
+        "max_age_seconds": int(kev.max_age.total_seconds()) if kev.max_age else None,
+        "entries": len(kev.catalog.entries),
+    }
 
 
 def _baseline(report: RunReport) -> dict[str, Any] | None:

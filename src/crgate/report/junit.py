@@ -18,7 +18,17 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from crgate.model import SEVERITIES, THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, RunReport
-from crgate.report.common import Context, describe_finding, limit_rows
+from crgate.report.common import (
+    KEV_KEY,
+    KEV_ROW,
+    Context,
+    describe_finding,
+    kev_findings,
+    kev_note,
+    limit_name,
+    limit_rows,
+    vex_note,
+)
 from crgate.report.provenance import EMULATED, EMULATED_NOTE, is_emulated
 from crgate.report.provenance import properties as provenance_properties
 from crgate.textsafe import safe
@@ -74,12 +84,18 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
         ("scan_result_id", outcome.scan_result_id),
         ("verdict", outcome.verdict),
         ("policy", report.policy.source),
+        ("policy_rule", None if outcome.policy_rule is None else report.policy.images[outcome.policy_rule].label),
     ):
         if value:
             ET.SubElement(properties, "property", name=name, value=_t(value, 1000))
-    rows = {row.key: row for row in limit_rows(report.policy, outcome)}
-    limits = [key for key in THRESHOLD_KEYS if key in report.policy.thresholds]
-    names = [f"{key} <= {report.policy.thresholds[key]}" for key in limits] or ["policy (no limits)"]
+    policy = report.policy_of(outcome)
+    rows = {row.key: row for row in limit_rows(policy, outcome)}
+    limits = [key for key in THRESHOLD_KEYS if key in policy.thresholds]
+    names = [f"{key} <= {policy.thresholds[key]}" for key in limits]
+    if policy.kev is not None:
+        limits.append(KEV_KEY)
+        names.append(f"{KEV_ROW} <= {policy.kev.max}")
+    names = names or ["policy (no limits)"]
     failures = errors = 0
     counted: Mapping[str, list[JudgedFinding]] | None = None
     for position, name in enumerate(names):
@@ -93,11 +109,14 @@ def _image_suite(context: Context, outcome: ImageOutcome) -> ET.Element:
             errors += 1
         elif row is not None and row.violated:
             failure = ET.SubElement(
-                case, "failure", message=f"{row.key}: {row.count} > {row.limit}", type="policy_violation"
+                case, "failure", message=f"{limit_name(row.key)}: {row.count} > {row.limit}", type="policy_violation"
             )
-            if counted is None:
-                counted = _counted(context, outcome)
-            failure.text = _failure_body(outcome, row.key, counted)
+            if row.key == KEV_KEY:
+                failure.text = _kev_body(context, outcome)
+            else:
+                if counted is None:
+                    counted = _counted(context, outcome)
+                failure.text = _failure_body(outcome, row.key, counted)
             failures += 1
     notes = _image_notes(context, outcome)
     if notes:
@@ -120,6 +139,18 @@ def _failure_body(outcome: ImageOutcome, key: str, counted: Mapping[str, list[Ju
     return _lines(lines)
 
 
+def _kev_body(context: Context, outcome: ImageOutcome) -> str:
+    listed = kev_findings(context.sorted_findings(outcome))
+    lines = [
+        f"{j.finding.cve} {j.finding.severity} {describe_finding(j.finding)}: {kev_note(j.kev)}"
+        for j in listed[:MAX_LISTED]
+        if j.kev is not None
+    ]
+    if len(listed) > MAX_LISTED:
+        lines.append(f"... and {len(listed) - MAX_LISTED} more")
+    return _lines(lines)
+
+
 def _counted(context: Context, outcome: ImageOutcome) -> Mapping[str, list[JudgedFinding]]:
     """The image's counted findings by severity, each most severe first (shared by every limit and format)."""
     return context.grouped(outcome).counted_by_severity
@@ -131,6 +162,13 @@ def _image_notes(context: Context, outcome: ImageOutcome) -> list[str]:
     lines.extend(f"ignored: {j.finding.cve} {describe_finding(j.finding)} by {j.rule}" for j in ignored[:MAX_LISTED])
     if len(ignored) > MAX_LISTED:
         lines.append(f"... and {len(ignored) - MAX_LISTED} more ignored")
+    by_vex = context.grouped(outcome).by_decision[FindingDecision.VEX]
+    lines.extend(
+        f"vex: {j.finding.cve} {describe_finding(j.finding)}: {vex_note(j.vex) if j.vex else 'VEX'}"
+        for j in by_vex[:MAX_LISTED]
+    )
+    if len(by_vex) > MAX_LISTED:
+        lines.append(f"... and {len(by_vex) - MAX_LISTED} more taken out by VEX")
     return lines
 
 

@@ -16,7 +16,17 @@ from itertools import chain, islice
 from typing import TextIO
 
 from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport, Verdict
-from crgate.report.common import Context, clip, is_web_link, limit_rows, violated_severities
+from crgate.report.common import (
+    Context,
+    clip,
+    is_web_link,
+    kev_findings,
+    kev_note,
+    limit_name,
+    limit_rows,
+    vex_note,
+    violated_severities,
+)
 from crgate.report.provenance import EMULATED_NOTE, facts, is_emulated, provenance_of
 from crgate.report.text import describe_limits
 from crgate.textsafe import safe
@@ -162,13 +172,16 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
         error = outcome.error
         yield f"**Could not be checked** (exit {error.exit_code}, {error.kind}): {_t(error.message, MAX_MESSAGE)}"
         yield ""
-    rows = limit_rows(context.report.policy, outcome)
+    if outcome.policy_rule is not None:
+        yield f"Judged by policy rule {_t(context.report.policy.images[outcome.policy_rule].label, MAX_MESSAGE)}."
+        yield ""
+    rows = limit_rows(context.report.policy_of(outcome), outcome)
     if rows:
         yield "| limit | count | status |"
         yield "| --- | --- | --- |"
         for row in rows:
             status = "❌ exceeded" if row.violated else "✅ ok"
-            yield f"| {row.key} <= {row.limit} | {row.count} | {status} |"
+            yield f"| {limit_name(row.key)} <= {row.limit} | {row.count} | {status} |"
         yield ""
     warnings = outcome.warnings
     yield from _capped([f"- ⚠️ {_t(w, MAX_MESSAGE)}" for w in warnings[:MAX_WARNINGS]], len(warnings), "warnings")
@@ -185,6 +198,32 @@ def _image_section(context: Context, outcome: ImageOutcome) -> Iterator[str]:
         yield "| CVE | severity | package | installed | fixed in |"
         yield "| --- | --- | --- | --- | --- |"
         yield from _capped([finding_row(j) for j in islice(chain.from_iterable(top), TOP_FINDINGS)], count, "findings")
+        yield ""
+    kev = kev_findings(context.sorted_findings(outcome))
+    if kev:
+        yield f"**Known exploited (KEV)** ({len(kev)}, counted against the KEV limit):"
+        yield ""
+        yield "| CVE | severity | package | KEV entry |"
+        yield "| --- | --- | --- | --- |"
+        rows_kev = [
+            f"| {cve_cell(j)} | {j.finding.severity} | {_t(j.finding.package)} | {_t(kev_note(j.kev), MAX_MESSAGE)} |"
+            for j in islice(kev, MAX_IGNORED)
+            if j.kev is not None
+        ]
+        yield from _capped(rows_kev, len(kev), "known exploited findings")
+        yield ""
+    by_vex = groups.by_decision[FindingDecision.VEX]
+    if by_vex:
+        yield f"**Not affected or fixed per VEX** ({len(by_vex)}):"
+        yield ""
+        yield "| CVE | severity | package | VEX statement |"
+        yield "| --- | --- | --- | --- |"
+        rows_vex = [
+            f"| {cve_cell(j)} | {j.finding.severity} | {_t(j.finding.package)} | {_t(vex_note(j.vex), MAX_MESSAGE)} |"
+            for j in islice(by_vex, MAX_IGNORED)
+            if j.vex is not None
+        ]
+        yield from _capped(rows_vex, len(by_vex), "findings taken out by VEX")
         yield ""
     ignored = groups.by_decision[FindingDecision.IGNORED]
     if ignored:

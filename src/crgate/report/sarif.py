@@ -43,6 +43,7 @@ from crgate.errors import ConfigError
 from crgate.model import SEVERITIES, FindingDecision, ImageOutcome, JudgedFinding, RunReport
 from crgate.report import markdown
 from crgate.report.common import (
+    KEV_KEY,
     SEVERITY_RANK,
     Context,
     alert_key,
@@ -51,7 +52,9 @@ from crgate.report.common import (
     finding_order,
     image_identity,
     is_web_link,
+    kev_note,
     unreachable,
+    vex_note,
     violated_severities,
 )
 from crgate.report.jsonout import Splice, inert, string
@@ -82,6 +85,7 @@ _DECISION_NOTE = {  # every decision (a test checks); appended to the message of
     FindingDecision.IGNORED: "; ignored by crgate policy rule {rule}",
     FindingDecision.NOT_FIXABLE: "; not counted: the policy limits only fixable findings",
     FindingDecision.IN_BASELINE: "; not counted: already in the baseline image",
+    FindingDecision.VEX: "; not counted: {vex}",
 }
 
 
@@ -234,6 +238,7 @@ def _results(
     )[1:-1]
     identity = image_identity(outcome)
     violated = violated_severities(outcome)
+    kev_violated = any(violation.severity == KEV_KEY for violation in outcome.violations)
     for judged in findings:
         finding = judged.finding
         rule_id = _rule_id(judged)
@@ -259,20 +264,29 @@ def _results(
         tail = ""
         match decision:
             case FindingDecision.COUNTED:
-                level = "error" if finding.severity in violated else "warning"
+                level = "error" if finding.severity in violated or (kev_violated and judged.kev) else "warning"
             case FindingDecision.IGNORED:
                 level = "note"
                 justification = string(visible(str(judged.rule)))
                 tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
             case FindingDecision.IN_BASELINE:
-                level = "note"
+                level = "error" if kev_violated and judged.kev else "note"
                 tail = ',"baselineState":"unchanged"'
             case FindingDecision.NOT_FIXABLE:
+                level = "error" if kev_violated and judged.kev else "note"
+            case FindingDecision.VEX:
                 level = "note"
+                justification = string(visible(vex_note(judged.vex)) if judged.vex else "VEX")
+                tail = f',"suppressions":[{{"kind":"external","status":"accepted","justification":{justification}}}]'
             case _:
                 unreachable(decision)
         if decision != FindingDecision.COUNTED:
-            message += _DECISION_NOTE[decision].format(rule=visible(str(judged.rule)))
+            vex = visible(vex_note(judged.vex)) if judged.vex else ""
+            message += _DECISION_NOTE[decision].format(rule=visible(str(judged.rule)), vex=vex)
+        elif judged.vex is not None:
+            message += f"; {visible(vex_note(judged.vex))}"
+        if judged.kev is not None:
+            message += f"; {visible(kev_note(judged.kev))}"
         yield (
             f'{{"ruleId":{string(rule_id)},"ruleIndex":{rule_index},"level":"{level}",'
             f'"message":{{"text":{string(message)}}},"locations":{locations},'

@@ -11,8 +11,9 @@ import heapq
 from operator import attrgetter
 from typing import TextIO
 
+from crgate.image_rules import unscannable_mode
 from crgate.model import THRESHOLD_KEYS, FindingDecision, ImageOutcome, JudgedFinding, Origin, Policy, RunReport
-from crgate.report.common import SEVERITY_RANK, Context
+from crgate.report.common import KEV_KEY, KEV_ROW, SEVERITY_RANK, Context, kev_note, vex_note, violation_text
 from crgate.report.provenance import EMULATED, is_emulated, provenance_of
 from crgate.textsafe import safe
 
@@ -34,6 +35,8 @@ def describe_limits(policy: Policy) -> str:
         if key in policy.thresholds:
             fixable = " (fixable only)" if policy.counts_fixable_only(key) else ""
             limits.append(f"{key} <= {policy.thresholds[key]}{fixable}")
+    if policy.kev is not None:
+        limits.append(f"{KEV_ROW} <= {policy.kev.max}")
     return ", ".join(limits) or "no limits"
 
 
@@ -44,7 +47,7 @@ def write(context: Context, out: TextIO) -> None:
         "",
     ]
     for outcome in report.images:
-        lines.extend(_image_block(outcome, report.policy))
+        lines.extend(_image_block(outcome, report.policy_of(outcome), report.policy))
         lines.append("")
     lines.extend(f"warning: {_t(warning)}" for warning in report.warnings)
     lines.extend(f"loosened: {_t(loosening.describe())}" for loosening in provenance_of(report).loosenings)
@@ -56,7 +59,7 @@ def write(context: Context, out: TextIO) -> None:
     out.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
-def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
+def _image_block(outcome: ImageOutcome, policy: Policy, top: Policy) -> list[str]:
     head = f"{_t(outcome.ref)}  {outcome.verdict.upper()}"
     ids = []
     if outcome.image_id:
@@ -74,6 +77,11 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
     lines = [head]
     if ids:
         lines.append("  " + ", ".join(ids))
+    if outcome.policy_rule is not None:
+        rule = top.images[outcome.policy_rule]
+        lines.append(f"  judged by policy rule {_t(rule.label)}: {describe_limits(policy)}")
+    elif top.images:
+        lines.append("  judged by the top-level limits (no images: rule matches)")
     lines.extend(f"  note: {_t(warning)}" for warning in outcome.warnings)
     if outcome.error is not None:
         lines.append(f"  error (exit {outcome.error.exit_code}): {_t(outcome.error.message)}")
@@ -93,6 +101,9 @@ def _image_block(outcome: ImageOutcome, policy: Policy) -> list[str]:
         count = counted[key]
         found = f"    ({outcome.result.counts.get(key)})" if judged else ""
         lines.append(f"  {key:<11}{count:>7}{limit_text:>7}  {status:<6}{found}")
+    if policy.kev is not None:
+        status = "FAIL" if KEV_KEY in exceeded else "ok"
+        lines.append(f"  {'kev':<11}{counted.get(KEV_KEY, 0):>7}{policy.kev.max:>7}  {status:<6}    ({KEV_ROW})")
     if outcome.findings:
         lines.extend(_findings_section(outcome.findings, exceeded))
     return lines
@@ -103,13 +114,19 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
     # One pass, in the scanner's order: the counted findings by severity, the ignored ones, the others' count.
     counted: dict[str, list[JudgedFinding]] = {}
     ignored: list[JudgedFinding] = []
+    by_vex: list[JudgedFinding] = []
+    kev: list[JudgedFinding] = []
     others = dict.fromkeys(_NOT_COUNTED, 0)
     for judged in findings:
         decision = judged.decision
+        if judged.kev is not None and decision not in (FindingDecision.IGNORED, FindingDecision.VEX):
+            kev.append(judged)
         if decision == FindingDecision.COUNTED:
             counted.setdefault(judged.finding.severity, []).append(judged)
         elif decision == FindingDecision.IGNORED:
             ignored.append(judged)
+        elif decision == FindingDecision.VEX:
+            by_vex.append(judged)
         elif decision in others:
             others[decision] += 1
     violating = [group for severity, group in counted.items() if severity in exceeded or "total" in exceeded]
@@ -130,6 +147,23 @@ def _findings_section(findings: tuple[JudgedFinding, ...], exceeded: set[str]) -
             lines.append(f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)} {fix}")
         if count > MAX_LISTED_FINDINGS:
             lines.append(f"    ... and {count - MAX_LISTED_FINDINGS} more (see --format json)")
+    if kev:
+        lines.append(f"  known exploited (KEV) ({len(kev)}, counted against the KEV limit):")
+        for judged in sorted(kev, key=_CVE_AND_PACKAGE)[:MAX_LISTED_FINDINGS]:
+            f = judged.finding
+            assert judged.kev is not None
+            lines.append(
+                f"    {f.severity:<10} {_t(f.cve):<20} {_t(f.package)} {_t(f.version)}: {kev_note(judged.kev)}"
+            )
+        if len(kev) > MAX_LISTED_FINDINGS:
+            lines.append(f"    ... and {len(kev) - MAX_LISTED_FINDINGS} more (see --format json)")
+    if by_vex:
+        lines.append(f"  not affected or fixed per VEX ({len(by_vex)}):")
+        for judged in by_vex[:MAX_LISTED_IGNORED]:
+            note = vex_note(judged.vex) if judged.vex is not None else "VEX"
+            lines.append(f"    {_t(judged.finding.cve)} in {_t(judged.finding.package)}: {_t(note)}")
+        if len(by_vex) > MAX_LISTED_IGNORED:
+            lines.append(f"    ... and {len(by_vex) - MAX_LISTED_IGNORED} more")
     if ignored:
         lines.append(f"  ignored ({len(ignored)}):")
         for judged in ignored[:MAX_LISTED_IGNORED]:
@@ -153,17 +187,16 @@ def _verdict_line(report: RunReport) -> str:
         return f"PASS: {n} {plural} within policy {_t(report.policy.source)}{skipped} (exit 0)"
     parts = []
     if failed:
-        detail = "; ".join(
-            f"{_t(o.ref)}: " + ", ".join(f"{v.severity} {v.count} > {v.limit}" for v in o.violations) for o in failed
-        )
+        detail = "; ".join(f"{_t(o.ref)}: " + ", ".join(violation_text(v) for v in o.violations) for o in failed)
         verb = "violates" if len(failed) == 1 else "violate"  # "1 of 2 images violates", "2 of 3 violate"
         parts.append(f"{len(failed)} of {n} {plural} {verb} the policy ({detail})")
     if errors:
         parts.append(f"{len(errors)} of {n} {plural} could not be checked")
     if report.stale_ignores and report.policy.fail_on_stale_ignores:
         parts.append(f"{len(report.stale_ignores)} stale ignore rule(s) (fail_on_stale_ignores)")
-    if report.unscannable and report.policy.unscannable == "fail":
-        parts.append(f"{len(report.unscannable)} image(s) outside Yandex Container Registry (unscannable: fail)")
+    failing = [image for image in report.unscannable if unscannable_mode(report.policy, image) == "fail"]
+    if failing:
+        parts.append(f"{len(failing)} image(s) outside Yandex Container Registry (unscannable: fail)")
     label = "FAIL" if report.exit_code == 1 else "ERROR"
     line = f"{label}: {'; '.join(parts) or 'no verdict'} (exit {report.exit_code})"
     if report.report_only and report.exit_code == 1:
