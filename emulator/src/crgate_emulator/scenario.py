@@ -17,6 +17,8 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
     registries:
       - id: crpdemo              # [a-z0-9]+
         cloud: null              # optional: a cloud declared under `clouds:` (clouds.py); default cloud
+        folder: null             # optional: the folder id the registry lives in (ImageService.List by
+                                 # folder_id lists every registry of it); default DEFAULT_FOLDER_ID
         repositories:
           - name: app            # may contain slashes (team/app); Yandex's repository-name pattern
             id: crprepoapp       # optional; default derived from registry id and name
@@ -41,7 +43,9 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                   faults: []                 # like top-level faults, for calls about this image only
                   last_result: null          # {status: READY|ERROR, age_seconds: 3600}: a finished
                                              # result that exists before any Scan (for GetLast/List);
-                                             # a negative age puts scanned_at in the future (skew)
+                                             # a negative age puts scanned_at in the future (skew);
+                                             # aged results carry the image's findings, and an image
+                                             # without one was never scanned (an audit's finding)
                   running_scan: null         # {remaining_seconds: 2}: a scan already RUNNING at start
                                              # (scan-on-push), found by List(status="RUNNING")
 
@@ -229,11 +233,15 @@ class Repository:
     images: tuple[Image, ...] = ()
 
 
+DEFAULT_FOLDER_ID = "b1gemulatorfolder001"
+
+
 @dataclass(frozen=True)
 class Registry:
     id: str
     repositories: tuple[Repository, ...] = ()
     cloud_id: str = DEFAULT_CLOUD_ID
+    folder_id: str = DEFAULT_FOLDER_ID
 
 
 @dataclass(frozen=True)
@@ -399,8 +407,11 @@ class _Parser(FieldParser):
                     seen_images.add(image.id)
 
     def registry(self, data: Any, path: str, clouds: tuple[Cloud, ...]) -> Registry:
-        raw = self.mapping(data, path, ("id", "cloud", "repositories"), ("id",))
+        raw = self.mapping(data, path, ("id", "cloud", "folder", "repositories"), ("id",))
         registry_id = self.ident(raw["id"], join(path, "id"), data)
+        folder_id = DEFAULT_FOLDER_ID
+        if raw.get("folder") is not None:
+            folder_id = self.ident(raw["folder"], join(path, "folder"), data)
         cloud_id = DEFAULT_CLOUD_ID
         if raw.get("cloud") is not None:
             cloud_id = check_cloud(self, self.ident(raw["cloud"], join(path, "cloud"), data), clouds, path, data)
@@ -412,7 +423,7 @@ class _Parser(FieldParser):
         for i, name in enumerate(names):
             if name in names[:i]:
                 self.fail(f"{path}.repositories[{i}].name", f"duplicate repository {name!r}", data)
-        return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id)
+        return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id, folder_id=folder_id)
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
         raw = self.mapping(data, path, ("name", "id", "images", *multiarch.REPOSITORY_KEYS), ("name",))

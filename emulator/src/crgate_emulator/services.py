@@ -192,11 +192,10 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
 
     def List(self, request: image_service_pb2.ListImagesRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:
-            if request.folder_id:
-                raise invalid("folder_id: listing by folder is not supported by the emulator")
-            if not (request.registry_id or request.repository_name):
+            if not (request.registry_id or request.repository_name or request.folder_id):
                 raise invalid("one of registry_id, repository_name or folder_id is required")
             check_id(request.registry_id, "registry_id")
+            check_id(request.folder_id, "folder_id")
             if request.repository_name and not REPOSITORY_NAME_RE.fullmatch(request.repository_name):
                 raise invalid(f"repository_name: invalid value {request.repository_name!r}")
             name = parse_equality_filter(request.filter, "name")
@@ -204,17 +203,24 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
             images = [
                 image
                 for image in self._state.images(
-                    registry_id=request.registry_id, repository_name=request.repository_name
+                    registry_id=request.registry_id,
+                    repository_name=request.repository_name,
+                    folder_id=request.folder_id,
                 )
                 if name in (None, image.repository_name)
             ]
-            scope = f"ImageService.List|{request.registry_id}|{request.repository_name}|{name}"
+            scope = f"ImageService.List|{request.registry_id}|{request.repository_name}|{request.folder_id}|{name}"
             page, token = paginate(images, request.page_size, request.page_token, scope)
             return image_service_pb2.ListImagesResponse(
                 images=[wire.image(image, self._state.started_at) for image in page], next_page_token=token
             )
 
-        return self._run("ImageService.List", context, body, subject=request.repository_name or request.registry_id)
+        return self._run(
+            "ImageService.List",
+            context,
+            body,
+            subject=request.repository_name or request.registry_id or request.folder_id,
+        )
 
     def Get(self, request: image_service_pb2.GetImageRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:

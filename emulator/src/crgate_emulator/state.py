@@ -170,13 +170,16 @@ class EmulatorState:
             raise not_found(f"Image {image_id} not found")
         return image
 
-    def images(self, *, registry_id: str = "", repository_name: str = "") -> list[Image]:
-        """Images of a registry or repository; empty for unknown ones (as Yandex answers)."""
+    def images(self, *, registry_id: str = "", repository_name: str = "", folder_id: str = "") -> list[Image]:
+        """Images of a registry, repository or folder (every registry in it); empty for unknown ones (as
+        Yandex answers)."""
+        in_folder = {r.id for r in self.scenario.registries if r.folder_id == folder_id} if folder_id else None
         return [
             image
             for image in self._images.values()
             if (not registry_id or image.registry_id == registry_id)
             and (not repository_name or image.repository_name == repository_name)
+            and (in_folder is None or image.registry_id in in_folder)
         ]
 
     # ----------------------------------------------------------------------------------------- scans
