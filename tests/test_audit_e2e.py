@@ -1,0 +1,264 @@
+"""``crgate audit`` end to end: the real CLI and client against the emulator over loopback gRPC.
+
+An audit reads what the scanner holds and starts no scan unless asked (``--rescan-stale``); every way it
+can go wrong has a test showing the exit code and the message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conftest import finding, run_cli
+
+DAY = 86400.0
+CRITICAL = [finding("CVE-2024-1111", "CRITICAL", fixed_by="1.1")]
+MEDIUM = [finding("CVE-2024-2222", "MEDIUM")]
+
+
+def img(image_id: str, tags: list[str], findings: list[dict[str, Any]] | None = None, **scan: Any) -> dict[str, Any]:
+    """An image; ``age`` (seconds) gives it a READY result scanned that long ago, none = never scanned."""
+    age = scan.pop("age", None)
+    platform = scan.pop("platform", None)
+    if age is not None:
+        scan["last_result"] = {"status": "READY", "age_seconds": age}
+    image = {"id": image_id, "tags": tags, "findings": findings or [], "scan": {"duration": 0.05, **scan}}
+    return {**image, "platform": platform} if platform else image
+
+
+def mixed() -> dict[str, Any]:
+    """A registry of every state: fresh passing, stale, never scanned, failing, untagged, and an index."""
+    app = [
+        img("crpfresh1", ["fresh"], MEDIUM, age=3600),
+        img("crpstale1", ["stale"], age=10 * DAY),
+        img("crpnever1", ["never"]),
+        img("crpfail01", ["failing"], CRITICAL, age=3600),
+        img("crpuntag1", [], age=30 * DAY),
+        img("crpamd641", [], age=2 * DAY, platform="linux/amd64"),
+        img("crparm641", [], age=8 * DAY, platform="linux/arm64"),
+    ]
+    indexes = [{"id": "crpmulti1", "tags": ["multi"], "manifests": ["crpamd641", "crparm641"]}]
+    other = [img("crpother1", ["1.0"], age=60)]
+    return {
+        "registries": [
+            {
+                "id": "crpaudit",
+                "folder": "b1gteam",
+                "repositories": [
+                    {"name": "app", "images": app, "indexes": indexes},
+                    {"name": "team/other", "images": other},
+                ],
+            },
+            {"id": "crpelse", "repositories": [{"name": "x", "images": [img("crpelse01", ["x"])]}]},
+        ]
+    }
+
+
+def audit_args(emulator: Any, *args: str) -> list[str]:
+    return [
+        "audit",
+        "--endpoint",
+        emulator.address,
+        "--registry-url",
+        emulator.registry_url,
+        "--insecure",
+        "--progress",
+        "lines",
+        "--timeout",
+        "60",
+        *args,
+    ]
+
+
+def states(stdout: str) -> dict[str, str]:
+    return {image["ref"]: image["state"] for image in json.loads(stdout)["images"]}
+
+
+def test_registry_audit_lists_each_state_exits_1_and_starts_no_scan(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--registry", "crpaudit", "--format", "json"))
+    assert result.code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert states(result.stdout) == {
+        "cr.yandex/crpaudit/app:fresh": "fresh",
+        "cr.yandex/crpaudit/app:stale": "stale",
+        "cr.yandex/crpaudit/app:never": "never_scanned",
+        "cr.yandex/crpaudit/app:failing": "failing",
+        "cr.yandex/crpaudit/app:multi [linux/amd64]": "fresh",
+        "cr.yandex/crpaudit/app:multi [linux/arm64]": "stale",
+        "cr.yandex/crpaudit/team/other:1.0": "fresh",
+    }
+    assert emu.stats.calls["ScannerService.Scan"] == 0 and emu.stats.scans_started == 0
+    assert report["scans_started"] == 0 and report["exit_code"] == 1 and report["verdict"] == "fail"
+    by_ref = {image["ref"]: image for image in report["images"]}
+    fresh = by_ref["cr.yandex/crpaudit/app:fresh"]
+    assert fresh["image_id"] == "crpfresh1" and fresh["verdict"] == "pass"
+    assert fresh["digest"] == emu.scenario.image("crpfresh1").digest
+    assert fresh["scan_result_id"] and fresh["scanned_at"].endswith("Z")
+    assert 3500 <= fresh["age_seconds"] <= 3900
+    stale = by_ref["cr.yandex/crpaudit/app:stale"]
+    assert stale["verdict"] == "pass" and stale["age_seconds"] >= 10 * DAY - 100
+    never = by_ref["cr.yandex/crpaudit/app:never"]
+    assert (never["scan_result_id"], never["scanned_at"], never["age_seconds"], never["verdict"]) == (None,) * 4
+    failing = by_ref["cr.yandex/crpaudit/app:failing"]
+    assert failing["verdict"] == "fail" and failing["violations"] == [{"severity": "critical", "count": 1, "limit": 0}]
+    assert report["states"] == {"error": 0, "never_scanned": 1, "failing": 1, "stale": 2, "fresh": 3}
+    assert "5 listed image(s) left out: untagged" in " ".join(report["warnings"])
+    assert "crgate: 7/7 images audited" in result.stderr or "images audited" in result.stderr
+
+
+def test_text_report_shows_state_age_and_last_scan(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/app"))
+    assert result.code == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["STATE", "AGE", "LAST", "SCAN", "VERDICT", "IMAGE"]
+    never = next(line for line in lines if line.endswith("app:never"))
+    assert never.split()[:4] == ["never_scanned", "-", "-", "-"]
+    stale = next(line for line in lines if line.endswith("app:stale"))
+    assert stale.split()[0] == "stale" and stale.split()[1] == "10d"
+    assert "critical 1 > 0" in result.stdout
+    assert lines[-1].startswith("audit: 6 image(s): 0 error, 1 never_scanned, 1 failing, 2 stale, 2 fresh")
+    assert emu.stats.scans_started == 0
+
+
+def test_only_fresh_passing_images_exit_0(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/team/other"))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "1 fresh" in result.stdout and "verdict pass" in result.stdout
+
+
+def test_max_age_include_untagged_and_since(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--max-age", "40d", "--include-untagged",
+                                "--format", "json"))  # fmt: skip
+    got = states(result.stdout)
+    assert got["cr.yandex/crpaudit/app:stale"] == "fresh"  # 10 days is within 40
+    untagged = emu.scenario.image("crpuntag1").digest
+    assert got[f"cr.yandex/crpaudit/app@{untagged}"] == "fresh"
+    since = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--since", "1d", "--format", "json"))
+    assert len(states(since.stdout)) == 6  # every image was pushed when the emulator started
+
+
+def test_folder_audit_covers_every_registry_of_the_folder(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--folder-id", "b1gteam", "--format", "json"))
+    refs = set(states(result.stdout))
+    assert "cr.yandex/crpaudit/team/other:1.0" in refs and not any("crpelse" in ref for ref in refs)
+    assert emu.stats.calls["ImageService.List"] >= 1
+
+
+def test_rescan_stale_with_max_scans_2_starts_exactly_two(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--registry", "crpaudit", "--rescan-stale", "--max-scans", "2",
+                                "--format", "json"))  # fmt: skip
+    report = json.loads(result.stdout)
+    assert emu.stats.scans_started == 2 and report["scans_started"] == 2
+    assert "--rescan-stale: 2 scan(s) started" in result.stderr
+    rescanned = [image for image in report["images"] if image["rescanned"]]
+    assert len(rescanned) == 2
+    # Never-scanned first, then the oldest stale image.
+    assert {image["image_id"] for image in rescanned} == {"crpnever1", "crpstale1"}
+    assert all(image["state"] == "fresh" and image["age_seconds"] < 600 for image in rescanned)
+    assert result.code == 1  # the failing image and the arm64 image still stand
+    assert "were not rescanned" in " ".join(report["warnings"])
+
+
+def test_rescan_stale_without_a_cap_leaves_only_failing(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--registry", "crpaudit", "--rescan-stale", "--format", "json"))
+    report = json.loads(result.stdout)
+    assert report["scans_started"] == emu.stats.scans_started == 3
+    assert report["states"]["fresh"] == 6 and report["states"]["failing"] == 1
+
+
+KUBECTL_PODS = """\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: web-1, namespace: prod}
+  spec:
+    containers:
+    - name: web
+      image: cr.yandex/crpaudit/app:fresh
+    initContainers:
+    - name: migrate
+      image: cr.yandex/crpaudit/app:stale
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: proxy, namespace: kube-system}
+  spec:
+    containers:
+    - name: proxy
+      image: docker.io/library/nginx:1.27
+"""
+
+
+def test_audit_of_running_pods_from_kubectl_output(start_emulator):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--from-manifest", "-", "--format", "json"), stdin=KUBECTL_PODS)
+    assert result.code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert states(result.stdout) == {"cr.yandex/crpaudit/app:fresh": "fresh", "cr.yandex/crpaudit/app:stale": "stale"}
+    assert any("docker.io/library/nginx:1.27" in w and "not audited" in w for w in report["warnings"])
+    assert emu.stats.scans_started == 0
+
+
+def test_an_api_error_is_exit_3_naming_the_call(start_emulator):
+    data = mixed()
+    data["faults"] = [{"method": "ImageService.List", "code": "PERMISSION_DENIED", "count": 10}]
+    emu = start_emulator(data)
+    result = run_cli(audit_args(emu, "--registry", "crpaudit"))
+    assert result.code == 3
+    assert "could not list the images of registry crpaudit" in result.stderr
+    assert "PERMISSION_DENIED" in result.stderr
+
+
+def test_a_failing_getlast_makes_that_image_an_error_exit_3(start_emulator):
+    data = mixed()
+    app = data["registries"][0]["repositories"][0]["images"]
+    app[0]["scan"]["faults"] = [{"method": "ScannerService.GetLast", "code": "PERMISSION_DENIED", "count": 10}]
+    emu = start_emulator(data)
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--format", "json"))
+    assert result.code == 3
+    entry = next(i for i in json.loads(result.stdout)["images"] if i["image_id"] == "crpfresh1")
+    assert entry["state"] == "error" and entry["verdict"] == "error"
+    assert "could not get the last scan result of image crpfresh1" in entry["notes"][0]
+
+
+def test_a_rescan_that_outlasts_the_deadline_is_exit_4(start_emulator):
+    data = mixed()
+    data["registries"][0]["repositories"][0]["images"][2]["scan"]["duration"] = 120  # crpnever1
+    emu = start_emulator(data)
+    args = audit_args(emu, "--repository", "crpaudit/app", "--rescan-stale", "--max-scans", "1", "--timeout", "2")
+    result = run_cli([*args, "--format", "json"])
+    assert result.code == 4, result.stdout + result.stderr
+    entry = next(i for i in json.loads(result.stdout)["images"] if i["image_id"] == "crpnever1")
+    assert entry["state"] == "error" and "timed out" in entry["notes"][-1]
+    assert emu.stats.scans_started == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to audit"),
+        (["--registry", "crpaudit", "--max-scans", "2"], "--max-scans caps --rescan-stale"),
+        (["--registry", "Bad_Id"], "--registry 'Bad_Id': expected an id"),
+        (["--repository", "crpaudit"], "expected REGISTRY_ID/REPOSITORY"),
+        (["--folder-id", "b1g team"], "--folder-id 'b1g team'"),
+        (["--registry", "crpaudit", "--max-age", "7 days"], "is not a duration"),
+        (["--registry", "crpaudit", "--since", "0d"], "is not a duration"),
+        (["--registry", "crpaudit", "--format", "sarif"], "'sarif' is not one of"),
+    ],
+)
+def test_bad_flags_are_exit_2_before_any_call(start_emulator, args, message):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, *args))
+    assert result.code == 2, result.stderr
+    assert message in result.stderr
+    assert sum(emu.stats.calls.values()) == 0
