@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
-from conftest import finding, run_cli
+from conftest import REPO_ROOT, finding, run_cli
 
 DAY = 86400.0
 CRITICAL = [finding("CVE-2024-1111", "CRITICAL", fixed_by="1.1")]
@@ -21,11 +22,11 @@ MEDIUM = [finding("CVE-2024-2222", "MEDIUM")]
 def img(image_id: str, tags: list[str], findings: list[dict[str, Any]] | None = None, **scan: Any) -> dict[str, Any]:
     """An image; ``age`` (seconds) gives it a READY result scanned that long ago, none = never scanned."""
     age = scan.pop("age", None)
-    platform = scan.pop("platform", None)
+    registry_side = {key: scan.pop(key) for key in ("platform", "artifact") if key in scan}
     if age is not None:
         scan["last_result"] = {"status": "READY", "age_seconds": age}
     image = {"id": image_id, "tags": tags, "findings": findings or [], "scan": {"duration": 0.05, **scan}}
-    return {**image, "platform": platform} if platform else image
+    return {**image, **registry_side}
 
 
 def mixed() -> dict[str, Any]:
@@ -38,6 +39,7 @@ def mixed() -> dict[str, Any]:
         img("crpuntag1", [], age=30 * DAY),
         img("crpamd641", [], age=2 * DAY, platform="linux/amd64"),
         img("crparm641", [], age=8 * DAY, platform="linux/arm64"),
+        img("crpsign01", ["sha256-0123.sig"], artifact="signature"),  # cosign: tagged, never scanned
     ]
     indexes = [{"id": "crpmulti1", "tags": ["multi"], "manifests": ["crpamd641", "crparm641"]}]
     other = [img("crpother1", ["1.0"], age=60)]
@@ -105,7 +107,9 @@ def test_registry_audit_lists_each_state_exits_1_and_starts_no_scan(start_emulat
     failing = by_ref["cr.yandex/crpaudit/app:failing"]
     assert failing["verdict"] == "fail" and failing["violations"] == [{"severity": "critical", "count": 1, "limit": 0}]
     assert report["states"] == {"error": 0, "never_scanned": 1, "failing": 1, "stale": 2, "fresh": 3}
-    assert "5 listed image(s) left out: untagged" in " ".join(report["warnings"])
+    warnings = " ".join(report["warnings"])
+    assert "5 listed image(s) left out: untagged" in warnings
+    assert "1 listed image(s) left out: no container image (signatures, attestations" in warnings
     assert "crgate: 7/7 images audited" in result.stderr or "images audited" in result.stderr
 
 
@@ -262,3 +266,75 @@ def test_bad_flags_are_exit_2_before_any_call(start_emulator, args, message):
     assert result.code == 2, result.stderr
     assert message in result.stderr
     assert sum(emu.stats.calls.values()) == 0
+
+
+AUDIT_SCHEMA = json.loads((REPO_ROOT / "src" / "crgate" / "report" / "audit.schema.json").read_text())
+
+
+def test_every_json_report_follows_the_published_audit_schema(start_emulator):
+    data = mixed()
+    data["registries"][0]["repositories"][0]["images"][0]["scan"]["faults"] = [
+        {"method": "ScannerService.GetLast", "code": "PERMISSION_DENIED", "count": 10}
+    ]
+    emu = start_emulator(data)
+    result = run_cli(audit_args(emu, "--registry", "crpaudit", "--include-untagged", "--rescan-stale",
+                                "--max-scans", "1", "--format", "json"))  # fmt: skip
+    document = json.loads(result.stdout)
+    assert {image["state"] for image in document["images"]} == {"error", "failing", "stale", "fresh"}
+    # The index's two attestation manifests and the signature are no container images: left out, counted.
+    assert "3 listed image(s) left out: no container image" in " ".join(document["warnings"])
+    jsonschema.Draft202012Validator.check_schema(AUDIT_SCHEMA)
+    jsonschema.Draft202012Validator(AUDIT_SCHEMA, format_checker=jsonschema.FormatChecker()).validate(document)
+
+
+def test_ignore_rules_apply_as_in_check(start_emulator, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nthresholds: {critical: 0}\nignore:\n"
+        "  - {id: CVE-2024-1111, reason: not reachable, expires: 2999-01-01}\n",
+        encoding="utf-8",
+    )
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "cr.yandex/crpaudit/app:failing", "--policy", str(policy), "--format", "json"))
+    assert result.code == 0, result.output
+    image = json.loads(result.stdout)["images"][0]
+    assert (image["state"], image["verdict"], image["counted"]["critical"]) == ("fresh", "pass", 0)
+    assert emu.stats.calls["ScannerService.ListVulnerabilities"] == 1  # the ignore rule needs the findings
+
+
+def test_a_baseline_is_read_from_its_last_ready_result_never_scanned(start_emulator, tmp_path):
+    data = mixed()
+    app = data["registries"][0]["repositories"][0]["images"]
+    app.append(img("crpprod01", ["prod"], CRITICAL, age=2 * DAY))  # deployed, with the same critical
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nthresholds: {critical: 0}\nbaseline: {image: cr.yandex/crpaudit/app:prod}\n")
+    emu = start_emulator(data)
+    args = ["cr.yandex/crpaudit/app:failing", "cr.yandex/crpaudit/app:prod", "--policy", str(policy)]
+    result = run_cli(audit_args(emu, *args, "--format", "json"))
+    got = {image["ref"]: (image["state"], image["verdict"]) for image in json.loads(result.stdout)["images"]}
+    # The image under audit passes on the baseline; the baseline itself is judged without it (fail closed).
+    assert got == {
+        "cr.yandex/crpaudit/app:failing": ("fresh", "pass"),
+        "cr.yandex/crpaudit/app:prod": ("failing", "fail"),
+    }
+    assert result.code == 1 and emu.stats.scans_started == 0
+    never = tmp_path / "never.yaml"
+    never.write_text("version: 1\nthresholds: {critical: 0}\nbaseline: {image: cr.yandex/crpaudit/app:never}\n")
+    missing = run_cli(audit_args(emu, "cr.yandex/crpaudit/app:fresh", "--policy", str(never)))
+    assert missing.code == 3 and "has no READY scan result (an audit does not scan it)" in missing.stderr
+    assert emu.stats.scans_started == 0
+
+
+@pytest.mark.parametrize("anomaly", ["wrong_image_id", "negative_count", "stats_mismatch"])
+def test_a_malformed_last_result_is_that_images_error_exit_3(start_emulator, anomaly, tmp_path):
+    data = mixed()
+    data["registries"][0]["repositories"][0]["images"][0]["scan"]["anomaly"] = anomaly  # crpfresh1
+    policy = tmp_path / "policy.yaml"  # findings listed, so that their recount meets the statistics
+    policy.write_text("version: 1\nthresholds: {critical: 0}\nignore: [{id: CVE-2000-0001, reason: x}]\n")
+    emu = start_emulator(data)
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--policy", str(policy), "--format", "json"))
+    assert result.code == 3, result.output
+    entry = next(i for i in json.loads(result.stdout)["images"] if i["image_id"] == "crpfresh1")
+    assert entry["state"] == "error" and entry["verdict"] == "error"
+    assert "malformed" in entry["notes"][0] or "inconsistent" in entry["notes"][0]
+    assert emu.stats.scans_started == 0

@@ -91,6 +91,7 @@ def _never_loaded(modules: set[str]) -> list[str]:
         (["--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
         (["check", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
         (["doctor", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
+        (["audit", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
     ],
     ids=" ".join,
 )

@@ -1,8 +1,9 @@
 """One image's audit: its last READY result (never a new scan), that result's age, and its verdict.
 
 The policy judges the result as in ``check`` (``crgate.judge``: ignore rules, fixable-only, baseline).
-A tagged image of a listing without any READY result may be a multi-platform index (the scanner refuses
-indexes): its manifest is read and its platform images are audited in its place.
+A listed image without any READY result may be a multi-platform index (the scanner refuses indexes): its
+manifest is read and its platform images are audited in its place. One that is no container image at all
+(a cosign signature, an attestation or SBOM pushed with oras, often tagged) is left out and counted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from crgate.interface import Registry, Scanner
 from crgate.judge import decide, judged_outcome
 from crgate.model import LastScan, Origin, Policy, ScanResult, Target, Verdict
 from crgate.obtain import Obtainer
+from crgate.registry import NotAnImageError
 from crgate.runner import resolve_rows
 from crgate.timing import Deadline
 
@@ -61,6 +63,9 @@ class Assessor:
         self._judging = judging
         self._deadline = deadline
         self._findings = Obtainer(scanner, judging.policy, deadline, cancel=cancel, now=now, concurrency=1)
+        self._lock = threading.Lock()
+        self.artifacts_left_out = 0
+        """Listed images that are no container image (signatures, attestations, SBOMs): nothing to scan."""
 
     def assess(self, item: AuditItem) -> list[AuditEntry]:
         """The entries of one item: one, or one per platform image when it turns out to be an index."""
@@ -69,9 +74,13 @@ class Assessor:
         try:
             assert item.image_id is not None
             last = self._scanner.last_scan(item.image_id, self._deadline)
-            if last.result is None and item.listed_tagged and self._registry is not None:
+            if last.result is None and item.listed and self._registry is not None:
                 try:
                     platforms = self._platform_items(item)
+                except NotAnImageError:
+                    with self._lock:
+                        self.artifacts_left_out += 1
+                    return []
                 except CrgateError as error:
                     why = error_entry(item, error)
                     note = (

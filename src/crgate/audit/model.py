@@ -39,8 +39,9 @@ class AuditItem:
     created_at: dt.datetime | None = None
     failure: BaseException | None = None
     """Why it cannot be audited, found while selecting (the entry becomes an error)."""
-    listed_tagged: bool = False
-    """A tagged image of a listing: without a READY result it may be an index, read from the registry."""
+    listed: bool = False
+    """An image of a listing: without a READY result it may be an index (or an artifact), read from the
+    registry to tell."""
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,11 @@ def audit(
         judging = _with_baseline(judging, scanner, registry, deadline, cancel, now, warnings)
     assessor = Assessor(scanner, registry, judging, deadline, cancel, now)
     entries = _unique(_assess_all(assessor, items, options.concurrency, cancel, progress))
+    if assessor.artifacts_left_out:
+        warnings.append(
+            f"{assessor.artifacts_left_out} listed image(s) left out: no container image (signatures, attestations, "
+            "SBOMs and other artifacts, which the scanner does not scan)"
+        )
     interrupted = cancel.is_set()
     scans_started = 0
     if options.rescan_stale and not interrupted:

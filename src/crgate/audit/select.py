@@ -109,7 +109,7 @@ def listed_items(
                     image.id,
                     image.digest,
                     image.created_at,
-                    listed_tagged=bool(image.tags),
+                    listed=True,
                 )
             )
     return kept, left_out
