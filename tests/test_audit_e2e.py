@@ -338,3 +338,32 @@ def test_a_malformed_last_result_is_that_images_error_exit_3(start_emulator, ano
     assert entry["state"] == "error" and entry["verdict"] == "error"
     assert "malformed" in entry["notes"][0] or "inconsistent" in entry["notes"][0]
     assert emu.stats.scans_started == 0
+
+
+def test_markdown_and_junit_reports_name_every_image_and_its_state(start_emulator, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    emu = start_emulator(mixed())
+    md, xml = tmp_path / "audit.md", tmp_path / "audit.xml"
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--output", f"markdown={md}",
+                                "--output", f"junit={xml}"))  # fmt: skip
+    assert result.code == 1
+    summary = md.read_text(encoding="utf-8")
+    assert summary.startswith("## crgate audit: fail")
+    assert "| never_scanned | - | - | - | `cr.yandex/crpaudit/app:never` |" in summary
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "6" and suite.get("failures") == "4"
+    failed = {case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None}
+    assert failed == {
+        "cr.yandex/crpaudit/app:stale",
+        "cr.yandex/crpaudit/app:never",
+        "cr.yandex/crpaudit/app:failing",
+        "cr.yandex/crpaudit/app:multi [linux/arm64]",
+    }
+
+
+def test_an_unwritable_output_is_exit_2_before_any_call(start_emulator, tmp_path):
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "--registry", "crpaudit", "--output", f"json={tmp_path}/missing/a.json"))
+    assert result.code == 2 and "does not exist" in result.stderr
+    assert sum(emu.stats.calls.values()) == 0

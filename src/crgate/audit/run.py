@@ -97,8 +97,10 @@ def audit(
     interrupted = cancel.is_set()
     scans_started = 0
     if options.rescan_stale and not interrupted:
+        # A baseline the audit could not read (``missing: pass``) is not scanned for the rescans either.
+        rescan_policy = policy if judging.baseline is not None else dataclasses.replace(policy, baseline=None)
         entries, scans_started, notes = _rescan(
-            entries, scanner, registry, policy, deadline, options, scan_progress, cancel, now
+            entries, scanner, registry, rescan_policy, deadline, options, scan_progress, cancel, now
         )
         warnings += notes
         interrupted = cancel.is_set()

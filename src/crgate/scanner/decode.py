@@ -225,6 +225,7 @@ def _type_name(type_url: str) -> str:
 _LISTED_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _REPOSITORY_NAME = re.compile(r"[a-z0-9]+/[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 MAX_TAGS = 1000
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the distribution spec's tag grammar
 
 
 def decode_listed_image(message: image_pb2.Image, *, method: str) -> ListedImage:
@@ -240,7 +241,10 @@ def decode_listed_image(message: image_pb2.Image, *, method: str) -> ListedImage
         raise malformed(f"its digest '{safe(message.digest, 80)}' is not sha256:<64 hex digits>")
     if len(message.tags) > MAX_TAGS:
         raise malformed(f"it lists {len(message.tags)} tags (more than {MAX_TAGS})")
-    tags = tuple(safe(tag, 128) for tag in message.tags)
+    bad_tag = next((tag for tag in message.tags if not _TAG.fullmatch(tag)), None)
+    if bad_tag is not None:
+        raise malformed(f"its tag '{safe(bad_tag, 128)}' is not a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")
+    tags = tuple(message.tags)
     created_at = None
     if message.HasField("created_at"):
         try:
