@@ -19,6 +19,7 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
         cloud: null              # optional: a cloud declared under `clouds:` (clouds.py); default cloud
         folder: null             # optional: the folder id the registry lives in (ImageService.List by
                                  # folder_id lists every registry of it); default DEFAULT_FOLDER_ID
+        scan_policy: null        # optional: scan on push and rescan schedules (scanpolicy.py)
         repositories:
           - name: app            # may contain slashes (team/app); Yandex's repository-name pattern
             id: crprepoapp       # optional; default derived from registry id and name
@@ -83,6 +84,8 @@ from crgate_emulator.chaos import ChaosSettings, parse_chaos
 from crgate_emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
 from crgate_emulator.fields import GRPC_CODES, FieldParser, join
 from crgate_emulator.identities import IDENTITY_KEYS, Identities, parse_identities
+from crgate_emulator.scanpolicy import REGISTRY_KEYS as SCAN_POLICY_KEYS
+from crgate_emulator.scanpolicy import ScanPolicySpec, parse_scan_policy
 
 SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
@@ -111,6 +114,7 @@ IMAGE_METHODS: tuple[str, ...] = (
 METHODS: tuple[str, ...] = (
     *IMAGE_METHODS,
     "ImageService.List",
+    "ScanPolicyService.GetByRegistry",
     "IamTokenService.Create",
     "ApiEndpointService.List",
     "ApiEndpointService.Get",
@@ -242,6 +246,8 @@ class Registry:
     repositories: tuple[Repository, ...] = ()
     cloud_id: str = DEFAULT_CLOUD_ID
     folder_id: str = DEFAULT_FOLDER_ID
+    scan_policy: ScanPolicySpec | None = None
+    """Its scan policy (``crgate_emulator.scanpolicy``); None: the registry has none."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +413,7 @@ class _Parser(FieldParser):
                     seen_images.add(image.id)
 
     def registry(self, data: Any, path: str, clouds: tuple[Cloud, ...]) -> Registry:
-        raw = self.mapping(data, path, ("id", "cloud", "folder", "repositories"), ("id",))
+        raw = self.mapping(data, path, ("id", "cloud", "folder", "repositories", *SCAN_POLICY_KEYS), ("id",))
         registry_id = self.ident(raw["id"], join(path, "id"), data)
         folder_id = DEFAULT_FOLDER_ID
         if raw.get("folder") is not None:
@@ -423,7 +429,10 @@ class _Parser(FieldParser):
         for i, name in enumerate(names):
             if name in names[:i]:
                 self.fail(f"{path}.repositories[{i}].name", f"duplicate repository {name!r}", data)
-        return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id, folder_id=folder_id)
+        scan_policy = parse_scan_policy(self, raw.get("scan_policy"), join(path, "scan_policy"), registry_id)
+        return Registry(
+            id=registry_id, repositories=repositories, cloud_id=cloud_id, folder_id=folder_id, scan_policy=scan_policy
+        )
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
         raw = self.mapping(data, path, ("name", "id", "images", *multiarch.REPOSITORY_KEYS), ("name",))

@@ -1,8 +1,8 @@
 """Thin gRPC servicers: validate the request, ask the state, shape the answer with ``wire``.
 
-Served: ScannerService, OperationService, ImageService (List, Get), and the two services a client
-needs before it has a token: IamTokenService.Create and ApiEndpointService (every endpoint id maps to
-the emulator's own address).
+Served: ScannerService, OperationService, ImageService (List, Get), ScanPolicyService.GetByRegistry, and
+the two services a client needs before it has a token: IamTokenService.Create and ApiEndpointService
+(every endpoint id maps to the emulator's own address).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from crgate_emulator.rpc import (
     reject_order_by,
     require_id,
 )
+from crgate_emulator.scanpolicy import add_scan_policy_service
 from crgate_emulator.scenario import SEVERITY_NAMES, Image
 from crgate_emulator.state import EmulatorState, QuotaRefused
 from crgate_emulator.stats import EmulatorStats, ScanAttempt
@@ -313,6 +314,8 @@ def add_services(
     scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(ScannerService(state, stats, dispatcher), server)
     operation_service_pb2_grpc.add_OperationServiceServicer_to_server(OperationService(state, dispatcher), server)
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(state, dispatcher), server)
+    policies = {registry.id: registry.scan_policy for registry in state.scenario.registries}
+    add_scan_policy_service(server, policies, dispatcher)
     iam_token_service_pb2_grpc.add_IamTokenServiceServicer_to_server(IamTokenService(dispatcher, authority), server)
     api_endpoint_service_pb2_grpc.add_ApiEndpointServiceServicer_to_server(
         ApiEndpointService(dispatcher, address), server
