@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import REPO_ROOT, finding, run_cli
+from conftest import REPO_ROOT, command_args, finding, run_cli
 
 DAY = 86400.0
 CRITICAL = [finding("CVE-2024-1111", "CRITICAL", fixed_by="1.1")]
@@ -33,7 +33,7 @@ def mixed() -> dict[str, Any]:
     """A registry of every state: fresh passing, stale, never scanned, failing, untagged, and an index."""
     app = [
         img("crpfresh1", ["fresh"], MEDIUM, age=3600),
-        img("crpstale1", ["stale"], age=10 * DAY),
+        {**img("crpstale1", ["stale"], age=10 * DAY), "created_at": "2020-01-01T00:00:00Z"},  # pushed long ago
         img("crpnever1", ["never"]),
         img("crpfail01", ["failing"], CRITICAL, age=3600),
         img("crpuntag1", [], age=30 * DAY),
@@ -59,19 +59,7 @@ def mixed() -> dict[str, Any]:
 
 
 def audit_args(emulator: Any, *args: str) -> list[str]:
-    return [
-        "audit",
-        "--endpoint",
-        emulator.address,
-        "--registry-url",
-        emulator.registry_url,
-        "--insecure",
-        "--progress",
-        "lines",
-        "--timeout",
-        "60",
-        *args,
-    ]
+    return command_args("audit", emulator, *args)
 
 
 def states(stdout: str) -> dict[str, str]:
@@ -143,8 +131,10 @@ def test_max_age_include_untagged_and_since(start_emulator):
     assert got["cr.yandex/crpaudit/app:stale"] == "fresh"  # 10 days is within 40
     untagged = emu.scenario.image("crpuntag1").digest
     assert got[f"cr.yandex/crpaudit/app@{untagged}"] == "fresh"
-    since = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--since", "1d", "--format", "json"))
-    assert len(states(since.stdout)) == 6  # every image was pushed when the emulator started
+    since = run_cli(audit_args(emu, "--repository", "crpaudit/app", "--since", "30d", "--format", "json"))
+    audited = states(since.stdout)
+    assert len(audited) == 5 and "cr.yandex/crpaudit/app:stale" not in audited  # pushed in 2020
+    assert "untagged or older than --since" in " ".join(json.loads(since.stdout)["warnings"])
 
 
 def test_folder_audit_covers_every_registry_of_the_folder(start_emulator):
@@ -367,3 +357,15 @@ def test_an_unwritable_output_is_exit_2_before_any_call(start_emulator, tmp_path
     result = run_cli(audit_args(emu, "--registry", "crpaudit", "--output", f"json={tmp_path}/missing/a.json"))
     assert result.code == 2 and "does not exist" in result.stderr
     assert sum(emu.stats.calls.values()) == 0
+
+
+def test_a_scanner_that_stalls_past_the_deadline_is_exit_4(start_emulator):
+    data = mixed()
+    # Seed 3 stalls the first GetLast calls of crpother1 11-19 s (chaos.decide): the 2 s deadline passes first.
+    data["chaos"] = {"seed": 3, "rate": 1.0, "kinds": ["stall"], "methods": ["ScannerService.GetLast"],
+                     "stall_seconds": 30}  # fmt: skip
+    emu = start_emulator(data)
+    result = run_cli(audit_args(emu, "--repository", "crpaudit/team/other", "--timeout", "2", "--format", "json"))
+    assert result.code == 4, result.output
+    entry = json.loads(result.stdout)["images"][0]
+    assert entry["state"] == "error" and "the --timeout of 2s passed during ScannerService.GetLast" in entry["notes"][0]

@@ -8,7 +8,6 @@ scanner messages) only through ``crgate.textsafe``.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -16,7 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from crgate.audit.model import AuditEntry, AuditReport, AuditState
 from crgate.durations import format_age, format_duration
-from crgate.outputs import PendingFile, ReportPlan
+from crgate.outputs import PendingFile, ReportPlan, write_planned
 from crgate.report.jsonout import Splice
 from crgate.textsafe import LINE_LIMIT, safe, visible
 
@@ -181,19 +180,10 @@ _WRITERS = {"text": write_text, "json": write_json, "markdown": write_markdown, 
 def write_audit_reports(
     report: AuditReport, plan: ReportPlan, files: Sequence[PendingFile], stdout: TextIO, stderr: TextIO
 ) -> None:
-    """Every report of ``plan``: stdout's format (and the table on stderr when stdout takes a machine
-    format), then each file, committed only once all are written."""
-    streams = [io.TextIOWrapper(file.stream, encoding="utf-8", newline="\n", write_through=False) for file in files]
-    destinations: list[tuple[str, TextIO]] = [(plan.stdout_format, stdout)]
-    if plan.text_on_stderr:
-        destinations.append(("text", stderr))
-    destinations += [(fmt, stream) for (fmt, _, _), stream in zip(plan.files, streams, strict=True)]
-    for fmt, out in destinations:
-        _WRITERS[fmt](report, out)
-    stdout.flush()
-    stderr.flush()
-    for stream in streams:
-        stream.flush()
-        stream.detach()
-    for file in files:
-        file.commit()
+    """Every report of ``plan`` (``outputs.write_planned``: files committed only once all are written)."""
+
+    def write(destinations: list[tuple[str, TextIO]]) -> None:
+        for fmt, out in destinations:
+            _WRITERS[fmt](report, out)
+
+    write_planned(plan, files, stdout, stderr, write)

@@ -215,19 +215,26 @@ class ScannerClient:
     def last_scan(self, image_id: str, deadline: Deadline) -> LastScan:
         """The image's last READY result without starting a scan: ``GetLast``, and when the last finished
         scan was not READY, the newest READY one of ``List``. Never scanned: no result, no status."""
-        method = "ScannerService.GetLast"
-        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
-        try:
-            message, headers = self._call(method, self._scanner.GetLast, request, deadline)
-        except RpcFailure as failure:
-            if failure.code == _C.NOT_FOUND:
-                return LastScan(None, None)
-            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
+        answer = self._get_last(image_id, deadline)
+        if answer is None:
+            return LastScan(None, None)
+        message, headers = answer
         status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUSES else "UNKNOWN"
         if status == "READY":
+            method = "ScannerService.GetLast"
             result = decode_scan_result(message, image_id=image_id, request_ids=_request_ids(headers), method=method)
             return LastScan(result, status)
         return LastScan(self._newest_ready(image_id, deadline), status)
+
+    def _get_last(self, image_id: str, deadline: Deadline) -> tuple[Any, dict[str, str]] | None:
+        """``ScannerService.GetLast``'s answer and headers; None when the image has no finished result."""
+        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
+        try:
+            return self._call("ScannerService.GetLast", self._scanner.GetLast, request, deadline)
+        except RpcFailure as failure:
+            if failure.code == _C.NOT_FOUND:
+                return None
+            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
 
     def _newest_ready(self, image_id: str, deadline: Deadline) -> ScanResult | None:
         """The newest READY result of the image among all its results (``ScannerService.List``, bounded)."""
@@ -489,13 +496,10 @@ class ScannerClient:
     def last_result(self, image_id: str, deadline: Deadline) -> ScanResult | None:
         """The image's last finished scan result when it is READY; None when there is none (or ERROR)."""
         method = "ScannerService.GetLast"
-        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
-        try:
-            message, headers = self._call(method, self._scanner.GetLast, request, deadline)
-        except RpcFailure as failure:
-            if failure.code == _C.NOT_FOUND:
-                return None
-            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
+        answer = self._get_last(image_id, deadline)
+        if answer is None:
+            return None
+        message, headers = answer
         if message.status != scanner_pb2.ScanResult.READY:
             log.info("last scan result of %s is not READY (%s)", image_id, message.status)
             return None
