@@ -369,3 +369,13 @@ def test_a_scanner_that_stalls_past_the_deadline_is_exit_4(start_emulator):
     assert result.code == 4, result.output
     entry = json.loads(result.stdout)["images"][0]
     assert entry["state"] == "error" and "the --timeout of 2s passed during ScannerService.GetLast" in entry["notes"][0]
+
+
+def test_loosenings_lead_the_log_and_are_in_the_report(start_emulator, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nthresholds: {critical: 0}\nignore: [{id: CVE-2024-1111, reason: accepted}]\n")
+    emu = start_emulator(mixed())
+    result = run_cli(audit_args(emu, "cr.yandex/crpaudit/app:failing", "--policy", str(policy), "--format", "json"))
+    kinds = {item["kind"] for item in json.loads(result.stdout)["loosenings"]}
+    assert {"ignore-rules", "api-endpoint", "registry"} <= kinds
+    assert result.stderr.index("ignore-rules") < result.stderr.index("crgate 0.1.0: audit")

@@ -499,11 +499,14 @@ def audit(
     policy. Never-scanned, stale (older than --max-age) and failing images are the audit's findings
     (exit 1). No billed scan unless --rescan-stale. Exit codes as for check.
     """
+    import datetime as dt
+
     from crgate import outputs as files
     from crgate.audit.select import audit_selection
-    from crgate.connect import with_region
+    from crgate.connect import planned_settings, with_region
     from crgate.logs import configure_logging
     from crgate.policy import discover_policy_pinned
+    from crgate.provenance import Flags, run_loosenings
     from crgate.timing import Deadline
 
     masker = _masker()
@@ -520,11 +523,27 @@ def audit(
                                 include_untagged, connect.api_endpoint)  # fmt: skip
     policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
     registry_url = _registry_url(registry_url)
-    connect = with_region(connect, [t.ref for t in selection.targets if t.ref], os.environ)
+    refs = [t.ref for t in selection.targets if t.ref]
+    connect = with_region(connect, refs, os.environ)
+    planned = planned_settings(
+        connect, os.environ, refs, registry_url=registry_url, registry_source=_source("registry_url"), emulator=False
+    )
+    flags = Flags(
+        unscannable=selection.unscannable,
+        today=today.date() if today else None,
+        real_today=dt.date.today(),
+        api_endpoint=planned.api_endpoint,
+        registry=planned.registry,
+        token_endpoint=planned.token_endpoint,
+        federation=planned.federation,
+        metadata_address=planned.metadata_address,
+        ca_file=connect.ca_file,
+    )
+    loosenings = run_loosenings(policy, policy, flags)  # announced once credentials are masked (_run_audit)
     with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
         report = _run_audit(stack, selection, policy, connect, registry_url, masker, Deadline(timeout), progress,
                             max_age=max_age, rescan_stale=rescan_stale, max_scans=max_scans, concurrency=concurrency,
-                            today=today.date() if today else None)  # fmt: skip
+                            today=today.date() if today else None, loosenings=loosenings)  # fmt: skip
         from crgate.report.audit import write_audit_reports
 
         write_audit_reports(report, plan, opened, sys.stdout, sys.stderr)
@@ -545,6 +564,7 @@ def _run_audit(
     **settings: Any,
 ) -> Any:
     """Connect, then let the audit run; SIGTERM acts as Ctrl-C."""
+    import dataclasses
     import signal
     import threading
 
@@ -555,6 +575,7 @@ def _run_audit(
     cancel = threading.Event()
     clients = open_clients(connect, os.environ, deadline, registry_url=registry_url, cancel=cancel, observer=masker)
     stack.callback(clients.close)
+    _announce(settings["loosenings"])  # the first lines after the credentials' masks, before any call
     _note(f"crgate {__version__}: audit; policy {policy.source}; " + ", ".join(selection.describe()), prefix=False)
     if clients.session.token_source is not None:
         _note(f"credentials: {clients.session.token_source.description}")
@@ -570,7 +591,7 @@ def _run_audit(
     sink = progress_for(progress, sys.stderr) if settings["rescan_stale"] else None
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return audit(
+        report = audit(
             selection,
             clients.scanner,
             clients.registry,
@@ -581,6 +602,7 @@ def _run_audit(
             scan_progress=sink,
             cancel=cancel,
         )
+        return dataclasses.replace(report, loosenings=settings["loosenings"])
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         if sink is not None:

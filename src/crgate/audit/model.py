@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from crgate.exitcodes import ExitCode, worst
 from crgate.model import ImageOutcome, Policy, Verdict, Word
+from crgate.provenance import Loosening
 
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
 """Yandex Cloud's security standard (APPSEC4): every image scanned in the last 7 days."""
@@ -91,6 +92,8 @@ class AuditReport:
     """What was audited, for people: ``registry crp...``, ``3 reference(s)``."""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     interrupted: bool = False
+    loosenings: tuple[Loosening, ...] = ()
+    """What made this audit weaker than its policy file (``crgate.provenance``), as ``check`` reports them."""
     unscannable: tuple[str, ...] = ()
     """Images the manifests name outside Yandex Container Registry (``image (where)``): the policy's
     ``unscannable`` decides (``fail`` makes them a finding)."""

@@ -17,6 +17,7 @@ from crgate.audit.model import AuditEntry, AuditReport, AuditState
 from crgate.durations import format_age, format_duration
 from crgate.outputs import PendingFile, ReportPlan, write_planned
 from crgate.report.jsonout import Splice
+from crgate.report.provenance import loosenings_document
 from crgate.textsafe import LINE_LIMIT, safe, visible
 
 AUDIT_FORMATS: tuple[str, ...] = ("text", "json", "markdown", "junit")
@@ -74,6 +75,7 @@ def write_json(report: AuditReport, out: TextIO) -> None:
         "max_age_seconds": int(report.max_age.total_seconds()),
         "scopes": list(report.scopes),
         "scans_started": report.scans_started,
+        "loosenings": loosenings_document(report.loosenings),
         "states": report.counts(),
         "warnings": list(report.warnings),
         "images": splice.array(images),
