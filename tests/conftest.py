@@ -161,9 +161,14 @@ def start_emulator() -> Iterator[StartEmulator]:
 
 def check_args(emulator: Emulator, *args: str) -> list[str]:
     """``crgate check`` against an emulator, plain lines progress (deterministic output)."""
+    return command_args("check", emulator, *args)
+
+
+def command_args(command: str, emulator: Emulator, *args: str) -> list[str]:
+    """``crgate COMMAND`` against an emulator (``check``, ``audit``), plain lines progress."""
     # A bounded default --timeout: a test that waits wrongly fails in a minute instead of hanging.
     return [
-        "check",
+        command,
         "--endpoint",
         emulator.address,
         "--registry-url",

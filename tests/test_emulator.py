@@ -373,13 +373,37 @@ def test_image_list_paging_and_lookup(connect: Callable[..., Client]) -> None:
     assert [i.id for i in listing(registry_id="crptest", filter='name="crptest/team/other"').images] == ["crpother"]
     assert list(listing(repository_name="crptest/missing").images) == []
     assert list(listing(repository_name="crpnope/app").images) == []
-    for bad in ({}, {"repository_name": "Bad Name"}, {"folder_id": "b1g"}, {"registry_id": "x" * 51}):
+    for bad in ({}, {"repository_name": "Bad Name"}, {"folder_id": "x" * 51}, {"registry_id": "x" * 51}):
         assert code_of(partial(listing, **bad)) == grpc.StatusCode.INVALID_ARGUMENT, bad
     got = client.images.Get(image_service_pb2.GetImageRequest(image_id="crpimg4"), timeout=TIMEOUT)
     assert got == image
     assert code_of(lambda: client.images.Get(image_service_pb2.GetImageRequest(image_id="crpnone"))) == (
         grpc.StatusCode.NOT_FOUND
     )
+
+
+def test_image_list_by_folder_lists_every_registry_of_it_in_pages(connect: Callable[..., Client]) -> None:
+    data = scenario(*(img(f"crpimg{i}") for i in range(3)))
+    data["registries"][0]["folder"] = "b1gfolderone"
+    data["registries"].append({"id": "crpsecond", "folder": "b1gfolderone", "repositories": [
+        {"name": "svc", "images": [img("crpsvc1"), img("crpsvc2")]}]})  # fmt: skip
+    data["registries"].append({"id": "crpelse", "repositories": [{"name": "x", "images": [img("crpelse1")]}]})
+    client = connect(data)
+    ids: list[str] = []
+    token = ""
+    for _ in range(10):
+        request = image_service_pb2.ListImagesRequest(folder_id="b1gfolderone", page_size=2, page_token=token)
+        response = client.images.List(request, timeout=TIMEOUT)
+        assert len(response.images) <= 2
+        ids += [i.id for i in response.images]
+        token = response.next_page_token
+        if not token:
+            break
+    assert ids == ["crpimg0", "crpimg1", "crpimg2", "crpsvc1", "crpsvc2"]
+    other = client.images.List(image_service_pb2.ListImagesRequest(folder_id="b1gnofolder"), timeout=TIMEOUT)
+    assert list(other.images) == []
+    too_big = image_service_pb2.ListImagesRequest(folder_id="b1gfolderone", page_size=1001)
+    assert code_of(lambda: client.images.List(too_big)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 # ------------------------------------------------------------------------------------------ anomalies

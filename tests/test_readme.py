@@ -22,7 +22,10 @@ def readme_block(marker: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize(("marker", "args"), [("help:crgate", ["--help"]), ("help:check", ["check", "--help"])])
+@pytest.mark.parametrize(
+    ("marker", "args"),
+    [("help:crgate", ["--help"]), ("help:check", ["check", "--help"]), ("help:audit", ["audit", "--help"])],
+)
 def test_readme_help_matches_the_cli(marker, args):
     result = run_cli(args, env={"COLUMNS": "80"})
     assert result.code == 0

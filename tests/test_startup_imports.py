@@ -91,6 +91,7 @@ def _never_loaded(modules: set[str]) -> list[str]:
         (["--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
         (["check", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
         (["doctor", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
+        (["audit", "--help"], CRGATE_MODULES | STDLIB_MODULES | HELP_MODULES),
     ],
     # Ids from the arguments alone: a set's order changes with each interpreter's hash seed, and
     # pytest-xdist's workers must collect the same ids in the same order.

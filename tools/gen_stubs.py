@@ -49,6 +49,8 @@ ROOTS = (
     "yandex/cloud/containerregistry/v1/image_service.proto",
     "yandex/cloud/containerregistry/v1/scanner.proto",
     "yandex/cloud/containerregistry/v1/scanner_service.proto",
+    "yandex/cloud/containerregistry/v1/scan_policy.proto",  # crgate doctor reads the registry's scan policy
+    "yandex/cloud/containerregistry/v1/scan_policy_service.proto",
     "yandex/cloud/endpoint/api_endpoint.proto",
     "yandex/cloud/endpoint/api_endpoint_service.proto",
     "yandex/cloud/iam/v1/iam_token_service.proto",

@@ -421,6 +421,218 @@ def check(
     return report.process_exit_code
 
 
+class _Duration(click.ParamType):
+    """``7d``, ``36h``, ``90m`` or ``3600s``."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from crgate.durations import parse_duration
+
+        if not isinstance(value, str):
+            return value
+        duration = parse_duration(value.strip())
+        if duration is None:
+            self.fail(f"{value!r} is not a duration: give a whole number and a unit, e.g. 7d, 36h, 90m", param, ctx)
+        return duration
+
+
+_AUDIT_FORMATS = ("text", "json", "markdown", "junit")  # crgate.report.audit.AUDIT_FORMATS (not imported here)
+
+
+class _AuditOutput(_Output):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        from crgate.errors import ConfigError
+        from crgate.outputs import parse_output
+
+        try:
+            return value if isinstance(value, tuple) else parse_output(str(value), _AUDIT_FORMATS)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+# fmt: off
+_AUDIT_OPTIONS = (
+    click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1),
+    click.option("--registry", "registries", multiple=True, metavar="ID", help="Audit every image of this "
+                 "registry. Repeatable."),
+    click.option("--repository", "repositories", multiple=True, metavar="REGISTRY_ID/REPOSITORY",
+                 help="Audit every image of this repository. Repeatable."),
+    click.option("--folder-id", "folders", multiple=True, metavar="ID", help="Audit every image of every registry "
+                 "in this folder. Repeatable."),
+    click.option("--from-manifest", "manifests", multiple=True, metavar="FILE|-", help="Also audit every image in "
+                 "Kubernetes manifests or a compose file; - reads stdin (kubectl get pods -A -o yaml). Repeatable."),
+    click.option("--max-age", type=_Duration(), default="7d", show_default=True, metavar="DURATION",
+                 help="A last READY scan older than this is stale."),
+    click.option("--since", type=_Duration(), metavar="DURATION", help="Only images created (pushed) within this "
+                 "window (the image's created_at)."),
+    click.option("--include-untagged", is_flag=True, help="Also audit untagged images (an image listed in a tagged "
+                 "index always counts as tagged)."),
+    click.option("--rescan-stale", is_flag=True, help="Scan the stale and never-scanned images (billed beyond the "
+                 "monthly free scans), within the cloud's scan quota."),
+    click.option("--max-scans", type=click.IntRange(0, 100_000), metavar="N", help="With --rescan-stale: start at "
+                 "most N scans (never-scanned images first, then the oldest)."),
+    _POLICY_OPTION,
+    _POLICY_PIN_OPTION,
+    _connection_options,
+    _REGISTRY_URL_OPTION,
+    click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
+                 help="Overall deadline for the whole audit."),
+    click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
+                 help="Images read at once (scan results are only read, never started)."),
+    click.option("--format", "fmt", type=click.Choice(_AUDIT_FORMATS), default="text", show_default=True,
+                 help="Report format on stdout."),
+    click.option("--output", "outputs", type=_AuditOutput(), multiple=True, metavar="FORMAT=PATH",
+                 help="Also write a report to PATH. Repeatable (e.g. --output json=audit.json)."),
+    click.option("--progress", type=click.Choice(("auto", "live", "lines", "none")), default="auto",
+                 show_default=True, help="Progress on stderr: a counter on a terminal, lines in logs."),
+    _TODAY_OPTION,
+    _VERBOSE,
+)
+# fmt: on
+
+
+@cli.command()
+@_options(_AUDIT_OPTIONS)
+def audit(
+    image_refs: tuple[str, ...],
+    registries: tuple[str, ...],
+    repositories: tuple[str, ...],
+    folders: tuple[str, ...],
+    manifests: tuple[str, ...],
+    max_age: dt.timedelta,
+    since: dt.timedelta | None,
+    include_untagged: bool,
+    rescan_stale: bool,
+    max_scans: int | None,
+    policy_path: str | None,
+    policy_sha256: str | None,
+    connect: ConnectOptions,
+    registry_url: str | None,
+    timeout: float,
+    concurrency: int,
+    fmt: str,
+    outputs: tuple[tuple[str, str], ...],
+    progress: str,
+    today: dt.datetime | None,
+    verbose: int,
+) -> ExitCode:
+    """Audit images already in the registry (or running): is each scanned recently and within policy?
+
+    For every image: its last READY scan (none is started), the scan's age, and its verdict under the
+    policy. Never-scanned, stale (older than --max-age) and failing images are the audit's findings
+    (exit 1). No billed scan unless --rescan-stale. Exit codes as for check.
+    """
+    import datetime as dt
+
+    from crgate import outputs as files
+    from crgate.audit.select import audit_selection
+    from crgate.connect import planned_settings, with_region
+    from crgate.logs import configure_logging
+    from crgate.policy import discover_policy_pinned
+    from crgate.provenance import Flags, run_loosenings
+    from crgate.timing import Deadline
+
+    masker = _masker()
+    configure_logging(verbose, sys.stderr, masker)
+    if not (image_refs or registries or repositories or folders or manifests):
+        raise click.UsageError(
+            "nothing to audit: pass --registry ID, --repository REGISTRY_ID/REPOSITORY, --folder-id ID, "
+            "IMAGE_REF arguments or --from-manifest FILE"
+        )
+    if max_scans is not None and not rescan_stale:
+        raise click.UsageError("--max-scans caps --rescan-stale: pass --rescan-stale too")
+    plan = files.plan_reports(fmt, _given("fmt"), outputs)
+    selection = audit_selection(image_refs, registries, repositories, folders, manifests, sys.stdin.buffer, since,
+                                include_untagged, connect.api_endpoint)  # fmt: skip
+    policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
+    registry_url = _registry_url(registry_url)
+    refs = [t.ref for t in selection.targets if t.ref]
+    connect = with_region(connect, refs, os.environ)
+    planned = planned_settings(
+        connect, os.environ, refs, registry_url=registry_url, registry_source=_source("registry_url"), emulator=False
+    )
+    flags = Flags(
+        unscannable=selection.unscannable,
+        today=today.date() if today else None,
+        real_today=dt.date.today(),
+        api_endpoint=planned.api_endpoint,
+        registry=planned.registry,
+        token_endpoint=planned.token_endpoint,
+        federation=planned.federation,
+        metadata_address=planned.metadata_address,
+        ca_file=connect.ca_file,
+    )
+    loosenings = run_loosenings(policy, policy, flags)  # announced once credentials are masked (_run_audit)
+    with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
+        report = _run_audit(stack, selection, policy, connect, registry_url, masker, Deadline(timeout), progress,
+                            max_age=max_age, rescan_stale=rescan_stale, max_scans=max_scans, concurrency=concurrency,
+                            today=today.date() if today else None, loosenings=loosenings)  # fmt: skip
+        from crgate.report.audit import write_audit_reports
+
+        write_audit_reports(report, plan, opened, sys.stdout, sys.stderr)
+    if rescan_stale:
+        _note(f"--rescan-stale: {report.scans_started} scan(s) started")
+    return report.exit_code
+
+
+def _run_audit(
+    stack: contextlib.ExitStack[bool | None],
+    selection: Any,
+    policy: Policy,
+    connect: ConnectOptions,
+    registry_url: str | None,
+    masker: SecretMasker,
+    deadline: Deadline,
+    progress: str,
+    **settings: Any,
+) -> Any:
+    """Connect, then let the audit run; SIGTERM acts as Ctrl-C."""
+    import dataclasses
+    import signal
+    import threading
+
+    from crgate.audit.run import AuditOptions, audit
+    from crgate.connect import open_clients
+    from crgate.progress import CountProgress, progress_for
+
+    cancel = threading.Event()
+    clients = open_clients(connect, os.environ, deadline, registry_url=registry_url, cancel=cancel, observer=masker)
+    stack.callback(clients.close)
+    _announce(settings["loosenings"])  # the first lines after the credentials' masks, before any call
+    _note(f"crgate {__version__}: audit; policy {policy.source}; " + ", ".join(selection.describe()), prefix=False)
+    if clients.session.token_source is not None:
+        _note(f"credentials: {clients.session.token_source.description}")
+    for warning in clients.session.notes:
+        _note(f"warning: {warning}")
+    options = AuditOptions(
+        max_age=settings["max_age"],
+        concurrency=settings["concurrency"],
+        rescan_stale=settings["rescan_stale"],
+        max_scans=settings["max_scans"],
+        today=settings["today"],
+    )
+    sink = progress_for(progress, sys.stderr) if settings["rescan_stale"] else None
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        report = audit(
+            selection,
+            clients.scanner,
+            clients.registry,
+            policy,
+            deadline,
+            options=options,
+            progress=CountProgress(progress, sys.stderr),
+            scan_progress=sink,
+            cancel=cancel,
+        )
+        return dataclasses.replace(report, loosenings=settings["loosenings"])
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        if sink is not None:
+            sink.close()
+
+
 class _Gating(NamedTuple):  # not a dataclass: importing dataclasses costs every --help and --version
     """What ``check`` has settled before any network call: what to gate, how, and where."""
 

@@ -1,16 +1,28 @@
 """``crgate doctor``: each stage of connecting, checked and explained, without starting a (billed) scan.
 
 Stages: credentials (which source; never its secret), endpoints, token, reachability of every service
-address, and, given a repository, that the identity may list its images. The first failure stops the
-run; later stages are reported as skipped. Only the CLI turns the outcome into an exit code.
+address, and, given a repository, that the identity may list its images, read its manifests and read scan
+results (what ``check``'s reuse and ``crgate audit`` need), and the registry's scan policy (scan on push,
+rescan schedules: whether fresh results exist without any pipeline asking; reported, never a failure).
+The first failure stops the run; later stages are reported as skipped. Only the CLI turns the outcome into an exit code.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from crgate._proto.yandex.cloud.containerregistry.v1 import image_service_pb2, image_service_pb2_grpc
+import grpc
+
+from crgate._proto.yandex.cloud.containerregistry.v1 import (
+    image_service_pb2,
+    image_service_pb2_grpc,
+    scan_policy_service_pb2,
+    scan_policy_service_pb2_grpc,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
 from crgate.connect import ConnectOptions, Session, choose, connect, resolve_endpoints
 from crgate.errors import CrgateError, exit_code_for
 from crgate.exitcodes import ExitCode
@@ -18,9 +30,10 @@ from crgate.model import ImageRef
 from crgate.scanner.calls import call_with_retries
 from crgate.scanner.credentials.tokens import TokenObserver, TokenSource
 from crgate.scanner.transport import RpcFailure
+from crgate.textsafe import safe
 from crgate.timing import Deadline
 
-STAGES = ("credentials", "endpoints", "token", "reachable", "permission", "registry")
+STAGES = ("credentials", "endpoints", "token", "reachable", "permission", "registry", "scan-results", "scan-policy")
 CONNECT_TIMEOUT = 5.0
 
 
@@ -60,6 +73,69 @@ def _registry_step(
             "registry", "ok", f"may read manifests at {where} (there is no {what}; give an image ref to read one)"
         )
     return Step("registry", "ok", f"may read manifests at {where} ({repository.raw}: {fetched.digest})")
+
+
+def _scan_results_step(session: Session, image_id: str | None, repository: ImageRef, deadline: Deadline) -> Step:
+    """Read the last scan result of one image of the repository (``GetLast``): reuse and audits need it."""
+    if image_id is None:
+        return Step("scan-results", "skip", f"no image in {repository.repository_name} to read a scan result of")
+    stub = scanner_service_pb2_grpc.ScannerServiceStub(session.connection.channel("scanner"))
+    request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
+    try:
+        call_with_retries(session.connection, "ScannerService.GetLast", stub.GetLast, request, deadline)
+    except RpcFailure as failure:
+        if failure.code == grpc.StatusCode.NOT_FOUND:
+            return Step("scan-results", "ok", f"may read scan results (image {image_id} has none yet)")
+        raise failure.to_scan_error(
+            f"may not read the scan results of image {image_id}: crgate audit and reusing results need them "
+            "(role container-registry.images.scanner on the registry or its folder)"
+        ) from None
+    return Step("scan-results", "ok", f"may read scan results (read the last one of image {image_id})")
+
+
+def _scan_policy_step(session: Session, registry_id: str, deadline: Deadline) -> Step:
+    """The registry's scan policy, described; reading it is informative only (never fails the doctor)."""
+    from crgate.durations import format_duration
+
+    stub = scan_policy_service_pb2_grpc.ScanPolicyServiceStub(session.connection.channel("scanner"))
+    request = scan_policy_service_pb2.GetScanPolicyByRegistryRequest(registry_id=registry_id)
+    try:
+        policy, _ = call_with_retries(
+            session.connection, "ScanPolicyService.GetByRegistry", stub.GetByRegistry, request, deadline
+        )
+    except RpcFailure as failure:
+        if failure.code == grpc.StatusCode.NOT_FOUND:
+            return Step(
+                "scan-policy",
+                "ok",
+                f"registry {registry_id} has no scan policy: nothing scans on push or rescans, so fresh results "
+                "exist only where a pipeline scanned (crgate audit --rescan-stale can rescan)",
+            )
+        return Step(
+            "scan-policy", "skip", f"could not read the scan policy of registry {registry_id} ({failure.code.name})"
+        )
+
+    def prefixes(values: Sequence[str]) -> str:
+        shown = [safe(v, 64) for v in values if v]
+        return "every repository" if not shown or len(shown) < len(values) else ", ".join(shown[:10])
+
+    if policy.disabled:
+        return Step(
+            "scan-policy", "ok", f"registry {registry_id}: its scan policy is disabled (no scan on push, no rescans)"
+        )
+    rules = policy.rules
+    push = rules.push_rule
+    on_push = (
+        "off" if not rules.HasField("push_rule") or push.disabled else f"on for {prefixes(push.repository_prefixes)}"
+    )
+    schedules = [
+        f"every {format_duration(dt.timedelta(seconds=rule.rescan_period.seconds))} for "
+        f"{prefixes(rule.repository_prefixes)}"
+        for rule in rules.schedule_rules
+        if not rule.disabled and rule.rescan_period.seconds > 0
+    ]
+    rescans = "; ".join(schedules[:10]) if schedules else "none"
+    return Step("scan-policy", "ok", f"registry {registry_id}: scan on push {on_push}; rescans {rescans}")
 
 
 def run_doctor(
@@ -122,7 +198,7 @@ def run_doctor(
         steps.append(Step("reachable", "ok", ", ".join(dict.fromkeys(addresses.values()))))
         if repository is None:
             hint = "pass --repository cr.yandex/<registry-id>/<repository> to check it"
-            steps.extend(Step(stage, "skip", hint) for stage in ("permission", "registry"))
+            steps.extend(Step(stage, "skip", hint) for stage in STAGES[STAGES.index("permission") :])
             return steps
         stub = image_service_pb2_grpc.ImageServiceStub(session.connection.channel("image"))
         request = image_service_pb2.ListImagesRequest(repository_name=repository.repository_name, page_size=10)
@@ -142,6 +218,12 @@ def run_doctor(
             steps.append(_registry_step(repository, source, registry_url, options.ca_file, deadline))
         except CrgateError as error:
             return fail("registry", error)
+        first = response.images[0].id if response.images else None
+        try:
+            steps.append(_scan_results_step(session, first, repository, deadline))
+        except CrgateError as error:
+            return fail("scan-results", error)
+        steps.append(_scan_policy_step(session, repository.registry_id, deadline))
         return steps
     finally:
         if session is not None:

@@ -35,3 +35,16 @@ def format_age(duration: dt.timedelta) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60}s"
     return f"{seconds}s"
+
+
+MAX_DURATION = dt.timedelta(days=3650)
+
+
+def parse_duration(text: str) -> dt.timedelta | None:
+    """``7d``, ``36h``, ``90m``, ``3600s`` (a whole number and a unit) as a timedelta, positive and at most
+    ten years; None when ``text`` is not one."""
+    value, unit = text[:-1], text[-1:]
+    if unit not in UNITS or not value.isdigit() or not value.isascii() or len(value) > 9:
+        return None
+    duration = dt.timedelta(**{UNITS[unit]: int(value)})
+    return duration if dt.timedelta(0) < duration <= MAX_DURATION else None

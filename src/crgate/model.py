@@ -137,6 +137,35 @@ class ScanResult:
 
 
 @dataclass(frozen=True)
+class ListedImage:
+    """One entry of ``ImageService.List``: an image of a repository, as the image service knows it."""
+
+    id: str
+    repository_name: str
+    """``<registry-id>/<repository>``."""
+    digest: str
+    tags: tuple[str, ...]
+    created_at: dt.datetime | None
+
+    @property
+    def registry_id(self) -> str:
+        return self.repository_name.split("/", 1)[0]
+
+    @property
+    def repository(self) -> str:
+        return self.repository_name.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class LastScan:
+    """What the scanner holds for an image without scanning it: its last READY result, if any, and the
+    status of its last finished scan (None: never scanned)."""
+
+    result: ScanResult | None
+    last_status: str | None
+
+
+@dataclass(frozen=True)
 class ImageRef:
     """A parsed image reference ``<host>/<registry-id>/<repository>[:tag][@sha256:digest]``."""
 

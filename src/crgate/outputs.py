@@ -19,7 +19,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -298,12 +298,27 @@ def write_reports(
     of them are written, so a failure leaves none half-written."""
     from crgate.report import write_all
 
+    def write(destinations: list[tuple[str, TextIO]]) -> None:
+        write_all(report, destinations, location=location, invocation=invocation, sarif_category=sarif_category)
+
+    write_planned(plan, files, stdout, stderr, write)
+
+
+def write_planned(
+    plan: ReportPlan,
+    files: Sequence[PendingFile],
+    stdout: TextIO,
+    stderr: TextIO,
+    write: Callable[[list[tuple[str, TextIO]]], None],
+) -> None:
+    """Hand ``write`` every ``(format, stream)`` of ``plan``: stdout's format, the human table on stderr
+    when a machine format takes stdout, then each file; files are committed only once all are written."""
     streams = [io.TextIOWrapper(file.stream, encoding="utf-8", newline="\n", write_through=False) for file in files]
     destinations: list[tuple[str, TextIO]] = [(plan.stdout_format, stdout)]
     if plan.text_on_stderr:  # humans still read the table when a machine format takes stdout
         destinations.append(("text", stderr))
     destinations += [(fmt, stream) for (fmt, _, _), stream in zip(plan.files, streams, strict=True)]
-    write_all(report, destinations, location=location, invocation=invocation, sarif_category=sarif_category)
+    write(destinations)
     stdout.flush()
     stderr.flush()
     for stream in streams:

@@ -134,3 +134,32 @@ def progress_for(mode: str, stream: TextIO) -> NullProgress | LineProgress | Liv
     if mode == "lines":
         return LineProgress(stream)
     return NullProgress()
+
+
+class CountProgress:
+    """How far an audit of many images is: a line rewritten in place on a terminal (``live``), or a line
+    each tenth of the images in CI logs (``lines``: eleven lines at most), and one at the end."""
+
+    def __init__(self, mode: str, stream: TextIO, what: str = "images audited"):
+        self._live = mode == "live" or (mode == "auto" and stream.isatty())
+        self._quiet = mode == "none"
+        self._stream = stream
+        self._what = what
+        self._lock = threading.Lock()
+        self._shown = 0
+        self._at = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._quiet:
+            return
+        with self._lock:
+            now = time.monotonic()
+            step = max(1, total // 10)
+            if self._live:
+                if done == total or now - self._at >= 0.2:
+                    self._stream.write(f"\rcrgate: {done}/{total} {self._what}" + ("\n" if done == total else ""))
+                    self._at = now
+            elif done == total or done - self._shown >= step:
+                self._stream.write(f"crgate: {done}/{total} {self._what}\n")
+                self._shown, self._at = done, now
+            self._stream.flush()

@@ -291,36 +291,8 @@ class Run:
 
     def resolve(self, target: Target) -> tuple[Row, ...]:
         """Read the reference's manifest from the registry, then find each image it names by digest."""
-        ref = target.ref
-        assert ref is not None and self.registry is not None
-        resolved = self.registry.resolve(ref, self.deadline, self.platforms)
-        digests = [child.digest for child in resolved.children]
-        image_ids = self.scanner.find_images(ref, digests, self.deadline)
-        pinned = pinned_reference(ref, resolved.digest)
-        rows = []
-        for child in resolved.children:
-            name = label(target.label, child.platform) if resolved.is_index else target.label
-            source = ImageSource(
-                reference=ref.raw,
-                digest=child.digest,
-                pinned=pinned,
-                platform=child.platform if resolved.is_index else None,
-                index_digest=resolved.digest if resolved.is_index else None,
-            )
-            image_id = image_ids.get(child.digest)
-            failure = None
-            if image_id is None:
-                what = f"its {child.platform} image {child.digest}" if resolved.is_index else f"manifest {child.digest}"
-                failure = ImageNotFoundError(
-                    f"image {name} not found: the registry serves {what} for {ref.raw}, but ImageService.List "
-                    f"has no image with that digest in repository {ref.repository_name}. Is the push still in "
-                    f"flight? Check with: yc container image list --repository-name {ref.repository_name}",
-                    method="ImageService.List",
-                )
-            for note in child.notes:
-                log.warning("%s: %s", name, note)
-            rows.append(Row(name, image_id=image_id, source=source, failure=failure, notes=child.notes))
-        return tuple(rows)
+        assert self.registry is not None
+        return resolve_rows(target, self.registry, self.scanner, self.deadline, self.platforms)
 
     # -- one image ----------------------------------------------------------------------------
 
@@ -394,6 +366,42 @@ class Run:
             source=row.source,
             policy_rule=rule,
         )
+
+
+def resolve_rows(
+    target: Target, registry: Registry, scanner: Scanner, deadline: Deadline, platforms: Sequence[Platform] = ()
+) -> tuple[Row, ...]:
+    """Read the reference's manifest from the registry, then find each image it names by digest."""
+    ref = target.ref
+    assert ref is not None
+    resolved = registry.resolve(ref, deadline, platforms)
+    digests = [child.digest for child in resolved.children]
+    image_ids = scanner.find_images(ref, digests, deadline)
+    pinned = pinned_reference(ref, resolved.digest)
+    rows = []
+    for child in resolved.children:
+        name = label(target.label, child.platform) if resolved.is_index else target.label
+        source = ImageSource(
+            reference=ref.raw,
+            digest=child.digest,
+            pinned=pinned,
+            platform=child.platform if resolved.is_index else None,
+            index_digest=resolved.digest if resolved.is_index else None,
+        )
+        image_id = image_ids.get(child.digest)
+        failure = None
+        if image_id is None:
+            what = f"its {child.platform} image {child.digest}" if resolved.is_index else f"manifest {child.digest}"
+            failure = ImageNotFoundError(
+                f"image {name} not found: the registry serves {what} for {ref.raw}, but ImageService.List "
+                f"has no image with that digest in repository {ref.repository_name}. Is the push still in "
+                f"flight? Check with: yc container image list --repository-name {ref.repository_name}",
+                method="ImageService.List",
+            )
+        for note in child.notes:
+            log.warning("%s: %s", name, note)
+        rows.append(Row(name, image_id=image_id, source=source, failure=failure, notes=child.notes))
+    return tuple(rows)
 
 
 def _final_state(outcome: ImageOutcome) -> ImageState:

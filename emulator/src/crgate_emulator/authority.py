@@ -21,7 +21,7 @@ MAX_JWT_LIFETIME = 3600
 # Roles that allow listing images; scanning and following scan operations need the scanner role.
 LIST_ROLES = frozenset({SCANNER_ROLE, "container-registry.images.puller", "container-registry.viewer", "viewer"})
 SCAN_ROLES = frozenset({SCANNER_ROLE, "container-registry.admin", "editor", "admin"})
-LIST_METHODS = frozenset({"ImageService.List", "ImageService.Get"})
+LIST_METHODS = frozenset({"ImageService.List", "ImageService.Get", "ScanPolicyService.GetByRegistry"})
 
 
 class ExchangeRefused(Exception):

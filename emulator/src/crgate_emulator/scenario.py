@@ -17,6 +17,9 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
     registries:
       - id: crpdemo              # [a-z0-9]+
         cloud: null              # optional: a cloud declared under `clouds:` (clouds.py); default cloud
+        folder: null             # optional: the folder id the registry lives in (ImageService.List by
+                                 # folder_id lists every registry of it); default DEFAULT_FOLDER_ID
+        scan_policy: null        # optional: scan on push and rescan schedules (scanpolicy.py)
         repositories:
           - name: app            # may contain slashes (team/app); Yandex's repository-name pattern
             id: crprepoapp       # optional; default derived from registry id and name
@@ -43,7 +46,9 @@ and how scans and calls behave (duration, end status, injected faults, protocol 
                   faults: []                 # like top-level faults, for calls about this image only
                   last_result: null          # {status: READY|ERROR, age_seconds: 3600}: a finished
                                              # result that exists before any Scan (for GetLast/List);
-                                             # a negative age puts scanned_at in the future (skew)
+                                             # a negative age puts scanned_at in the future (skew);
+                                             # aged results carry the image's findings, and an image
+                                             # without one was never scanned (an audit's finding)
                   running_scan: null         # {remaining_seconds: 2}: a scan already RUNNING at start
                                              # (scan-on-push), found by List(status="RUNNING")
 
@@ -81,6 +86,8 @@ from crgate_emulator.chaos import ChaosSettings, parse_chaos
 from crgate_emulator.clouds import DEFAULT_CLOUD_ID, Cloud, check_cloud, parse_clouds
 from crgate_emulator.fields import GRPC_CODES, FieldParser, join
 from crgate_emulator.identities import IDENTITY_KEYS, Identities, parse_identities
+from crgate_emulator.scanpolicy import REGISTRY_KEYS as SCAN_POLICY_KEYS
+from crgate_emulator.scanpolicy import ScanPolicySpec, parse_scan_policy
 
 SEVERITY_NAMES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED")
 END_STATUSES: tuple[str, ...] = ("READY", "ERROR")
@@ -109,6 +116,7 @@ IMAGE_METHODS: tuple[str, ...] = (
 METHODS: tuple[str, ...] = (
     *IMAGE_METHODS,
     "ImageService.List",
+    "ScanPolicyService.GetByRegistry",
     "IamTokenService.Create",
     "ApiEndpointService.List",
     "ApiEndpointService.Get",
@@ -231,11 +239,17 @@ class Repository:
     images: tuple[Image, ...] = ()
 
 
+DEFAULT_FOLDER_ID = "b1gemulatorfolder001"
+
+
 @dataclass(frozen=True)
 class Registry:
     id: str
     repositories: tuple[Repository, ...] = ()
     cloud_id: str = DEFAULT_CLOUD_ID
+    folder_id: str = DEFAULT_FOLDER_ID
+    scan_policy: ScanPolicySpec | None = None
+    """Its scan policy (``crgate_emulator.scanpolicy``); None: the registry has none."""
 
 
 @dataclass(frozen=True)
@@ -401,8 +415,11 @@ class _Parser(FieldParser):
                     seen_images.add(image.id)
 
     def registry(self, data: Any, path: str, clouds: tuple[Cloud, ...]) -> Registry:
-        raw = self.mapping(data, path, ("id", "cloud", "repositories"), ("id",))
+        raw = self.mapping(data, path, ("id", "cloud", "folder", "repositories", *SCAN_POLICY_KEYS), ("id",))
         registry_id = self.ident(raw["id"], join(path, "id"), data)
+        folder_id = DEFAULT_FOLDER_ID
+        if raw.get("folder") is not None:
+            folder_id = self.ident(raw["folder"], join(path, "folder"), data)
         cloud_id = DEFAULT_CLOUD_ID
         if raw.get("cloud") is not None:
             cloud_id = check_cloud(self, self.ident(raw["cloud"], join(path, "cloud"), data), clouds, path, data)
@@ -414,7 +431,10 @@ class _Parser(FieldParser):
         for i, name in enumerate(names):
             if name in names[:i]:
                 self.fail(f"{path}.repositories[{i}].name", f"duplicate repository {name!r}", data)
-        return Registry(id=registry_id, repositories=repositories, cloud_id=cloud_id)
+        scan_policy = parse_scan_policy(self, raw.get("scan_policy"), join(path, "scan_policy"), registry_id)
+        return Registry(
+            id=registry_id, repositories=repositories, cloud_id=cloud_id, folder_id=folder_id, scan_policy=scan_policy
+        )
 
     def repository(self, data: Any, path: str, registry_id: str) -> Repository:
         raw = self.mapping(data, path, ("name", "id", "images", *multiarch.REPOSITORY_KEYS), ("name",))

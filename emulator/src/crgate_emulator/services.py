@@ -1,8 +1,8 @@
 """Thin gRPC servicers: validate the request, ask the state, shape the answer with ``wire``.
 
-Served: ScannerService, OperationService, ImageService (List, Get), and the two services a client
-needs before it has a token: IamTokenService.Create and ApiEndpointService (every endpoint id maps to
-the emulator's own address).
+Served: ScannerService, OperationService, ImageService (List, Get), ScanPolicyService.GetByRegistry, and
+the two services a client needs before it has a token: IamTokenService.Create and ApiEndpointService
+(every endpoint id maps to the emulator's own address).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from crgate_emulator.rpc import (
     reject_order_by,
     require_id,
 )
+from crgate_emulator.scanpolicy import add_scan_policy_service
 from crgate_emulator.scenario import SEVERITY_NAMES, Image
 from crgate_emulator.state import EmulatorState, QuotaRefused, ScanView
 from crgate_emulator.stats import EmulatorStats, ScanAttempt
@@ -198,11 +199,10 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
 
     def List(self, request: image_service_pb2.ListImagesRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:
-            if request.folder_id:
-                raise invalid("folder_id: listing by folder is not supported by the emulator")
-            if not (request.registry_id or request.repository_name):
+            if not (request.registry_id or request.repository_name or request.folder_id):
                 raise invalid("one of registry_id, repository_name or folder_id is required")
             check_id(request.registry_id, "registry_id")
+            check_id(request.folder_id, "folder_id")
             if request.repository_name and not REPOSITORY_NAME_RE.fullmatch(request.repository_name):
                 raise invalid(f"repository_name: invalid value {request.repository_name!r}")
             name = parse_equality_filter(request.filter, "name")
@@ -210,17 +210,24 @@ class ImageService(image_service_pb2_grpc.ImageServiceServicer):
             images = [
                 image
                 for image in self._state.images(
-                    registry_id=request.registry_id, repository_name=request.repository_name
+                    registry_id=request.registry_id,
+                    repository_name=request.repository_name,
+                    folder_id=request.folder_id,
                 )
                 if name in (None, image.repository_name)
             ]
-            scope = f"ImageService.List|{request.registry_id}|{request.repository_name}|{name}"
+            scope = f"ImageService.List|{request.registry_id}|{request.repository_name}|{request.folder_id}|{name}"
             page, token = paginate(images, request.page_size, request.page_token, scope)
             return image_service_pb2.ListImagesResponse(
                 images=[wire.image(image, self._state.started_at) for image in page], next_page_token=token
             )
 
-        return self._run("ImageService.List", context, body, subject=request.repository_name or request.registry_id)
+        return self._run(
+            "ImageService.List",
+            context,
+            body,
+            subject=request.repository_name or request.registry_id or request.folder_id,
+        )
 
     def Get(self, request: image_service_pb2.GetImageRequest, context: grpc.ServicerContext) -> Any:
         def body(_: Headers) -> Any:
@@ -313,6 +320,8 @@ def add_services(
     scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(ScannerService(state, stats, dispatcher), server)
     operation_service_pb2_grpc.add_OperationServiceServicer_to_server(OperationService(state, dispatcher), server)
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(state, dispatcher), server)
+    policies = {registry.id: registry.scan_policy for registry in state.scenario.registries}
+    add_scan_policy_service(server, policies, dispatcher)
     iam_token_service_pb2_grpc.add_IamTokenServiceServicer_to_server(IamTokenService(dispatcher, authority), server)
     api_endpoint_service_pb2_grpc.add_ApiEndpointServiceServicer_to_server(
         ApiEndpointService(dispatcher, address), server

@@ -122,6 +122,7 @@ class EmulatorState:
         self._images = {image.id: image for image in scenario.images()}
         self._cloud_of_image = {image.id: scenario.cloud_of(image).id for image in self._images.values()}
         self._scans: dict[str, _Scan] = {}
+        self._scans_of: dict[str, list[_Scan]] = {}  # image id -> its scans: audits of 10,000 images read them
         self._operations: dict[str, _Operation] = {}
         self._by_key: dict[str, str] = {}
         self._crowded_until: dict[str, float] = {}  # cloud id -> clock() until other clients fill its quota
@@ -141,7 +142,7 @@ class EmulatorState:
                     status=last.status,
                     age=last.age_seconds,
                 )
-                self._scans[scan.id] = scan
+                self._add(scan)
             running = image.scan.running_scan
             if running is not None:  # e.g. started by the registry's scan-on-push before crgate came
                 scan = _Scan(
@@ -152,7 +153,11 @@ class EmulatorState:
                     anomaly=image.scan.anomaly if image.scan.anomaly in RESULT_ANOMALIES else None,
                     from_scan=False,
                 )
-                self._scans[scan.id] = scan
+                self._add(scan)
+
+    def _add(self, scan: _Scan) -> None:
+        self._scans[scan.id] = scan
+        self._scans_of.setdefault(scan.image.id, []).append(scan)
 
     @property
     def started_at(self) -> dt.datetime:
@@ -170,13 +175,16 @@ class EmulatorState:
             raise not_found(f"Image {image_id} not found")
         return image
 
-    def images(self, *, registry_id: str = "", repository_name: str = "") -> list[Image]:
-        """Images of a registry or repository; empty for unknown ones (as Yandex answers)."""
+    def images(self, *, registry_id: str = "", repository_name: str = "", folder_id: str = "") -> list[Image]:
+        """Images of a registry, repository or folder (every registry in it); empty for unknown ones (as
+        Yandex answers)."""
+        in_folder = {r.id for r in self.scenario.registries if r.folder_id == folder_id} if folder_id else None
         return [
             image
             for image in self._images.values()
             if (not registry_id or image.registry_id == registry_id)
             and (not repository_name or image.repository_name == repository_name)
+            and (in_folder is None or image.registry_id in in_folder)
         ]
 
     # ----------------------------------------------------------------------------------------- scans
@@ -216,7 +224,7 @@ class EmulatorState:
                 idempotency_key=idempotency_key,
                 not_found_left=image.scan.operation_not_found,
             )
-            self._scans[scan.id] = scan
+            self._add(scan)
             self._operations[operation.id] = operation
             if idempotency_key:
                 self._by_key[idempotency_key] = operation.id
@@ -283,7 +291,8 @@ class EmulatorState:
         self.image(image_id)
         with self._lock:
             now = self._clock()
-            finished = [v for v in self._views(now) if v.image.id == image_id and v.finished]
+            views = [self._scan_view(scan, now) for scan in self._scans_of.get(image_id, ())]
+            finished = [v for v in views if v.finished]
         if not finished:
             raise not_found(f"No finished scan results for image {image_id}")
         return max(finished, key=lambda v: v.finished_at or v.created_at)
@@ -294,7 +303,8 @@ class EmulatorState:
         wanted = {image_id} if image_id else {image.id for image in repository.images} if repository else set()
         with self._lock:
             now = self._clock()
-            views = [v for v in self._views(now) if v.image.id in wanted and status in (None, v.status)]
+            scans = [scan for image in sorted(wanted) for scan in self._scans_of.get(image, ())]
+            views = [v for v in (self._scan_view(scan, now) for scan in scans) if status in (None, v.status)]
         return sorted(views, key=lambda v: v.created_at, reverse=True)
 
     # ---------------------------------------------------------------------------------- fault scripts
@@ -332,9 +342,6 @@ class EmulatorState:
         if operation is None:
             raise not_found(f"Operation {operation_id} not found")
         return operation
-
-    def _views(self, now: float) -> list[ScanView]:
-        return [self._scan_view(scan, now) for scan in self._scans.values()]
 
     def _scan_view(self, scan: _Scan, now: float) -> ScanView:
         done = now >= scan.end()

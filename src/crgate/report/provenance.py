@@ -10,7 +10,7 @@ the top of a CI log. Pure: times and the environment are passed in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crgate.model import THRESHOLD_KEYS, RunReport
@@ -41,6 +41,11 @@ def _setting(setting: Setting) -> dict[str, Any]:
 
 def _loosening(loosening: Loosening) -> dict[str, str]:
     return {"kind": loosening.kind, "source": loosening.source, "name": loosening.name, "detail": loosening.detail}
+
+
+def loosenings_document(loosenings: Iterable[Loosening]) -> list[dict[str, str]]:
+    """The loosenings as every JSON report lists them (``crgate audit``'s too)."""
+    return [_loosening(loosening) for loosening in loosenings]
 
 
 def document(report: RunReport) -> dict[str, Any]:

@@ -33,10 +33,11 @@ from crgate.errors import (
     ScanQuotaError,
     UnsupportedCallError,
 )
-from crgate.model import Finding, ImageRef, ScanResult
+from crgate.model import Finding, ImageRef, LastScan, ListedImage, ScanResult
 from crgate.scanner.calls import RETRYABLE, call_with_retries
 from crgate.scanner.decode import (
     checked_id,
+    decode_listed_image,
     decode_operation,
     decode_scan_result,
     decode_vulnerability,
@@ -165,6 +166,98 @@ class ScannerClient:
                     method="ImageService.List",
                 )
         return {digest: ids.pop() for digest, ids in found.items()}
+
+    def list_images(
+        self, deadline: Deadline, *, registry_id: str = "", repository_name: str = "", folder_id: str = ""
+    ) -> Iterator[ListedImage]:
+        """Every image of a registry, a repository (``<registry-id>/<name>``) or a folder (every registry in
+        it), page by page (1000 a page, at most MAX_PAGES pages), each entry decoded and checked."""
+        method = "ImageService.List"
+        what = (
+            f"repository {repository_name}"
+            if repository_name
+            else f"registry {registry_id}"
+            if registry_id
+            else f"folder {folder_id}"
+        )
+
+        def request(token: str) -> Any:
+            return image_service_pb2.ListImagesRequest(
+                registry_id=registry_id,
+                repository_name=repository_name,
+                folder_id=folder_id,
+                page_size=PAGE_SIZE,
+                page_token=token,
+            )
+
+        def next_wanted(page: Any) -> bool:
+            return True
+
+        pages = self._pages(method, self._images.List, request, deadline, what, ahead=next_wanted)
+        try:
+            for page in pages:
+                for message in page.images:
+                    image = decode_listed_image(message, method=method)
+                    if repository_name and image.repository_name != repository_name:
+                        raise MalformedResponseError(
+                            f"{method} for {what} returned an image of repository '{safe(image.repository_name, 128)}'",
+                            method=method,
+                        )
+                    if registry_id and image.registry_id != registry_id:
+                        raise MalformedResponseError(
+                            f"{method} for {what} returned an image of registry '{safe(image.registry_id, 64)}'",
+                            method=method,
+                        )
+                    yield image
+        except RpcFailure as failure:
+            raise failure.to_scan_error(f"could not list the images of {what}") from None
+
+    def last_scan(self, image_id: str, deadline: Deadline) -> LastScan:
+        """The image's last READY result without starting a scan: ``GetLast``, and when the last finished
+        scan was not READY, the newest READY one of ``List``. Never scanned: no result, no status."""
+        answer = self._get_last(image_id, deadline)
+        if answer is None:
+            return LastScan(None, None)
+        message, headers = answer
+        status = scanner_pb2.ScanResult.Status.Name(message.status) if message.status in _STATUSES else "UNKNOWN"
+        if status == "READY":
+            method = "ScannerService.GetLast"
+            result = decode_scan_result(message, image_id=image_id, request_ids=_request_ids(headers), method=method)
+            return LastScan(result, status)
+        return LastScan(self._newest_ready(image_id, deadline), status)
+
+    def _get_last(self, image_id: str, deadline: Deadline) -> tuple[Any, dict[str, str]] | None:
+        """``ScannerService.GetLast``'s answer and headers; None when the image has no finished result."""
+        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
+        try:
+            return self._call("ScannerService.GetLast", self._scanner.GetLast, request, deadline)
+        except RpcFailure as failure:
+            if failure.code == _C.NOT_FOUND:
+                return None
+            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
+
+    def _newest_ready(self, image_id: str, deadline: Deadline) -> ScanResult | None:
+        """The newest READY result of the image among all its results (``ScannerService.List``, bounded)."""
+        method = "ScannerService.List"
+
+        def request(token: str) -> Any:
+            return scanner_service_pb2.ListScanResultsRequest(image_id=image_id, page_size=100, page_token=token)
+
+        newest: ScanResult | None = None
+        pages = self._pages(method, self._scanner.List, request, deadline, f"image {image_id}", distinct_pages=False)
+        try:
+            for page in pages:
+                for message in page.scan_results:
+                    if message.status != scanner_pb2.ScanResult.READY or message.image_id != image_id:
+                        continue
+                    result = decode_scan_result(message, image_id=image_id, method=method)
+                    if result.scanned_at is None:
+                        continue  # an undated result cannot show that the image is fresh
+                    if newest is None or newest.scanned_at is None or result.scanned_at > newest.scanned_at:
+                        newest = result
+        except RpcFailure as failure:
+            raise failure.to_scan_error(f"could not list the scan results of image {image_id}") from None
+        return newest
 
     def _list_images(self, ref: ImageRef, deadline: Deadline) -> Iterator[Any]:
         def request(token: str) -> Any:
@@ -403,13 +496,10 @@ class ScannerClient:
     def last_result(self, image_id: str, deadline: Deadline) -> ScanResult | None:
         """The image's last finished scan result when it is READY; None when there is none (or ERROR)."""
         method = "ScannerService.GetLast"
-        request = scanner_service_pb2.GetLastScanResultRequest(image_id=image_id)
-        try:
-            message, headers = self._call(method, self._scanner.GetLast, request, deadline)
-        except RpcFailure as failure:
-            if failure.code == _C.NOT_FOUND:
-                return None
-            raise failure.to_scan_error(f"could not get the last scan result of image {image_id}") from None
+        answer = self._get_last(image_id, deadline)
+        if answer is None:
+            return None
+        message, headers = answer
         if message.status != scanner_pb2.ScanResult.READY:
             log.info("last scan result of %s is not READY (%s)", image_id, message.status)
             return None
@@ -437,6 +527,9 @@ class ScannerClient:
                 raise UnsupportedCallError(error.message, code=error.code, method=method) from None
             raise error from None
         return None
+
+
+_STATUSES = set(scanner_pb2.ScanResult.Status.values())
 
 
 def _is_quota_refusal(failure: RpcFailure) -> bool:

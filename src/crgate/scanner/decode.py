@@ -16,11 +16,11 @@ from typing import Protocol
 
 import grpc
 
-from crgate._proto.yandex.cloud.containerregistry.v1 import scanner_pb2, scanner_service_pb2
+from crgate._proto.yandex.cloud.containerregistry.v1 import image_pb2, scanner_pb2, scanner_service_pb2
 from crgate._proto.yandex.cloud.operation import operation_pb2
 from crgate.errors import MalformedResponseError, ScanFailedError
 from crgate.images import ID_PATTERN
-from crgate.model import SEVERITIES, Finding, ScanResult, SeverityCounts
+from crgate.model import SEVERITIES, Finding, ListedImage, ScanResult, SeverityCounts
 from crgate.textsafe import safe
 
 _METHOD = "OperationService.Get"
@@ -220,6 +220,38 @@ def _malformed_factory(prefix: str, method: str | None, request_ids: Sequence[st
 def _type_name(type_url: str) -> str:
     """The message type an ``Any`` names, as display text (the server chose the URL)."""
     return safe(type_url.rsplit("/", 1)[-1], 128) or "message of no type"
+
+
+_LISTED_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_REPOSITORY_NAME = re.compile(r"[a-z0-9]+/[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+MAX_TAGS = 1000
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the distribution spec's tag grammar
+
+
+def decode_listed_image(message: image_pb2.Image, *, method: str) -> ListedImage:
+    """One ``ImageService.List`` entry, checked: an id, a repository name, a sha256 digest, bounded tags."""
+    image_id = checked_id(message.id, "image id", method=method)
+
+    def malformed(why: str) -> MalformedResponseError:
+        return MalformedResponseError(f"malformed image {image_id} in {method}: {why}", method=method)
+
+    if not _REPOSITORY_NAME.fullmatch(message.name) or len(message.name) > 512:
+        raise malformed(f"its repository name '{safe(message.name, 128)}' is not <registry-id>/<repository>")
+    if not _LISTED_DIGEST.fullmatch(message.digest):
+        raise malformed(f"its digest '{safe(message.digest, 80)}' is not sha256:<64 hex digits>")
+    if len(message.tags) > MAX_TAGS:
+        raise malformed(f"it lists {len(message.tags)} tags (more than {MAX_TAGS})")
+    bad_tag = next((tag for tag in message.tags if not _TAG.fullmatch(tag)), None)
+    if bad_tag is not None:
+        raise malformed(f"its tag '{safe(bad_tag, 128)}' is not a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")
+    tags = tuple(message.tags)
+    created_at = None
+    if message.HasField("created_at"):
+        try:
+            created_at = message.created_at.ToDatetime(tzinfo=dt.timezone.utc)
+        except (ValueError, OverflowError):
+            raise malformed("created_at is not a valid timestamp") from None
+    return ListedImage(image_id, message.name, message.digest, tags, created_at)
 
 
 _SEVERITY_BY_NUMBER = {
