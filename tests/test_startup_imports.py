@@ -95,7 +95,7 @@ def _never_loaded(modules: set[str]) -> list[str]:
     ],
     # Ids from the arguments alone: a set's order changes with each interpreter's hash seed, and
     # pytest-xdist's workers must collect the same ids in the same order.
-    ids=["--version", "--help", "check --help", "doctor --help"],
+    ids=["--version", "--help", "check --help", "doctor --help", "audit --help"],
 )
 def test_start_up_loads_only_allowed_modules_beyond_click(args, allowed, tmp_path):
     anchor = click_modules(tmp_path)
