@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from conftest import DIGEST_A, check_args, image, run_cli, scenario
-from crgate.errors import ConfigError, ReportError
+from crgate.errors import ConfigError, UndeliveredReportError
 from crgate.images import parse_image_ref
 from crgate.model import ImageSource
 from crgate.report import render
@@ -69,5 +69,5 @@ def test_the_writer_refuses_a_report_over_the_limit():
         )
         for i, ref in enumerate(refs(60))
     ]
-    with pytest.raises(ReportError, match="over GitLab's 5120-byte dotenv limit; it was not written"):
+    with pytest.raises(UndeliveredReportError, match="over GitLab's 5120-byte dotenv limit; it was not written"):
         render("dotenv", run_report(*outcomes))

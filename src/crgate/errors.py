@@ -115,15 +115,10 @@ class MalformedResponseError(ScanError):
     kind = ErrorKind.MALFORMED
 
 
-class ReportError(CrgateError):
-    """A report cannot be delivered as its consumer would take it (exit 3, like an unwritable report)."""
-
-    exit_code = ExitCode.SCAN_ERROR
-
-
 class UndeliveredReportError(CrgateError):
-    """A report or pin file could not be written after the scans (a full disk, a closed pipe): the gate's
-    answer did not reach its reader, so the run must not exit 0 or 1 (exit 3)."""
+    """A report or pin file could not be written after the scans (a full disk, a closed pipe), or could
+    not be made as its consumer would take it (a dotenv file over GitLab's limit): the gate's answer did
+    not reach its reader, so the run must not exit 0 or 1 (exit 3)."""
 
     exit_code = ExitCode.SCAN_ERROR
 

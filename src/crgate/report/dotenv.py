@@ -16,7 +16,7 @@ from a manifest or the registry reaches this file other than a digest reference.
 GitLab refuses a dotenv artifact over 5 KB (its ``dotenv_size`` plan limit), and the job fails at upload
 with a message that names neither crgate nor the cause. ``check`` therefore refuses, before any call, a
 run whose references could make a larger file (``refuse_oversized``), and the writer checks the file it
-made (``ReportError``, exit 3) in case a run grows past the estimate.
+made (``UndeliveredReportError``, exit 3) in case a run grows past the estimate.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
-from crgate.errors import ConfigError, ReportError
+from crgate.errors import ConfigError, UndeliveredReportError
 from crgate.model import ImageRef
 from crgate.report.common import Context
 
@@ -72,7 +72,7 @@ def write(context: Context, out: TextIO) -> None:
     pinned = pinned_references(context)
     text = f"{VERDICT_VARIABLE}={context.report.verdict.value}\n{PINNED_VARIABLE}={' '.join(pinned)}\n"
     if len(text.encode()) > SIZE_LIMIT:
-        raise ReportError(
+        raise UndeliveredReportError(
             f"the dotenv report would take {len(text.encode())} bytes ({len(pinned)} pinned references), over "
             f"GitLab's {SIZE_LIMIT}-byte dotenv limit; it was not written. Gate fewer images per job, or take the "
             "pinned references from the JSON report (references[].pinned)"
