@@ -349,6 +349,27 @@ def test_offline_evaluate_tries_a_stricter_policy(emu, tmp_path):
     assert "total 7 > 3" in offline.stdout
 
 
+def test_offline_evaluate_tries_max_and_only_fixed_and_names_them_as_loosenings(emu, tmp_path):
+    """Trying a policy offline includes the command-line limits check takes (issue 18): --max and
+    --only-fixed judge the saved results as they would a live run, and say they loosened the policy."""
+    saved = tmp_path / "result.json"
+    policy = policy_file(tmp_path, "thresholds: {critical: 0, high: 0}\n")
+    live = run_cli(check_args(emu, VULN, "--policy", policy, "--output", f"json={saved}"))
+    assert live.code == 1, live.output
+    raised = run_cli(["evaluate", str(saved), "--policy", policy, "--max", "critical=5", "--max", "high=5"])
+    assert raised.code == 0, raised.output
+    assert "  - limit-raised (--max): critical <= 5 instead of the policy's critical <= 0" in raised.stderr
+    fixed = run_cli(["evaluate", str(saved), "--policy", policy, "--only-fixed", "--format", "json"])
+    doc = json.loads(fixed.stdout)
+    assert ("only-fixed", "flag") in [(item["kind"], item["source"]) for item in doc["provenance"]["loosenings"]]
+    counted = {f["cve"] for f in doc["images"][0]["findings"] if f["decision"] == "counted"}
+    assert "CVE-2024-0002" not in counted  # zlib has no fix: not counted under --only-fixed
+    stricter = run_cli(["evaluate", str(saved), "--policy", policy, "--max", "critical=0"])
+    assert stricter.code == 1 and "limit-raised" not in stricter.stderr
+    bad = run_cli(["evaluate", str(saved), "--max", "severe=1"])
+    assert bad.code == 2 and "severe" in bad.output
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -165,15 +165,18 @@ _REPORT_OPTIONS = (
 )
 # fmt: on
 # fmt: off
+_LIMIT_OPTIONS = (
+    click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
+                 "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
+    click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
+)
 _CHECK_OPTIONS = (
     click.argument("image_refs", metavar="[IMAGE_REF]...", nargs=-1),
     click.option("--image-id", "image_ids", multiple=True, metavar="ID",
                  help="Scan an image by its id (skips resolution). Repeatable."),
     _POLICY_OPTION,
     _POLICY_PIN_OPTION,
-    click.option("--max", "limits", multiple=True, metavar="SEVERITY=N", help="Limit from the command line "
-                 "(critical, high, medium, low, negligible, undefined, total); overrides the policy's. Repeatable."),
-    click.option("--only-fixed", is_flag=True, help="Count only findings with a known fix against every limit."),
+    *_LIMIT_OPTIONS,
     *_VEX_OPTIONS,
     click.option("--report-only", is_flag=True, help="Judge and report as usual, but exit 0 when the only "
                  "failures are policy violations (errors still fail)."),
@@ -873,6 +876,7 @@ def doctor(
 @click.argument("report_file", metavar="RESULT.json")
 @click.option("--policy", "policy_path", metavar="FILE", help="Policy to judge with (same lookup as check).")
 @_POLICY_PIN_OPTION
+@_options(_LIMIT_OPTIONS)
 @_options(_VEX_OPTIONS)
 @_options(_REPORT_OPTIONS)
 @_TODAY_OPTION
@@ -880,6 +884,8 @@ def evaluate(
     report_file: str,
     policy_path: str | None,
     policy_sha256: str | None,
+    limits: tuple[str, ...],
+    only_fixed: bool,
     vex_files: tuple[str, ...],
     kev_catalog: str | None,
     fmt: str,
@@ -895,12 +901,14 @@ def evaluate(
 
     from crgate import outputs as files
     from crgate.gate import evaluate_saved
-    from crgate.overrides import apply_inputs
+    from crgate.overrides import apply_inputs, apply_overrides
     from crgate.policy import discover_policy_pinned
-    from crgate.provenance import today_loosening
+    from crgate.provenance import override_loosenings, today_loosening
     from crgate.saved_report import load_saved_report
 
-    policy = apply_inputs(discover_policy_pinned(policy_path, policy_sha256, os.environ), vex_files, kev_catalog)
+    base_policy = discover_policy_pinned(policy_path, policy_sha256, os.environ)
+    overridden = apply_overrides(base_policy, limits, only_fixed=only_fixed)
+    policy = apply_inputs(overridden, vex_files, kev_catalog)
     saved = load_saved_report(report_file)
     day = today.date() if today else None
     report = evaluate_saved(
@@ -908,7 +916,7 @@ def evaluate(
         policy,
         today=day or dt.date.today(),
         explicit_policy=policy_path is not None,
-        loosenings=today_loosening(day, dt.date.today()),
+        loosenings=[*override_loosenings(base_policy, overridden), *today_loosening(day, dt.date.today())],
     )
     _announce(report.provenance.loosenings if report.provenance else ())
     plan = files.plan_reports(fmt, _given("fmt"), outputs)
