@@ -379,3 +379,19 @@ def test_loosenings_lead_the_log_and_are_in_the_report(start_emulator, tmp_path)
     kinds = {item["kind"] for item in json.loads(result.stdout)["loosenings"]}
     assert {"ignore-rules", "api-endpoint", "registry"} <= kinds
     assert result.stderr.index("ignore-rules") < result.stderr.index("crgate 0.1.0: audit")
+
+
+def test_a_trust_store_from_the_environment_is_a_loosening_of_an_audit_too(start_emulator, tmp_path):
+    # check and audit build their loosenings from the same settings (cli._flags): an earlier step's
+    # SSL_CERT_FILE is named before any call in both.
+    import shutil
+    import ssl
+
+    planted = tmp_path / "roots.pem"
+    shutil.copy(ssl.get_default_verify_paths().openssl_cafile, planted)
+    emu = start_emulator(mixed())
+    env = {"SSL_CERT_FILE": str(planted), "SSL_CERT_DIR": None, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": None}
+    result = run_cli(audit_args(emu, "cr.yandex/crpaudit/app:failing", "--format", "json"), env=env)
+    names = [(item["kind"], item["name"]) for item in json.loads(result.stdout)["loosenings"]]
+    assert ("ca-file", "SSL_CERT_FILE") in names
+    assert result.stderr.index("ca-file (SSL_CERT_FILE)") < result.stderr.index("crgate 0.1.0: audit")

@@ -25,12 +25,12 @@ from crgate.terminal import HELP_MAX_WIDTH, help_width  # click would import shu
 if TYPE_CHECKING:
     import datetime as dt
 
-    from crgate.connect import ConnectOptions, Session
+    from crgate.connect import ConnectOptions, PlannedSettings, Session
     from crgate.gate import GateResult, RunOptions
     from crgate.masking import SecretMasker
     from crgate.model import ImageRef, Policy
     from crgate.outputs import ReportPlan
-    from crgate.provenance import Loosening, SettingSource
+    from crgate.provenance import Flags, Loosening, SettingSource
     from crgate.targets import Selection
     from crgate.timing import Deadline
 
@@ -289,7 +289,6 @@ def check(
     Several images are scanned concurrently; the exit code is the worst of them.
     """
     import dataclasses
-    import datetime as dt
 
     from crgate import outputs as files
     from crgate.connect import on_emulator, planned_settings, used_settings, with_region
@@ -300,12 +299,10 @@ def check(
     from crgate.policy import discover_policy_pinned
     from crgate.provenance import (
         MAX_DECLARED,
-        Flags,
         Provenance,
         input_files,
         policy_origin,
         run_loosenings,
-        trust_variables,
     )
     from crgate.registry import parse_platform
     from crgate.report.cosign_vuln import invocation_from_env
@@ -352,20 +349,14 @@ def check(
         registry_source=_source("registry_url"),
         emulator=use_emulator,
     )
-    flags = Flags(
+    flags = _flags(
+        planned,
+        connect,
+        selection.unscannable,
+        today,
         report_only=report_only,
         platforms=platforms,
-        unscannable=selection.unscannable,
-        today=today.date() if today else None,
-        real_today=dt.date.today(),
         emulator=(emulator_data or "its demo data") if use_emulator else None,
-        api_endpoint=planned.api_endpoint,
-        registry=planned.registry,
-        token_endpoint=planned.token_endpoint,
-        federation=planned.federation,
-        metadata_address=planned.metadata_address,
-        ca_file=connect.ca_file,
-        trust_variables=trust_variables(os.environ, connect.ca_file),
         declared=declared,
     )
     loosenings = run_loosenings(base_policy, policy, flags)
@@ -526,14 +517,13 @@ def audit(
     policy. Never-scanned, stale (older than --max-age) and failing images are the audit's findings
     (exit 1). No billed scan unless --rescan-stale. Exit codes as for check.
     """
-    import datetime as dt
 
     from crgate import outputs as files
     from crgate.audit.select import audit_selection
     from crgate.connect import planned_settings, with_region
     from crgate.logs import configure_logging
     from crgate.policy import discover_policy_pinned
-    from crgate.provenance import Flags, run_loosenings
+    from crgate.provenance import run_loosenings
     from crgate.timing import Deadline
 
     masker = _masker()
@@ -555,17 +545,7 @@ def audit(
     planned = planned_settings(
         connect, os.environ, refs, registry_url=registry_url, registry_source=_source("registry_url"), emulator=False
     )
-    flags = Flags(
-        unscannable=selection.unscannable,
-        today=today.date() if today else None,
-        real_today=dt.date.today(),
-        api_endpoint=planned.api_endpoint,
-        registry=planned.registry,
-        token_endpoint=planned.token_endpoint,
-        federation=planned.federation,
-        metadata_address=planned.metadata_address,
-        ca_file=connect.ca_file,
-    )
+    flags = _flags(planned, connect, tuple(selection.unscannable), today)
     loosenings = run_loosenings(policy, policy, flags)  # announced once credentials are masked (_run_audit)
     with files.pending(plan.destinations()) as opened, contextlib.ExitStack() as stack:
         report = _run_audit(stack, selection, policy, connect, registry_url, masker, Deadline(timeout), progress,
@@ -654,6 +634,36 @@ def _given(name: str) -> bool:
     """Whether the user gave option ``name`` (rather than leaving its default)."""
     source = click.get_current_context().get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _flags(
+    planned: PlannedSettings,
+    connect: ConnectOptions,
+    unscannable: tuple[str, ...],
+    today: dt.datetime | None,
+    **settings: Any,
+) -> Flags:
+    """The run's settings that can loosen it (``crgate.provenance.Flags``), the same for check and audit:
+    the endpoints as planned, the trust store, the unscannable images, ``--today``; ``settings``: the
+    command's own (report-only, platforms, the emulator, declared loosenings)."""
+    import datetime as dt
+
+    from crgate.provenance import Flags as RunFlags
+    from crgate.provenance import trust_variables
+
+    return RunFlags(
+        unscannable=unscannable,
+        today=today.date() if today else None,
+        real_today=dt.date.today(),
+        api_endpoint=planned.api_endpoint,
+        registry=planned.registry,
+        token_endpoint=planned.token_endpoint,
+        federation=planned.federation,
+        metadata_address=planned.metadata_address,
+        ca_file=connect.ca_file,
+        trust_variables=trust_variables(os.environ, connect.ca_file),
+        **settings,
+    )
 
 
 def _refuse_oversized_dotenv(plan: ReportPlan, refs: list[ImageRef]) -> None:

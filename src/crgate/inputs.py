@@ -196,6 +196,21 @@ def check_json_text(text: str, data: object, error: ErrorFor) -> None:
         ) from None
 
 
+def load_json(text: str, max_depth: int, error: ErrorFor, *, fix: str = "") -> Any:
+    """``text`` parsed strictly: nesting bounded before ``json.loads`` recurses, a key given twice in one
+    object refused (``unique_keys``), no lone surrogate; every refusal is ``error(message)``, ``fix``
+    appended to the message of invalid JSON."""
+    check_json_nesting(text, max_depth, error)
+    try:
+        data = json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as duplicate:
+        raise error(f"the key {duplicate.args[0]!r} appears twice in one object; keep one") from None
+    except (ValueError, RecursionError) as invalid:  # ValueError: JSONDecodeError, or an int of 5000 digits
+        raise error(f"not valid JSON: {invalid}{f'; {fix}' if fix else ''}") from None
+    check_json_text(text, data, error)
+    return data
+
+
 def read_ca_file(path: str) -> bytes:
     """The PEM certificates of ``--ca-file``; ConfigError naming the file when it is unusable."""
 

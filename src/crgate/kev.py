@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 from types import MappingProxyType
@@ -52,14 +51,7 @@ def parse_kev(text: str, source: str) -> KevCatalog:
     def bad(message: str, line: int | None = None) -> ConfigError:
         return ConfigError(f"KEV catalog {source}: {message}; {_FIX}")
 
-    inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
-    try:
-        data = json.loads(text, object_pairs_hook=inputs.unique_keys)
-    except inputs.DuplicateKey as error:
-        raise bad(f"the key {error.args[0]!r} appears twice in one object") from None
-    except (ValueError, RecursionError) as error:
-        raise bad(f"not valid JSON: {error}") from None
-    inputs.check_json_text(text, data, bad)
+    data = inputs.load_json(text, MAX_JSON_DEPTH, bad)
     if not isinstance(data, dict):
         raise fail("$", "expected an object")
 

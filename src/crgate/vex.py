@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -139,14 +138,7 @@ def parse_vex(text: str, source: str) -> VexDocument:
     def bad(message: str, line: int | None = None) -> ConfigError:
         return ConfigError(f"VEX document {source}{'' if line is None else f' (line {line})'}: {message}")
 
-    inputs.check_json_nesting(text, MAX_JSON_DEPTH, bad)
-    try:
-        data = json.loads(text, object_pairs_hook=inputs.unique_keys)
-    except inputs.DuplicateKey as error:
-        raise bad(f"the key {error.args[0]!r} appears twice in one object; keep one") from None
-    except (ValueError, RecursionError) as error:
-        raise bad(f"not valid JSON: {error}; {_FIX}") from None
-    inputs.check_json_text(text, data, bad)
+    data = inputs.load_json(text, MAX_JSON_DEPTH, bad, fix=_FIX)
     reader = _Reader(source)
     statements = reader.document(data)
     return VexDocument(source, hashlib.sha256(text.encode()).hexdigest(), statements)
